@@ -1,0 +1,41 @@
+# make demo: install into .venv and run the quickstart job on the builtin teacher.
+# make test: install with the test extras and run the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+WORKSPACE ?= demo-workspace
+
+.PHONY: install install-dev demo test lint format clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+install: $(PY)
+	$(PIP) install -q -e .
+
+install-dev: $(PY)
+	$(PIP) install -q -e ".[dev]"
+
+demo: install
+	$(VENV)/bin/cotmill generate --config examples/quickstart.yaml --workspace $(WORKSPACE)
+	$(VENV)/bin/cotmill sql --workspace $(WORKSPACE) \
+	  "select p.domain, count(distinct p.problem_id) as problems, count(*) as completions, \
+	          sum(c.completion_tokens) as completion_tokens \
+	   from problems p join completions c using (problem_id) group by 1 order by 1"
+	@echo "workspace: $(WORKSPACE)/cotmill.duckdb  (try: $(VENV)/bin/cotmill sql -w $(WORKSPACE) 'select * from jobs')"
+
+test: install-dev
+	$(PY) -m pytest -q
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .ruff_cache

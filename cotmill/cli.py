@@ -1,0 +1,161 @@
+"""`cotmill`: a thin command line over the Python API (datagen, verifiers, ...).
+
+Each command parses flags, calls one API function and prints; errors a user can
+fix are printed as one clear message (no traceback) with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from cotmill import __version__
+
+err = Console(stderr=True)
+
+
+class UserError(click.ClickException):
+    def show(self, file=None) -> None:
+        err.print(f"[red]error:[/red] {self.message}", highlight=False, markup=True)
+
+
+def _fields(values: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for item in values:
+        ours, sep, theirs = item.partition("=")
+        if not sep or not ours or not theirs:
+            raise UserError(f"--field expects NAME=COLUMN, got {item!r}")
+        mapping[ours.strip()] = theirs.strip()
+    return mapping
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="cotmill")
+def main() -> None:
+    """cotmill: synthetic chain-of-thought data. Teachers write solutions, verifiers
+    keep what is right, and everything lands in one DuckDB workspace you can query."""
+
+
+WORKSPACE = click.option(
+    "--workspace", "-w", envvar="COTMILL_WORKSPACE", default=None,
+    help="Workspace directory holding cotmill.duckdb [env COTMILL_WORKSPACE; default ./cotmill-workspace].",
+)
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Job YAML with the same keys as these flags (flags win).")
+@WORKSPACE
+@click.option("--job", help="Job name; re-running a job resumes it. [default: default]")
+@click.option("--tasks", help="Task or domain names, comma-separated (e.g. math,code,logic or sudoku4).")
+@click.option("--count", type=int, help="Number of distinct problems to generate from the tasks. [default: 100]")
+@click.option("--difficulty", help="Difficulty level or range, e.g. 3 or 1-5. [default: 1-5]")
+@click.option("--source", help="Problems from a JSONL/CSV/Parquet file, a datasets directory or a hub name.")
+@click.option("--preset", type=click.Choice(["gsm8k", "math", "humaneval"]), help="Field layout of the source.")
+@click.option("--field", "fields", multiple=True, help="Map a field onto a column: NAME=COLUMN (prompt, answer, task, difficulty, solution). Repeatable.")
+@click.option("--domain", type=click.Choice(["math", "code", "logic"]), help="Domain of source problems without a preset. [default: math]")
+@click.option("--split", help="Split to read from a datasets directory or hub dataset.")
+@click.option("--limit", type=int, help="Read at most this many problems from the source.")
+@click.option("--skip-invalid", is_flag=True, default=None, help="Put bad source rows in the rejects table instead of stopping.")
+@click.option("--samples", type=int, help="Completions per problem. [default: 1]")
+@click.option("--n-per-request", type=int, help="Samples asked for in one request through the API's n (1: separate requests). [default: all samples]")
+@click.option("--teacher", help="builtin (a simulator) or openai:MODEL. [default: builtin]")
+@click.option("--base-url", help="Base URL of an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
+@click.option("--api-key-env", help="Environment variable holding the API key. [default: OPENAI_API_KEY]")
+@click.option("--strategy", help="Prompt strategy: cot, least_to_most or step_back. [default: cot]")
+@click.option("--template", type=click.Path(dir_okay=False), help="File with a user-message template ({problem} and {answer_format} placeholders).")
+@click.option("--system", help="A system message sent before the prompt.")
+@click.option("--temperature", type=float, help="Sampling temperature. [default: 0.7]")
+@click.option("--top-p", type=float, help="Nucleus sampling. [default: 1.0]")
+@click.option("--max-tokens", type=int, help="Maximum completion tokens. [default: 2048]")
+@click.option("--concurrency", type=int, help="Requests in flight at once. [default: 16]")
+@click.option("--rpm", type=float, help="Requests-per-minute limit.")
+@click.option("--tpm", type=float, help="Tokens-per-minute limit.")
+@click.option("--timeout", type=float, help="Seconds before a request times out (then retried). [default: 600]")
+@click.option("--max-retries", type=int, help="Retries of a transient failure before it counts as failed. [default: 8]")
+@click.option("--retry-base-delay", type=float, help="First retry delay in seconds, doubled each retry, with jitter. [default: 1]")
+@click.option("--retry-max-delay", type=float, help="Longest delay between retries in seconds. [default: 60]")
+@click.option("--seed", type=int, help="Seed of the task generators. [default: 0]")
+@click.option("--error-rate", type=float, help="builtin teacher: share of solutions with a planted slip. [default: 0]")
+@click.option("--price-in", type=float, help="USD per 1M prompt tokens, for the cost column.")
+@click.option("--price-out", type=float, help="USD per 1M completion tokens, for the cost column.")
+@click.pass_context
+def generate(ctx: click.Context, config_file, fields, **flags) -> None:
+    """Generate completions for task problems or a source file, resumably.
+
+    Re-running the same command skips every completion already stored and retries
+    only the missing or failed ones. Exits 1 when requests failed permanently,
+    2 when the job was stopped (e.g. authentication failed)."""
+    from datagen.config import ConfigError, load_config
+    from datagen.jobs import JobError, run_generate
+    from datagen.prompts import TemplateError
+    from datagen.sources import SourceError
+    from datagen.store import WorkspaceError
+
+    from cotmill.progress import GenerateProgress, summary_table
+
+    overrides = {
+        k: v for k, v in flags.items()
+        if v is not None and ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT
+    }
+    if fields:
+        overrides["fields"] = _fields(fields)
+    try:
+        cfg = load_config(config_file, overrides)
+        with GenerateProgress(cfg.job) as progress:
+            stats = run_generate(cfg, on_update=progress.update, on_plan=progress.plan)
+    except (ConfigError, SourceError, TemplateError, WorkspaceError, JobError, ValueError, KeyError) as e:
+        raise UserError(str(e).strip("'\"")) from None
+    except KeyboardInterrupt:
+        err.print("interrupted: the replies received so far are stored; re-run the same command to resume")
+        sys.exit(130)
+    Console().print(summary_table(cfg.job, stats))
+    if stats.fatal:
+        err.print(f"[red]job stopped:[/red] {stats.fatal}")
+        sys.exit(2)
+    if stats.failed:
+        err.print(f"[red]{stats.failed} completion(s) failed permanently[/red]; re-run the command to retry them")
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("query")
+@WORKSPACE
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table", show_default=True, help="Output format.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of standard output (required for parquet).")
+@click.option("--write", is_flag=True, help="Open the workspace for writing (UPDATE, DELETE, CREATE ...).")
+@click.option("--max-rows", type=int, default=100, show_default=True, help="Rows shown in table format.")
+def sql(query, workspace, fmt, out, write, max_rows) -> None:
+    """Run a SQL QUERY against the workspace (read-only unless --write)."""
+    from cotmill.sqlcmd import SqlError, run_sql
+    from datagen.store import WorkspaceError
+
+    try:
+        run_sql(query, workspace, fmt, out, write, max_rows)
+    except (SqlError, WorkspaceError) as e:
+        raise UserError(str(e)) from None
+
+
+@main.command()
+@click.option("--domain", type=click.Choice(["math", "code", "logic"]), help="Only tasks of this domain.")
+def tasks(domain) -> None:
+    """List the procedural tasks with domain, difficulty range and an example."""
+    from rich.table import Table
+
+    from datagen.tasks import TASKS, make_problem
+
+    table = Table(show_lines=True)
+    for col in ("task", "domain", "difficulty", "verifier", "example (difficulty 1)"):
+        table.add_column(col)
+    for name, task in TASKS.items():
+        if domain and task.domain != domain:
+            continue
+        example = make_problem(name, 0, 0, 1).prompt
+        example = example if len(example) <= 240 else example[:237] + "..."
+        table.add_row(name, task.domain, "1-5", task.verifier, example)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+"""datagen: records, the DuckDB store, task generators, problem sources, teachers,
+prompt strategies and the async batch engine."""

@@ -1,0 +1,124 @@
+"""The generation job's configuration: one pydantic model, the source of truth for
+`cotmill generate` flags and `--config job.yaml` keys alike (same names; dashes
+in YAML keys are accepted as underscores)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A bad job config: the message names the file and the key."""
+
+
+class GenerateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    workspace: str | None = None
+    job: str = "default"
+    tasks: str | None = None  # task or domain names, comma-separated
+    count: int = Field(default=100, ge=0)  # problems from tasks
+    difficulty: str = "1-5"  # "3" or "1-5"
+    source: str | None = None  # a JSONL/CSV/Parquet file, a datasets directory or hub name
+    preset: Literal["gsm8k", "math", "humaneval"] | None = None
+    fields: dict[str, str] = Field(default_factory=dict)  # our name -> column in the file
+    domain: Literal["math", "code", "logic"] | None = None  # for sources without a preset
+    split: str | None = None  # for datasets directories and hub names
+    limit: int | None = Field(default=None, ge=1)  # problems read from the source
+    skip_invalid: bool = False  # bad rows go to `rejects` instead of stopping the load
+    samples: int = Field(default=1, ge=1)
+    n_per_request: int | None = Field(default=None, ge=1)  # None: all samples of a problem at once
+    teacher: str = "builtin"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    strategy: str = "cot"
+    template: str | None = None  # a file overriding the strategy's template
+    system: str | None = None
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_tokens: int = Field(default=2048, ge=1)
+    concurrency: int = Field(default=16, ge=1)
+    rpm: float | None = Field(default=None, gt=0)  # requests per minute
+    tpm: float | None = Field(default=None, gt=0)  # tokens per minute
+    timeout: float = Field(default=600.0, gt=0)  # seconds per request
+    max_retries: int = Field(default=8, ge=0)
+    retry_base_delay: float = Field(default=1.0, ge=0)
+    retry_max_delay: float = Field(default=60.0, ge=0)
+    seed: int = 0
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    price_in: float = Field(default=0.0, ge=0)  # USD per 1M prompt tokens
+    price_out: float = Field(default=0.0, ge=0)  # USD per 1M completion tokens
+    prices: dict[str, dict[str, float]] = Field(default_factory=dict)  # model -> {in, out}
+    flush_interval: float = Field(default=0.25, gt=0)  # seconds between store commits
+
+    @field_validator("difficulty", mode="before")
+    @classmethod
+    def _difficulty(cls, value) -> str:
+        text = str(value).strip()
+        lo, _, hi = text.partition("-")
+        try:
+            low, high = int(lo), int(hi or lo)
+        except ValueError:
+            raise ValueError(f"expected a level like 3 or a range like 1-5, got {text!r}") from None
+        if not 1 <= low <= high <= 5:
+            raise ValueError(f"difficulty must lie within 1-5, got {text!r}")
+        return f"{low}-{high}"
+
+    @model_validator(mode="after")
+    def _needs_problems(self) -> GenerateConfig:
+        if not self.tasks and not self.source:
+            raise ValueError("give tasks (task or domain names) or a source file")
+        return self
+
+    def difficulty_range(self) -> tuple[int, int]:
+        lo, hi = self.difficulty.split("-")
+        return int(lo), int(hi)
+
+    def price(self) -> tuple[float, float]:
+        """USD per 1M tokens (in, out): the price table's entry for the model wins."""
+        model = self.teacher.split(":", 1)[-1]
+        entry = self.prices.get(model) or self.prices.get(self.teacher)
+        if entry:
+            return float(entry.get("in", 0.0)), float(entry.get("out", 0.0))
+        return self.price_in, self.price_out
+
+
+def describe(error: ValidationError, where: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        msg = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        lines.append(f"{where}: key '{key}': {msg}")
+    return "\n".join(lines)
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def load_config(path: str | Path | None, overrides: dict, file_label: str | None = None) -> GenerateConfig:
+    """File values first, then explicit overrides (command-line flags)."""
+    data = read_yaml(path) if path else {}
+    data.update(overrides)
+    where = str(path) if path else (file_label or "command line")
+    try:
+        return GenerateConfig(**data)
+    except ValidationError as e:
+        raise ConfigError(describe(e, where)) from None

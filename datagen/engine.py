@@ -1,0 +1,255 @@
+"""The async batch engine: plan the requests a job still needs, send them with
+bounded concurrency and rate limits, retry what is transient, and hand every
+result to the store's writer as soon as it arrives.
+
+Resume is by construction: each planned completion has a deterministic id, the
+plan skips ids already stored without error, and the writer commits every
+`flush_interval` seconds, so a SIGKILL loses at most the requests in flight
+and the last fraction of a second of replies.
+
+Simplification: one event loop, one process. Sharding across machines writes
+separate workspaces (or Parquet shards) that the store can ingest later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from aiolimiter import AsyncLimiter
+
+from datagen.prompts import render_messages
+from datagen.records import Completion, GenParams, Problem, completion_id
+from datagen.store import Store
+from datagen.teachers.base import FatalError, Reply, Request, RequestError, Teacher, TransientError
+
+
+@dataclass
+class EngineSettings:
+    job: str
+    strategy: str
+    template: str
+    params: GenParams
+    samples: int = 1
+    n_per_request: int | None = None
+    system: str | None = None
+    concurrency: int = 16
+    rpm: float | None = None
+    tpm: float | None = None
+    max_retries: int = 8
+    retry_base_delay: float = 1.0
+    retry_max_delay: float = 60.0
+    price_in: float = 0.0  # USD per 1M tokens
+    price_out: float = 0.0
+    flush_interval: float = 0.25
+
+
+@dataclass
+class JobStats:
+    requested: int = 0  # completions the job asks for
+    already_stored: int = 0  # found at start (resume)
+    stored: int = 0  # written in this run
+    failed: int = 0  # permanently failed in this run
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+    fatal: str | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> int:
+        return self.requested - self.already_stored
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def plan(store: Store, problems: list[Problem], teacher: Teacher, s: EngineSettings) -> tuple[list[Request], int]:
+    """The requests still to send, grouped `n` samples per request; and how many
+    completions were already stored."""
+    wanted: list[tuple[Problem, int, str]] = [
+        (p, i, completion_id(p.problem_id, teacher.name, s.params, s.strategy, i))
+        for p in problems
+        for i in range(s.samples)
+    ]
+    done = store.existing_ids("completions", "completion_id", [w[2] for w in wanted], "t.error IS NULL")
+    n = s.n_per_request or s.samples
+    if not teacher.supports_n:
+        n = 1
+    requests: list[Request] = []
+    by_problem: dict[str, list[str]] = {}
+    for problem, _, cid in wanted:
+        if cid not in done:
+            by_problem.setdefault(problem.problem_id, []).append(cid)
+    lookup = {p.problem_id: p for p in problems}
+    for pid, ids in by_problem.items():
+        problem = lookup[pid]
+        messages = render_messages(s.template, problem.prompt, problem.domain, s.system)
+        for start in range(0, len(ids), n):
+            requests.append(Request(problem, messages, s.strategy, s.params, ids[start : start + n]))
+    return requests, len(done)
+
+
+class Engine:
+    def __init__(self, store: Store, teacher: Teacher, settings: EngineSettings, on_update=None):
+        self.store = store
+        self.teacher = teacher
+        self.s = settings
+        self.stats = JobStats()
+        self.on_update = on_update or (lambda stats: None)
+        self._buffer: list[dict] = []
+        self._flush_lock = threading.Lock()  # the flush loop's thread and the final flush
+        self._sample_index: dict[str, int] = {}
+        # rpm: one request per 60/rpm seconds, no burst (a burst of a whole minute's
+        # quota is what gets paid accounts throttled); tpm: a bucket of 10 s of tokens
+        self._rpm = AsyncLimiter(1, 60 / settings.rpm) if settings.rpm else None
+        self._tpm = AsyncLimiter(settings.tpm / 6, 10) if settings.tpm else None
+        self._paused_until = 0.0  # a Retry-After pauses every worker, not only the one told
+        self._fatal = asyncio.Event()
+        self._use_n = True
+
+    # --- the run ------------------------------------------------------------------
+
+    async def run(self, problems: list[Problem]) -> JobStats:
+        self.store.write_batch([("problems", [p.row() for p in problems], "IGNORE")])
+        requests, done = plan(self.store, problems, self.teacher, self.s)
+        self.stats.requested = len(problems) * self.s.samples
+        self.stats.already_stored = done
+        for p in problems:
+            for i in range(self.s.samples):
+                cid = completion_id(p.problem_id, self.teacher.name, self.s.params, self.s.strategy, i)
+                self._sample_index[cid] = i
+        self.on_update(self.stats)
+        queue: Iterator[Request] = iter(requests)
+        flusher = asyncio.create_task(self._flush_loop())
+        workers = [asyncio.create_task(self._worker(queue)) for _ in range(min(self.s.concurrency, len(requests)))]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+            await asyncio.to_thread(self._flush)
+            self.on_update(self.stats)
+        return self.stats
+
+    async def _worker(self, queue: Iterator[Request]) -> None:
+        extra: list[Request] = []
+        while not self._fatal.is_set():
+            request = extra.pop() if extra else next(queue, None)
+            if request is None:
+                return
+            try:
+                reply = await self._send(request)
+            except FatalError as e:
+                self.stats.fatal = str(e)
+                self._fatal.set()
+                return
+            except RequestError as e:
+                if request.n > 1 and self._use_n:
+                    # the endpoint may reject `n`: fall back to one request per sample
+                    self._use_n = False
+                    extra.extend(self._split(request))
+                    continue
+                self._record_failure(request, str(e))
+                continue
+            extra.extend(self._store_reply(request, reply))
+            self.on_update(self.stats)
+
+    def _split(self, request: Request) -> list[Request]:
+        return [Request(request.problem, request.messages, request.strategy, request.params, [cid])
+                for cid in request.completion_ids]
+
+    async def _send(self, request: Request) -> Reply:
+        for attempt in range(self.s.max_retries + 1):
+            await self._throttle(request)
+            try:
+                start = time.perf_counter()
+                reply = await self.teacher.complete(request)
+                reply.latency_ms = (time.perf_counter() - start) * 1000  # type: ignore[attr-defined]
+                if self._tpm and reply.completion_tokens:
+                    await self._tpm.acquire(min(reply.completion_tokens, self.s.tpm / 6))
+                return reply
+            except TransientError as e:
+                self.stats.errors[str(e).split(":")[0]] = self.stats.errors.get(str(e).split(":")[0], 0) + 1
+                if attempt == self.s.max_retries:
+                    raise RequestError(f"gave up after {attempt + 1} attempts; last error: {e}") from e
+                self.stats.retries += 1
+                await asyncio.sleep(self._delay(attempt, e.retry_after))
+        raise AssertionError("unreachable")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            self._paused_until = max(self._paused_until, time.monotonic() + retry_after)
+            return retry_after * random.uniform(1.0, 1.1)
+        backoff = min(self.s.retry_max_delay, self.s.retry_base_delay * 2**attempt)
+        return backoff * random.uniform(0.5, 1.5)  # jitter: retries of a burst do not re-collide
+
+    async def _throttle(self, request: Request) -> None:
+        wait = self._paused_until - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if self._rpm:
+            await self._rpm.acquire()
+        if self._tpm:
+            estimate = sum(len(m["content"]) for m in request.messages) // 4 + 1
+            await self._tpm.acquire(min(estimate, self.s.tpm / 6))
+
+    # --- results --------------------------------------------------------------------
+
+    def _store_reply(self, request: Request, reply: Reply) -> list[Request]:
+        """Buffer one row per returned choice; any samples the endpoint did not
+        return (servers that ignore `n`) come back as single requests."""
+        got = reply.choices[: request.n]
+        k = max(1, len(got))
+        price_in, price_out = self.s.price_in / 1e6, self.s.price_out / 1e6
+        latency = getattr(reply, "latency_ms", 0.0)
+        for j, (cid, choice) in enumerate(zip(request.completion_ids, got)):
+            # usage is billed per request: split it so the sums stay exact
+            p_tok = reply.prompt_tokens // k + (reply.prompt_tokens % k if j == 0 else 0)
+            c_tok = reply.completion_tokens // k + (reply.completion_tokens % k if j == 0 else 0)
+            cost = p_tok * price_in + c_tok * price_out
+            row = Completion(
+                cid, request.problem.problem_id, self.s.job, self.teacher.name, request.strategy,
+                self._sample_index[cid], choice.text, choice.reasoning, choice.finish_reason,
+                p_tok, c_tok, cost, latency, None, choice.meta,
+            )
+            self._buffer.append(row.row())
+            self.stats.stored += 1
+            self.stats.prompt_tokens += p_tok
+            self.stats.completion_tokens += c_tok
+            self.stats.cost_usd += cost
+        missing = request.completion_ids[len(got):]
+        if missing:
+            self._use_n = False
+        return [Request(request.problem, request.messages, request.strategy, request.params, [cid])
+                for cid in missing]
+
+    def _record_failure(self, request: Request, error: str) -> None:
+        for cid in request.completion_ids:
+            row = Completion(cid, request.problem.problem_id, self.s.job, self.teacher.name, request.strategy,
+                             self._sample_index[cid], error=error)
+            self._buffer.append(row.row())
+            self.stats.failed += 1
+        self.on_update(self.stats)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.s.flush_interval)
+            await asyncio.to_thread(self._flush)
+
+    def _flush(self) -> None:
+        with self._flush_lock:
+            rows, self._buffer = self._buffer, []
+            if rows:
+                # a later success replaces an earlier error row for the same id
+                self.store.write_batch([("completions", rows, "REPLACE")])

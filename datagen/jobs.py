@@ -1,0 +1,117 @@
+"""`generate` as a Python API: the CLI is a thin shell over `run_generate`.
+
+A job is named; re-running the same job with the same settings finds every
+completion already stored (deterministic ids) and sends only what is missing or
+failed before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import signal
+
+from datagen.config import GenerateConfig
+from datagen.engine import Engine, EngineSettings, JobStats
+from datagen.prompts import load_template
+from datagen.records import GenParams, Problem, content_hash
+from datagen.sources import load_problems
+from datagen.store import Store
+from datagen.tasks import make_problem, select_tasks
+from datagen.teachers import make_teacher
+
+
+class JobError(RuntimeError):
+    pass
+
+
+def task_problems(tasks: str, count: int, difficulty: tuple[int, int], seed: int) -> list[Problem]:
+    """`count` distinct problems, round-robin over the tasks and the difficulty
+    levels. Index k is the k-th candidate; repeats (small tasks at difficulty 1
+    can collide) are skipped, deterministically."""
+    chosen = select_tasks(tasks)
+    lo, hi = difficulty
+    levels = hi - lo + 1
+    problems: dict[str, Problem] = {}
+    k = 0
+    while len(problems) < count:
+        if k >= 20 * count + 100:
+            raise JobError(f"could only make {len(problems)} distinct problems of {count} from tasks {tasks!r}")
+        task = chosen[k % len(chosen)]
+        level = lo + (k // len(chosen)) % levels
+        problem = make_problem(task.name, seed, k, level)
+        problems.setdefault(problem.problem_id, problem)
+        k += 1
+    return list(problems.values())
+
+
+def strategy_key(cfg: GenerateConfig, template: str) -> str:
+    """The strategy name, plus a hash when a custom template or system prompt
+    changes what is asked: a changed prompt must not reuse old completions."""
+    if cfg.template is None and cfg.system is None:
+        return cfg.strategy
+    return f"{cfg.strategy}+{content_hash(template, cfg.system or '', size=4)}"
+
+
+def collect_problems(cfg: GenerateConfig, store: Store) -> list[Problem]:
+    problems: list[Problem] = []
+    if cfg.tasks:
+        problems.extend(task_problems(cfg.tasks, cfg.count, cfg.difficulty_range(), cfg.seed))
+    if cfg.source:
+        loaded, rejects = load_problems(
+            cfg.source, cfg.preset, cfg.fields, cfg.domain, cfg.limit, cfg.skip_invalid, cfg.split
+        )
+        if rejects:
+            store.write_batch([("rejects", [r.row(cfg.job) for r in rejects], "IGNORE")])
+        seen = {p.problem_id for p in problems}
+        problems.extend(p for p in loaded if p.problem_id not in seen and not seen.add(p.problem_id))
+    return problems
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now()
+
+
+async def _run_engine(engine: Engine, problems: list[Problem]) -> JobStats:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    # SIGTERM cancels like Ctrl-C, so the writer flushes what has arrived
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await engine.run(problems)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        await engine.teacher.aclose()
+
+
+def run_generate(cfg: GenerateConfig, on_update=None, on_plan=None) -> JobStats:
+    template = load_template(cfg.strategy, cfg.template)
+    teacher = make_teacher(
+        cfg.teacher, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
+        error_rate=cfg.error_rate, timeout_s=cfg.timeout,
+    )
+    price_in, price_out = cfg.price()
+    settings = EngineSettings(
+        job=cfg.job, strategy=strategy_key(cfg, template), template=template,
+        params=GenParams(cfg.temperature, cfg.top_p, cfg.max_tokens), samples=cfg.samples,
+        n_per_request=cfg.n_per_request, system=cfg.system, concurrency=cfg.concurrency,
+        rpm=cfg.rpm, tpm=cfg.tpm, max_retries=cfg.max_retries, retry_base_delay=cfg.retry_base_delay,
+        retry_max_delay=cfg.retry_max_delay, price_in=price_in, price_out=price_out,
+        flush_interval=cfg.flush_interval,
+    )
+    with Store.open(cfg.workspace) as store:
+        problems = collect_problems(cfg, store)
+        if on_plan:
+            on_plan(len(problems) * cfg.samples)
+        store.upsert_job(cfg.job, teacher=teacher.name, config=cfg.model_dump(), status="running",
+                         started_at=_now(), finished_at=None)
+        engine = Engine(store, teacher, settings, on_update)
+        status = "interrupted"
+        try:
+            stats = asyncio.run(_run_engine(engine, problems))
+            status = "stopped" if stats.fatal else ("failed" if stats.failed else "done")
+            return stats
+        finally:
+            s = engine.stats
+            store.upsert_job(cfg.job, status=status, requested=s.requested,
+                             stored=s.already_stored + s.stored, failed=s.failed, finished_at=_now())

@@ -1,0 +1,212 @@
+"""The workspace: one DuckDB file, one writer at a time.
+
+Why a lock file of our own: DuckDB already refuses a second writer, but with a
+lock trace; `fcntl.flock` is released by the kernel even when the holder is
+SIGKILLed, and the file tells the second process *which* PID holds it.
+
+Writes are batched: rows are buffered and committed in one transaction per flush,
+so a killed process loses only the rows not yet flushed and never leaves a half row.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from datagen.schema import MIGRATIONS, SCHEMA_VERSION
+
+DB_FILE = "cotmill.duckdb"
+LOCK_FILE = "cotmill.lock"
+DEFAULT_WORKSPACE = "cotmill-workspace"
+
+
+class WorkspaceError(RuntimeError):
+    """A workspace cannot be opened: busy, missing or from a newer cotmill."""
+
+
+def resolve_workspace(workspace: str | os.PathLike | None) -> Path:
+    return Path(workspace or os.environ.get("COTMILL_WORKSPACE") or DEFAULT_WORKSPACE)
+
+
+def _holder(lock_path: Path) -> str:
+    try:
+        info = json.loads(lock_path.read_text() or "{}")
+    except (OSError, ValueError):
+        return "PID unknown"
+    return f"PID {info.get('pid', '?')} ({info.get('command', '?')})"
+
+
+@dataclass
+class _Lock:
+    path: Path
+    fd: int
+
+    @classmethod
+    def acquire(cls, path: Path) -> _Lock:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise WorkspaceError(f"workspace {path.parent} is in use by {_holder(path)}") from None
+        os.ftruncate(fd, 0)
+        command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200]
+        os.write(fd, json.dumps({"pid": os.getpid(), "command": command}).encode())
+        return cls(path, fd)
+
+    def release(self) -> None:
+        os.ftruncate(self.fd, 0)
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+class Store:
+    """A connection to one workspace. Use `Store.open(w)` for writing (takes the
+    lock, migrates) or `Store.open(w, read_only=True)` for queries."""
+
+    def __init__(self, root: Path, con: duckdb.DuckDBPyConnection, lock: _Lock | None):
+        self.root = root
+        self.con = con
+        self._lock = lock
+
+    @classmethod
+    def open(cls, workspace=None, read_only: bool = False) -> Store:
+        root = resolve_workspace(workspace)
+        db = root / DB_FILE
+        if read_only:
+            if not db.exists():
+                raise WorkspaceError(f"no workspace at {root} (no {DB_FILE}); run `cotmill generate` first")
+            try:
+                con = duckdb.connect(str(db), read_only=True)
+            except duckdb.IOException as e:
+                if "lock" in str(e).lower():
+                    raise WorkspaceError(
+                        f"workspace {root} is in use by {_holder(root / LOCK_FILE)}; "
+                        "DuckDB allows no readers while another process writes"
+                    ) from None
+                raise
+            store = cls(root, con, None)
+            store._check_version(store.version())
+            return store
+        root.mkdir(parents=True, exist_ok=True)
+        lock = _Lock.acquire(root / LOCK_FILE)
+        try:
+            con = duckdb.connect(str(db))
+            store = cls(root, con, lock)
+            store.migrate()
+        except BaseException:
+            lock.release()
+            raise
+        return store
+
+    def close(self) -> None:
+        self.con.close()
+        if self._lock:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- schema -----------------------------------------------------------------
+
+    def version(self) -> int:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        ).fetchall()[0][0]
+        if not exists:
+            return 0
+        return self.con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0] or 0
+
+    def _check_version(self, current: int) -> None:
+        if current > SCHEMA_VERSION:
+            raise WorkspaceError(
+                f"workspace {self.root} has schema version {current}, newer than this cotmill "
+                f"understands ({SCHEMA_VERSION}); upgrade cotmill"
+            )
+
+    def migrate(self) -> int:
+        current = self.version()
+        self._check_version(current)
+        if current == SCHEMA_VERSION:
+            return current
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMP DEFAULT current_timestamp)"
+            )
+            for number in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[number - 1]:
+                    self.con.execute(statement)
+                self.con.execute("INSERT INTO schema_version (version) VALUES (?)", [number])
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return SCHEMA_VERSION
+
+    # --- writes -----------------------------------------------------------------
+
+    def insert_rows(self, table: str, rows: list[dict[str, Any]], mode: str = "IGNORE") -> None:
+        """Insert rows in one statement; `mode` is IGNORE (keep existing) or REPLACE."""
+        if not rows:
+            return
+        batch = pa.Table.from_pylist(rows)
+        self.con.register("_batch", batch)
+        try:
+            self.con.execute(f"INSERT OR {mode} INTO {table} BY NAME SELECT * FROM _batch")
+        finally:
+            self.con.unregister("_batch")
+
+    def write_batch(self, batches: Iterable[tuple[str, list[dict], str]]) -> None:
+        """Several inserts committed together: all or nothing."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for table, rows, mode in batches:
+                self.insert_rows(table, rows, mode)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def existing_ids(self, table: str, column: str, ids: list[str], where: str = "TRUE") -> set[str]:
+        """Which of `ids` are already in `table` (joined, not loaded whole)."""
+        if not ids:
+            return set()
+        wanted = pa.table({"id": ids})
+        self.con.register("_wanted", wanted)
+        try:
+            found = self.con.execute(
+                f"SELECT t.{column} FROM {table} t JOIN _wanted w ON t.{column} = w.id WHERE {where}"
+            ).fetchall()
+        finally:
+            self.con.unregister("_wanted")
+        return {row[0] for row in found}
+
+    def upsert_job(self, job: str, **fields: Any) -> None:
+        row = {"job": job, **fields}
+        if isinstance(row.get("config"), dict):
+            row["config"] = json.dumps(row["config"], sort_keys=True, default=str)
+        exists = self.con.execute("SELECT count(*) FROM jobs WHERE job = ?", [job]).fetchall()[0][0]
+        if not exists:
+            self.insert_rows("jobs", [row])
+            return
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        if sets:
+            self.con.execute(f"UPDATE jobs SET {sets} WHERE job = ?", [*row_values(fields), job])
+
+
+def row_values(fields: dict[str, Any]) -> list[Any]:
+    return [json.dumps(v, sort_keys=True, default=str) if isinstance(v, dict) else v for v in fields.values()]

@@ -1,0 +1,1 @@
+"""train: tiny-model builder, LoRA SFT and GRPO (arrives with its own issue)."""
