@@ -18,7 +18,8 @@ err = Console(stderr=True)
 
 class UserError(click.ClickException):
     def show(self, file=None) -> None:
-        err.print(f"[red]error:[/red] {self.message}", highlight=False, markup=True)
+        # plain echo: rich would wrap long paths at 80 columns in logs and pipes
+        click.echo(f"error: {self.message}", err=True)
 
 
 def _fields(values: tuple[str, ...]) -> dict[str, str]:
@@ -106,7 +107,8 @@ def generate(ctx: click.Context, config_file, fields, **flags) -> None:
         with GenerateProgress(cfg.job) as progress:
             stats = run_generate(cfg, on_update=progress.update, on_plan=progress.plan)
     except (ConfigError, SourceError, TemplateError, WorkspaceError, JobError, ValueError, KeyError) as e:
-        raise UserError(str(e).strip("'\"")) from None
+        # KeyError's str() adds quotes around the message
+        raise UserError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from None
     except KeyboardInterrupt:
         err.print("interrupted: the replies received so far are stored; re-run the same command to resume")
         sys.exit(130)
@@ -154,7 +156,7 @@ def tasks(domain) -> None:
         example = make_problem(name, 0, 0, 1).prompt
         example = example if len(example) <= 240 else example[:237] + "..."
         table.add_row(name, task.domain, "1-5", task.verifier, example)
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,9 @@ def run_sql(query: str, workspace, fmt: str = "table", out: str | None = None,
             elif fmt == "parquet":
                 import pyarrow.parquet as pq
 
-                pq.write_table(result.fetch_arrow_table(), out)
+                # DuckDB 2 renamed fetch_arrow_table to to_arrow_table
+                fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
+                pq.write_table(fetch(), out)
                 return
             else:
                 columns = [d[0] for d in result.description]

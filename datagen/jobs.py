@@ -61,8 +61,10 @@ def collect_problems(cfg: GenerateConfig, store: Store) -> list[Problem]:
         loaded, rejects = load_problems(
             cfg.source, cfg.preset, cfg.fields, cfg.domain, cfg.limit, cfg.skip_invalid, cfg.split
         )
+        # a re-run reports the file's rejects afresh instead of piling up copies
+        store.con.execute("DELETE FROM rejects WHERE job = ? AND source = ?", [cfg.job, cfg.source])
         if rejects:
-            store.write_batch([("rejects", [r.row(cfg.job) for r in rejects], "IGNORE")])
+            store.write_batch([("rejects", [r.row(cfg.job) for r in rejects], "APPEND")])
         seen = {p.problem_id for p in problems}
         problems.extend(p for p in loaded if p.problem_id not in seen and not seen.add(p.problem_id))
     return problems

@@ -160,13 +160,15 @@ class Store:
     # --- writes -----------------------------------------------------------------
 
     def insert_rows(self, table: str, rows: list[dict[str, Any]], mode: str = "IGNORE") -> None:
-        """Insert rows in one statement; `mode` is IGNORE (keep existing) or REPLACE."""
+        """Insert rows in one statement; `mode` is IGNORE (keep existing rows with the
+        same key), REPLACE, or APPEND (tables without a key)."""
         if not rows:
             return
         batch = pa.Table.from_pylist(rows)
+        verb = "INSERT INTO" if mode == "APPEND" else f"INSERT OR {mode} INTO"
         self.con.register("_batch", batch)
         try:
-            self.con.execute(f"INSERT OR {mode} INTO {table} BY NAME SELECT * FROM _batch")
+            self.con.execute(f"{verb} {table} BY NAME SELECT * FROM _batch")
         finally:
             self.con.unregister("_batch")
 

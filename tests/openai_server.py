@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+STATE = web.AppKey("state", object)
+
 
 @dataclass
 class Faults:
@@ -98,7 +100,7 @@ def _error(status: int, message: str, headers: dict | None = None) -> web.Respon
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    state: ServerState = request.app["state"]
+    state: ServerState = request.app[STATE]
     state.requests += 1
     ids = request.headers.get("X-Cotmill-Completion-Ids", "")
     if state.api_key and request.headers.get("Authorization") != f"Bearer {state.api_key}":
@@ -124,14 +126,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if fault == "slow":
         await asyncio.sleep(state.faults.slow_s)
     reply = _completion(body, state)
-    for cid in filter(None, ids.split(",")):
+    for cid in list(filter(None, ids.split(",")))[: len(reply["choices"])]:
         state.served[cid] += 1
     return web.json_response(reply)
 
 
 def make_app(state: ServerState) -> web.Application:
     app = web.Application()
-    app["state"] = state
+    app[STATE] = state
     app.router.add_post("/v1/chat/completions", chat_completions)
     return app
 

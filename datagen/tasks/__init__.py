@@ -33,6 +33,8 @@ def select_tasks(spec: str | list[str]) -> list[Task]:
             continue
         if name in DOMAINS:
             picked = [t for t in TASKS.values() if t.domain == name]
+            if not picked:
+                raise ValueError(f"no tasks registered for domain {name!r}")
         elif name == "all":
             picked = list(TASKS.values())
         else:

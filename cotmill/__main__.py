@@ -1,0 +1,3 @@
+from cotmill.cli import main
+
+main()

@@ -1,0 +1,52 @@
+"""Shared fixtures: a real OpenAI-compatible server on 127.0.0.1, the benchmark
+files from ../shared (tests that need them skip where it is absent), and a way to
+run the real `cotmill` command in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.openai_server import Faults, OpenAIServer, ServerState
+
+REPO = Path(__file__).resolve().parent.parent
+BENCHMARKS = REPO.parent / "shared" / "data" / "benchmarks"
+
+
+@pytest.fixture
+def benchmark_file():
+    def get(name: str) -> Path:
+        path = BENCHMARKS / name
+        if not path.exists():
+            pytest.skip(f"{path} is absent (../shared is not beside the checkout)")
+        return path
+
+    return get
+
+
+@pytest.fixture
+def openai_server():
+    """Start servers with the given state; all are stopped after the test."""
+    started: list[OpenAIServer] = []
+
+    def start(**state) -> OpenAIServer:
+        faults = state.pop("faults", None) or Faults()
+        server = OpenAIServer(ServerState(faults=faults, **state)).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "cotmill", *args],
+        capture_output=True, text=True, env=full_env, timeout=timeout, cwd=kw.get("cwd", REPO),
+    )

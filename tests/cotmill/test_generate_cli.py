@@ -1,0 +1,152 @@
+"""`cotmill generate` as a user runs it: real processes, a real server, SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import duckdb
+import pytest
+
+from tests.conftest import REPO, run_cli
+
+
+def query(workspace, sql: str):
+    con = duckdb.connect(str(workspace / "cotmill.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_builtin_job_stores_every_completion_and_rerun_adds_nothing(tmp_path):
+    ws = tmp_path / "w"
+    args = ["generate", "--workspace", str(ws), "--job", "j1", "--tasks", "math,code,logic",
+            "--count", "300", "--samples", "4", "--teacher", "builtin"]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    by_domain = dict(query(ws, "select domain, count(*) from problems join completions using (problem_id) group by 1"))
+    assert sum(by_domain.values()) == 1200 and set(by_domain) == {"math", "code", "logic"}
+    assert query(ws, "select count(distinct problem_id) from problems") == [(300,)]
+    second = run_cli(*args)
+    assert second.returncode == 0, second.stderr
+    assert query(ws, "select count(*) from completions") == [(1200,)]
+    assert "already stored (resumed)" in second.stdout and "1,200" in second.stdout
+    csv = run_cli("sql", "select domain, count(*) from problems join completions using (problem_id) group by 1 order by 1",
+                  "--workspace", str(ws), "--format", "csv")
+    assert csv.returncode == 0
+    lines = csv.stdout.strip().splitlines()
+    assert lines[0] == "domain,count_star()" and len(lines) == 4
+    assert sum(int(line.split(",")[1]) for line in lines[1:]) == 1200
+
+
+def _start_generate(ws, server, count: int) -> subprocess.Popen:
+    args = [sys.executable, "-m", "cotmill", "generate", "--workspace", str(ws), "--job", "kill",
+            "--tasks", "math,code", "--count", str(count), "--samples", "2", "--n-per-request", "1",
+            "--teacher", "openai:fake", "--base-url", server.base_url, "--concurrency", "4"]
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
+    return subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_sigkill_then_resume_pays_for_nothing_twice(openai_server, tmp_path):
+    server = openai_server(delay_s=0.05)
+    ws = tmp_path / "w"
+    proc = _start_generate(ws, server, count=60)
+    deadline = time.monotonic() + 60
+    while sum(server.state.served.values()) < 40 and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    served_first = Counter(server.state.served)
+    assert 40 <= sum(served_first.values()) < 120, "the job should have been killed midway"
+
+    stored = {cid for (cid,) in query(ws, "select completion_id from completions where error is null")}
+    assert stored, "a flush should have happened before the kill"
+    assert query(ws, "select count(*) from completions where text is null and error is null") == [(0,)]
+    # the lock died with the process: the workspace opens for writing again
+    server.state.served.clear()
+    proc = _start_generate(ws, server, count=60)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+
+    assert query(ws, "select count(*), count(distinct completion_id) from completions") == [(120, 120)]
+    assert not stored & set(server.state.served), "a stored completion was requested again"
+    # only the requests in flight (served but not yet flushed) were paid twice
+    assert set(served_first) - stored == set(server.state.served) & set(served_first)
+
+
+def test_second_writer_gets_a_clear_busy_error(openai_server, tmp_path):
+    server = openai_server(delay_s=0.2)
+    ws = tmp_path / "w"
+    proc = _start_generate(ws, server, count=40)
+    try:
+        deadline = time.monotonic() + 30
+        while not server.state.requests and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.02)
+        other = run_cli("generate", "--workspace", str(ws), "--tasks", "math", "--count", "1")
+        assert other.returncode != 0
+        assert f"in use by PID {proc.pid}" in other.stderr
+        assert "Traceback" not in other.stderr
+        reader = run_cli("sql", "select 1", "--workspace", str(ws))
+        assert reader.returncode != 0 and f"PID {proc.pid}" in reader.stderr
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize(
+    "yaml_text, expected",
+    [
+        ("tasks: math\nconcurrensy: 4\n", "key 'concurrensy': unknown key"),
+        ("tasks: math\ntemperature: hot\n", "key 'temperature'"),
+        ("tasks: math\ndifficulty: 9\n", "key 'difficulty'"),
+        ("tasks: [unclosed\n", "invalid YAML"),
+        ("count: 3\n", "give tasks"),
+    ],
+)
+def test_bad_config_names_the_key_and_the_file(tmp_path, yaml_text, expected):
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml_text)
+    result = run_cli("generate", "--config", str(job), "--workspace", str(tmp_path / "w"))
+    assert result.returncode != 0
+    assert str(job) in result.stderr and expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_file_and_flags(tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text("job: from-file\ntasks: logic\ncount: 5\nsamples: 3\nstrategy: least_to_most\n")
+    result = run_cli("generate", "--config", str(job), "--workspace", str(tmp_path / "w"), "--count", "4")
+    assert result.returncode == 0, result.stderr
+    assert query(tmp_path / "w", "select job, strategy, count(*) from completions group by all") == [
+        ("from-file", "least_to_most", 12)
+    ]
+
+
+def test_unknown_task_and_bad_template_are_clear(tmp_path):
+    result = run_cli("generate", "--workspace", str(tmp_path / "w"), "--tasks", "nosuchtask")
+    assert result.returncode != 0 and "unknown task 'nosuchtask'" in result.stderr
+    template = tmp_path / "t.txt"
+    template.write_text("no placeholder here")
+    result = run_cli("generate", "--workspace", str(tmp_path / "w"), "--tasks", "math", "--template", str(template))
+    assert result.returncode != 0 and f"{template}: template has no {{problem}} placeholder" in result.stderr
+
+
+def test_tasks_lists_every_domain():
+    result = run_cli("tasks")
+    assert result.returncode == 0
+    for name in ("arithmetic", "math", "code", "logic"):
+        assert name in result.stdout
+
+
+def test_help_explains_each_flag():
+    result = run_cli("generate", "--help")
+    assert result.returncode == 0
+    for flag in ("--concurrency", "--rpm", "--tpm", "--samples", "--n-per-request", "--error-rate", "--config"):
+        assert flag in result.stdout

@@ -1,0 +1,53 @@
+"""`cotmill sql`: formats, read-only by default, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from datagen.config import GenerateConfig
+from datagen.jobs import run_generate
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("sql") / "w"
+    run_generate(GenerateConfig(workspace=str(ws), job="s", tasks="arithmetic", count=10, samples=2))
+    return str(ws)
+
+
+def test_formats(workspace, tmp_path):
+    q = "select problem_id, count(*) as n from completions group by 1 order by 1"
+    as_json = run_cli("sql", q, "-w", workspace, "--format", "json")
+    records = json.loads(as_json.stdout)
+    assert len(records) == 10 and all(r["n"] == 2 for r in records)
+    as_table = run_cli("sql", q, "-w", workspace)
+    assert "(10 rows)" in as_table.stdout
+    out = tmp_path / "x.parquet"
+    run_cli("sql", "select * from completions", "-w", workspace, "--format", "parquet", "--out", str(out))
+    assert pq.read_table(out).num_rows == 20
+    csv_out = tmp_path / "x.csv"
+    run_cli("sql", q, "-w", workspace, "--format", "csv", "--out", str(csv_out))
+    assert len(csv_out.read_text().splitlines()) == 11
+
+
+def test_read_only_unless_write(workspace):
+    denied = run_cli("sql", "delete from completions", "-w", workspace)
+    assert denied.returncode != 0 and "read-only" in denied.stderr.lower()
+    assert "Traceback" not in denied.stderr
+    allowed = run_cli("sql", "create table notes as select 1 as x", "-w", workspace, "--write")
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(run_cli("sql", "select x from notes", "-w", workspace, "--format", "json").stdout) == [{"x": 1}]
+
+
+def test_errors_show_duckdbs_message_and_the_query(workspace):
+    result = run_cli("sql", "select nope from problems", "-w", workspace)
+    assert result.returncode != 0
+    assert 'Referenced column "nope" not found' in result.stderr
+    assert "query: select nope from problems" in result.stderr
+    assert "Traceback" not in result.stderr
+    parquet = run_cli("sql", "select 1", "-w", workspace, "--format", "parquet")
+    assert parquet.returncode != 0 and "--out" in parquet.stderr

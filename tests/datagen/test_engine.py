@@ -1,0 +1,137 @@
+"""The batch engine against a real HTTP server that misbehaves on purpose."""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+import pytest
+
+from datagen.config import GenerateConfig
+from datagen.jobs import run_generate
+from tests.openai_server import Faults
+
+FAST_RETRY = {"retry_base_delay": 0.01, "retry_max_delay": 0.05, "flush_interval": 0.05}
+
+
+def config(server, workspace, **kw) -> GenerateConfig:
+    base = dict(
+        workspace=str(workspace), job="j", tasks="math,code,logic", count=20, samples=1,
+        teacher="openai:fake-model", base_url=server.base_url, concurrency=8, **FAST_RETRY,
+    )
+    base.update(kw)
+    return GenerateConfig(**base)
+
+
+def rows(workspace, query: str):
+    con = duckdb.connect(str(workspace / "cotmill.duckdb"), read_only=True)
+    try:
+        return con.execute(query).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+
+
+def test_transient_faults_end_with_exactly_the_requested_completions(openai_server, tmp_path):
+    faults = Faults(rate_429=0.08, rate_500=0.06, rate_503=0.06, rate_garbage=0.05, rate_drop=0.05,
+                    retry_after=0.01, seed=3)
+    server = openai_server(faults=faults)
+    stats = run_generate(config(server, tmp_path, count=200, samples=2, max_retries=12))
+    assert stats.failed == 0 and stats.stored == 400
+    good = rows(tmp_path, "select count(*), count(distinct completion_id) from completions where error is null")
+    assert good == [(400, 400)]
+    assert rows(tmp_path, "select count(*) from completions where error is not null") == [(0,)]
+    # every fault kind really happened and was retried
+    outcomes = {o for _, _, o in server.state.log}
+    assert {"429", "500", "503", "garbage", "drop", "ok"} <= outcomes
+    assert stats.retries == sum(1 for _, _, o in server.state.log if o != "ok")
+    # no completion was paid for twice
+    assert max(server.state.served.values()) == 1
+
+
+def test_rerun_sends_no_request(openai_server, tmp_path):
+    server = openai_server()
+    run_generate(config(server, tmp_path, samples=2))
+    before = server.state.requests
+    stats = run_generate(config(server, tmp_path, samples=2))
+    assert server.state.requests == before
+    assert stats.already_stored == 40 and stats.stored == 0
+
+
+def test_retry_after_is_honoured(openai_server, tmp_path):
+    server = openai_server(faults=Faults(rate_429=1.0, retry_after=0.6))
+    server.state.faults.rate_429 = 1.0
+    cfg = config(server, tmp_path, tasks="arithmetic", count=1, max_retries=2)
+    stats = run_generate(cfg)
+    times = [t for t, _, _ in server.state.log]
+    assert len(times) == 3  # first try and two retries, then given up
+    assert all(b - a >= 0.6 for a, b in zip(times, times[1:]))
+    assert stats.failed == 1
+    (error,) = rows(tmp_path, "select error from completions")[0]
+    assert "gave up after 3 attempts" in error and "429" in error
+
+
+def test_client_errors_are_stored_not_retried(openai_server, tmp_path):
+    server = openai_server()
+    source = tmp_path / "probs.jsonl"
+    source.write_text('{"prompt": "ok problem", "answer": "1"}\n{"prompt": "TRIGGER_400 bad", "answer": "2"}\n')
+    cfg = config(server, tmp_path / "w", tasks=None, source=str(source))
+    stats = run_generate(cfg)
+    assert stats.failed == 1 and stats.stored == 1
+    assert server.state.requests == 2  # the 400 was not retried
+    (error,) = rows(tmp_path / "w", "select error from completions where error is not null")[0]
+    assert error.startswith("HTTP 400")
+    # a re-run retries only the failed one
+    run_generate(cfg)
+    assert server.state.requests == 3
+
+
+def test_bad_api_key_stops_the_job_at_once(openai_server, tmp_path, monkeypatch):
+    server = openai_server(api_key="the-right-key")
+    monkeypatch.setenv("OPENAI_API_KEY", "a-wrong-key")
+    stats = run_generate(config(server, tmp_path, count=50, concurrency=2))
+    assert stats.fatal and "authentication failed" in stats.fatal
+    assert server.state.requests <= 2  # one per worker in flight, then nothing
+    assert rows(tmp_path, "select status from jobs") == [("stopped",)]
+
+
+def test_samples_use_n_and_fall_back_when_the_server_ignores_it(openai_server, tmp_path):
+    with_n = openai_server()
+    run_generate(config(with_n, tmp_path / "a", count=10, samples=4))
+    assert with_n.state.requests == 10
+    without_n = openai_server(supports_n=False)
+    stats = run_generate(config(without_n, tmp_path / "b", count=10, samples=4))
+    assert stats.stored == 40
+    assert rows(tmp_path / "b", "select count(distinct completion_id) from completions") == [(40,)]
+    assert max(without_n.state.served.values()) == 1
+    # separate requests on request
+    separate = openai_server()
+    run_generate(config(separate, tmp_path / "c", count=10, samples=4, n_per_request=1))
+    assert separate.state.requests == 40
+
+
+def test_reasoning_usage_and_cost_are_captured(openai_server, tmp_path):
+    server = openai_server(think=True)
+    run_generate(config(server, tmp_path, count=6, samples=2, price_in=1.0, price_out=2.0))
+    got = rows(tmp_path, "select text, reasoning, finish_reason, prompt_tokens, completion_tokens, cost_usd, latency_ms from completions")
+    for text, reasoning, finish, p_tok, c_tok, cost, latency in got:
+        assert "<think>" not in text and text.strip().endswith("}.")
+        assert reasoning.startswith("I reason about sample")
+        assert finish == "stop" and c_tok == 20 and latency > 0
+        assert cost == pytest.approx(p_tok * 1e-6 + c_tok * 2e-6)
+    # usage is billed per request of n=2: the split keeps the sum exact
+    total = rows(tmp_path, "select sum(completion_tokens) from completions")[0][0]
+    assert total == 20 * 12
+
+
+def test_requests_per_minute_limit(openai_server, tmp_path):
+    server = openai_server()
+    start = time.monotonic()
+    run_generate(config(server, tmp_path, count=6, rpm=300))  # one request per 0.2 s
+    assert time.monotonic() - start >= 5 * 0.2
+    times = sorted(t for t, _, _ in server.state.log)
+    assert times[-1] - times[0] >= 5 * 0.2 * 0.9

@@ -1,0 +1,100 @@
+"""The workspace store: schema contract, migrations, batched atomic writes, locking."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+import pytest
+
+from datagen.records import Completion
+from datagen.schema import SCHEMA_VERSION
+from datagen.store import Store, WorkspaceError
+from datagen.tasks import make_problem
+
+CONTRACT = {
+    "problems": "problem_id domain task source prompt answer verifier difficulty meta created_at",
+    "completions": "completion_id problem_id job teacher strategy sample_index text reasoning finish_reason "
+    "prompt_tokens completion_tokens cost_usd latency_ms error created_at",
+    "verdicts": "completion_id verifier verifier_version passed score extracted reason steps first_error_step "
+    "elapsed_ms created_at",
+    "jobs": "job",
+}
+
+
+def test_tables_have_the_contract_columns(tmp_path):
+    with Store.open(tmp_path) as store:
+        for table, columns in CONTRACT.items():
+            have = {r[0] for r in store.con.execute(
+                "select column_name from information_schema.columns where table_name = ?", [table]).fetchall()}
+            assert set(columns.split()) <= have, table
+        assert store.version() == SCHEMA_VERSION
+
+
+def test_migrations_are_forward_and_idempotent(tmp_path):
+    Store.open(tmp_path).close()
+    with Store.open(tmp_path) as store:
+        assert store.con.execute("select count(*) from schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    con = duckdb.connect(str(tmp_path / "cotmill.duckdb"))
+    con.execute("insert into schema_version (version) values (?)", [SCHEMA_VERSION + 1])
+    con.close()
+    with pytest.raises(WorkspaceError, match="newer than this cotmill"):
+        Store.open(tmp_path)
+
+
+def _completion(problem_id: str, cid: str, **kw) -> dict:
+    return Completion(cid, problem_id, "job", "teacher", "cot", 0, **kw).row()
+
+
+def test_batches_are_all_or_nothing(tmp_path):
+    problem = make_problem("arithmetic", 0, 0, 1)
+    with Store.open(tmp_path) as store:
+        store.write_batch([("problems", [problem.row()], "IGNORE")])
+        good = _completion(problem.problem_id, "c1", text="ok")
+        bad = {**_completion(problem.problem_id, "c2", text="x"), "sample_index": "not a number"}
+        with pytest.raises(Exception):
+            store.write_batch([("completions", [good], "REPLACE"), ("completions", [bad], "REPLACE")])
+        assert store.con.execute("select count(*) from completions").fetchall() == [(0,)]
+        # the same problem twice is stored once; a success replaces an error row
+        store.write_batch([("problems", [problem.row()], "IGNORE")])
+        store.write_batch([("completions", [_completion(problem.problem_id, "c1", error="HTTP 500")], "REPLACE")])
+        store.write_batch([("completions", [_completion(problem.problem_id, "c1", text="fixed")], "REPLACE")])
+        assert store.con.execute("select count(*) from problems").fetchall() == [(1,)]
+        assert store.con.execute("select text, error from completions").fetchall() == [("fixed", None)]
+
+
+def test_read_only_store_refuses_writes(tmp_path):
+    Store.open(tmp_path).close()
+    with Store.open(tmp_path, read_only=True) as store:
+        with pytest.raises(duckdb.Error):
+            store.con.execute("delete from problems")
+
+
+def test_missing_workspace_is_a_clear_error(tmp_path):
+    with pytest.raises(WorkspaceError, match="no workspace at"):
+        Store.open(tmp_path / "nowhere", read_only=True)
+
+
+def test_a_second_process_gets_the_holders_pid(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from datagen.store import Store
+            s = Store.open({str(tmp_path)!r})
+            print("ready", flush=True)
+            sys.stdin.read()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(WorkspaceError, match=f"in use by PID {holder.pid}"):
+            Store.open(tmp_path)
+        with pytest.raises(WorkspaceError, match=f"in use by PID {holder.pid}"):
+            Store.open(tmp_path, read_only=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    Store.open(tmp_path).close()  # the kernel released the lock of the killed holder
