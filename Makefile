@@ -27,6 +27,7 @@ demo: install
 	@echo "workspace: $(WORKSPACE)/cotmill.duckdb  (try: $(VENV)/bin/cotmill sql -w $(WORKSPACE) 'select * from jobs')"
 
 test: install-dev
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 lint: install-dev

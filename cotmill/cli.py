@@ -40,32 +40,66 @@ def main() -> None:
 
 
 WORKSPACE = click.option(
-    "--workspace", "-w", envvar="COTMILL_WORKSPACE", default=None,
+    "--workspace",
+    "-w",
+    envvar="COTMILL_WORKSPACE",
+    default=None,
     help="Workspace directory holding cotmill.duckdb [env COTMILL_WORKSPACE; default ./cotmill-workspace].",
 )
 
 
 @main.command()
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Job YAML with the same keys as these flags (flags win).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="Job YAML with the same keys as these flags (flags win).",
+)
 @WORKSPACE
 @click.option("--job", help="Job name; re-running a job resumes it. [default: default]")
 @click.option("--tasks", help="Task or domain names, comma-separated (e.g. math,code,logic or sudoku4).")
-@click.option("--count", type=int, help="Number of distinct problems to generate from the tasks. [default: 100]")
+@click.option(
+    "--count", type=int, help="Number of distinct problems to generate from the tasks. [default: 100]"
+)
 @click.option("--difficulty", help="Difficulty level or range, e.g. 3 or 1-5. [default: 1-5]")
 @click.option("--source", help="Problems from a JSONL/CSV/Parquet file, a datasets directory or a hub name.")
-@click.option("--preset", type=click.Choice(["gsm8k", "math", "humaneval"]), help="Field layout of the source.")
-@click.option("--field", "fields", multiple=True, help="Map a field onto a column: NAME=COLUMN (prompt, answer, task, difficulty, solution). Repeatable.")
-@click.option("--domain", type=click.Choice(["math", "code", "logic"]), help="Domain of source problems without a preset. [default: math]")
+@click.option(
+    "--preset", type=click.Choice(["gsm8k", "math", "humaneval"]), help="Field layout of the source."
+)
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    help="Map a field onto a column: NAME=COLUMN (prompt, answer, task, difficulty, solution). Repeatable.",
+)
+@click.option(
+    "--domain",
+    type=click.Choice(["math", "code", "logic"]),
+    help="Domain of source problems without a preset. [default: math]",
+)
 @click.option("--split", help="Split to read from a datasets directory or hub dataset.")
 @click.option("--limit", type=int, help="Read at most this many problems from the source.")
-@click.option("--skip-invalid", is_flag=True, default=None, help="Put bad source rows in the rejects table instead of stopping.")
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    default=None,
+    help="Put bad source rows in the rejects table instead of stopping.",
+)
 @click.option("--samples", type=int, help="Completions per problem. [default: 1]")
-@click.option("--n-per-request", type=int, help="Samples asked for in one request through the API's n (1: separate requests). [default: all samples]")
+@click.option(
+    "--n-per-request",
+    type=int,
+    help="Samples asked for in one request through the API's n (1: separate requests). [default: all samples]",
+)
 @click.option("--teacher", help="builtin (a simulator) or openai:MODEL. [default: builtin]")
 @click.option("--base-url", help="Base URL of an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
 @click.option("--api-key-env", help="Environment variable holding the API key. [default: OPENAI_API_KEY]")
 @click.option("--strategy", help="Prompt strategy: cot, least_to_most or step_back. [default: cot]")
-@click.option("--template", type=click.Path(dir_okay=False), help="File with a user-message template ({problem} and {answer_format} placeholders).")
+@click.option(
+    "--template",
+    type=click.Path(dir_okay=False),
+    help="File with a user-message template ({problem} and {answer_format} placeholders).",
+)
 @click.option("--system", help="A system message sent before the prompt.")
 @click.option("--temperature", type=float, help="Sampling temperature. [default: 0.7]")
 @click.option("--top-p", type=float, help="Nucleus sampling. [default: 1.0]")
@@ -73,12 +107,22 @@ WORKSPACE = click.option(
 @click.option("--concurrency", type=int, help="Requests in flight at once. [default: 16]")
 @click.option("--rpm", type=float, help="Requests-per-minute limit.")
 @click.option("--tpm", type=float, help="Tokens-per-minute limit.")
-@click.option("--timeout", type=float, help="Seconds before a request times out (then retried). [default: 600]")
-@click.option("--max-retries", type=int, help="Retries of a transient failure before it counts as failed. [default: 8]")
-@click.option("--retry-base-delay", type=float, help="First retry delay in seconds, doubled each retry, with jitter. [default: 1]")
+@click.option(
+    "--timeout", type=float, help="Seconds before a request times out (then retried). [default: 600]"
+)
+@click.option(
+    "--max-retries", type=int, help="Retries of a transient failure before it counts as failed. [default: 8]"
+)
+@click.option(
+    "--retry-base-delay",
+    type=float,
+    help="First retry delay in seconds, doubled each retry, with jitter. [default: 1]",
+)
 @click.option("--retry-max-delay", type=float, help="Longest delay between retries in seconds. [default: 60]")
 @click.option("--seed", type=int, help="Seed of the task generators. [default: 0]")
-@click.option("--error-rate", type=float, help="builtin teacher: share of solutions with a planted slip. [default: 0]")
+@click.option(
+    "--error-rate", type=float, help="builtin teacher: share of solutions with a planted slip. [default: 0]"
+)
 @click.option("--price-in", type=float, help="USD per 1M prompt tokens, for the cost column.")
 @click.option("--price-out", type=float, help="USD per 1M completion tokens, for the cost column.")
 @click.pass_context
@@ -88,16 +132,16 @@ def generate(ctx: click.Context, config_file, fields, **flags) -> None:
     Re-running the same command skips every completion already stored and retries
     only the missing or failed ones. Exits 1 when requests failed permanently,
     2 when the job was stopped (e.g. authentication failed)."""
+    from cotmill.progress import GenerateProgress, summary_table
     from datagen.config import ConfigError, load_config
     from datagen.jobs import JobError, run_generate
     from datagen.prompts import TemplateError
     from datagen.sources import SourceError
     from datagen.store import WorkspaceError
 
-    from cotmill.progress import GenerateProgress, summary_table
-
     overrides = {
-        k: v for k, v in flags.items()
+        k: v
+        for k, v in flags.items()
         if v is not None and ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT
     }
     if fields:
@@ -117,15 +161,28 @@ def generate(ctx: click.Context, config_file, fields, **flags) -> None:
         err.print(f"[red]job stopped:[/red] {stats.fatal}")
         sys.exit(2)
     if stats.failed:
-        err.print(f"[red]{stats.failed} completion(s) failed permanently[/red]; re-run the command to retry them")
+        err.print(
+            f"[red]{stats.failed} completion(s) failed permanently[/red]; re-run the command to retry them"
+        )
         sys.exit(1)
 
 
 @main.command()
 @click.argument("query")
 @WORKSPACE
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table", show_default=True, help="Output format.")
-@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of standard output (required for parquet).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "parquet"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Write to this file instead of standard output (required for parquet).",
+)
 @click.option("--write", is_flag=True, help="Open the workspace for writing (UPDATE, DELETE, CREATE ...).")
 @click.option("--max-rows", type=int, default=100, show_default=True, help="Rows shown in table format.")
 def sql(query, workspace, fmt, out, write, max_rows) -> None:

@@ -73,7 +73,9 @@ def summary_table(job: str, stats: JobStats) -> Table:
         ("throughput", f"{stats.stored / max(stats.elapsed, 1e-9):.1f} completions/s"),
     ]
     if stats.errors:
-        rows.append(("transient errors seen", ", ".join(f"{k} x{v}" for k, v in sorted(stats.errors.items()))))
+        rows.append(
+            ("transient errors seen", ", ".join(f"{k} x{v}" for k, v in sorted(stats.errors.items())))
+        )
     for name, value in rows:
         table.add_row(name, value)
     return table

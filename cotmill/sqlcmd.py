@@ -45,8 +45,14 @@ def _render_table(columns: list[str], rows: list[tuple], max_rows: int) -> str:
     return buf.getvalue()
 
 
-def run_sql(query: str, workspace, fmt: str = "table", out: str | None = None,
-            write: bool = False, max_rows: int = 100) -> None:
+def run_sql(
+    query: str,
+    workspace,
+    fmt: str = "table",
+    out: str | None = None,
+    write: bool = False,
+    max_rows: int = 100,
+) -> None:
     if fmt == "parquet" and not out:
         raise SqlError("--format parquet needs --out FILE")
     store = Store.open(workspace, read_only=not write)

@@ -71,7 +71,9 @@ class JobStats:
         return time.monotonic() - self.started
 
 
-def plan(store: Store, problems: list[Problem], teacher: Teacher, s: EngineSettings) -> tuple[list[Request], int]:
+def plan(
+    store: Store, problems: list[Problem], teacher: Teacher, s: EngineSettings
+) -> tuple[list[Request], int]:
     """The requests still to send, grouped `n` samples per request; and how many
     completions were already stored."""
     wanted: list[tuple[Problem, int, str]] = [
@@ -129,7 +131,9 @@ class Engine:
         self.on_update(self.stats)
         queue: Iterator[Request] = iter(requests)
         flusher = asyncio.create_task(self._flush_loop())
-        workers = [asyncio.create_task(self._worker(queue)) for _ in range(min(self.s.concurrency, len(requests)))]
+        workers = [
+            asyncio.create_task(self._worker(queue)) for _ in range(min(self.s.concurrency, len(requests)))
+        ]
         try:
             await asyncio.gather(*workers)
         finally:
@@ -166,8 +170,10 @@ class Engine:
             self.on_update(self.stats)
 
     def _split(self, request: Request) -> list[Request]:
-        return [Request(request.problem, request.messages, request.strategy, request.params, [cid])
-                for cid in request.completion_ids]
+        return [
+            Request(request.problem, request.messages, request.strategy, request.params, [cid])
+            for cid in request.completion_ids
+        ]
 
     async def _send(self, request: Request) -> Reply:
         for attempt in range(self.s.max_retries + 1):
@@ -219,25 +225,46 @@ class Engine:
             c_tok = reply.completion_tokens // k + (reply.completion_tokens % k if j == 0 else 0)
             cost = p_tok * price_in + c_tok * price_out
             row = Completion(
-                cid, request.problem.problem_id, self.s.job, self.teacher.name, request.strategy,
-                self._sample_index[cid], choice.text, choice.reasoning, choice.finish_reason,
-                p_tok, c_tok, cost, latency, None, choice.meta,
+                cid,
+                request.problem.problem_id,
+                self.s.job,
+                self.teacher.name,
+                request.strategy,
+                self._sample_index[cid],
+                choice.text,
+                choice.reasoning,
+                choice.finish_reason,
+                p_tok,
+                c_tok,
+                cost,
+                latency,
+                None,
+                choice.meta,
             )
             self._buffer.append(row.row())
             self.stats.stored += 1
             self.stats.prompt_tokens += p_tok
             self.stats.completion_tokens += c_tok
             self.stats.cost_usd += cost
-        missing = request.completion_ids[len(got):]
+        missing = request.completion_ids[len(got) :]
         if missing:
             self._use_n = False
-        return [Request(request.problem, request.messages, request.strategy, request.params, [cid])
-                for cid in missing]
+        return [
+            Request(request.problem, request.messages, request.strategy, request.params, [cid])
+            for cid in missing
+        ]
 
     def _record_failure(self, request: Request, error: str) -> None:
         for cid in request.completion_ids:
-            row = Completion(cid, request.problem.problem_id, self.s.job, self.teacher.name, request.strategy,
-                             self._sample_index[cid], error=error)
+            row = Completion(
+                cid,
+                request.problem.problem_id,
+                self.s.job,
+                self.teacher.name,
+                request.strategy,
+                self._sample_index[cid],
+                error=error,
+            )
             self._buffer.append(row.row())
             self.stats.failed += 1
         self.on_update(self.stats)

@@ -36,7 +36,9 @@ def task_problems(tasks: str, count: int, difficulty: tuple[int, int], seed: int
     k = 0
     while len(problems) < count:
         if k >= 20 * count + 100:
-            raise JobError(f"could only make {len(problems)} distinct problems of {count} from tasks {tasks!r}")
+            raise JobError(
+                f"could only make {len(problems)} distinct problems of {count} from tasks {tasks!r}"
+            )
         task = chosen[k % len(chosen)]
         level = lo + (k // len(chosen)) % levels
         problem = make_problem(task.name, seed, k, level)
@@ -89,24 +91,43 @@ async def _run_engine(engine: Engine, problems: list[Problem]) -> JobStats:
 def run_generate(cfg: GenerateConfig, on_update=None, on_plan=None) -> JobStats:
     template = load_template(cfg.strategy, cfg.template)
     teacher = make_teacher(
-        cfg.teacher, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
-        error_rate=cfg.error_rate, timeout_s=cfg.timeout,
+        cfg.teacher,
+        base_url=cfg.base_url,
+        api_key_env=cfg.api_key_env,
+        error_rate=cfg.error_rate,
+        timeout_s=cfg.timeout,
     )
     price_in, price_out = cfg.price()
     settings = EngineSettings(
-        job=cfg.job, strategy=strategy_key(cfg, template), template=template,
-        params=GenParams(cfg.temperature, cfg.top_p, cfg.max_tokens), samples=cfg.samples,
-        n_per_request=cfg.n_per_request, system=cfg.system, concurrency=cfg.concurrency,
-        rpm=cfg.rpm, tpm=cfg.tpm, max_retries=cfg.max_retries, retry_base_delay=cfg.retry_base_delay,
-        retry_max_delay=cfg.retry_max_delay, price_in=price_in, price_out=price_out,
+        job=cfg.job,
+        strategy=strategy_key(cfg, template),
+        template=template,
+        params=GenParams(cfg.temperature, cfg.top_p, cfg.max_tokens),
+        samples=cfg.samples,
+        n_per_request=cfg.n_per_request,
+        system=cfg.system,
+        concurrency=cfg.concurrency,
+        rpm=cfg.rpm,
+        tpm=cfg.tpm,
+        max_retries=cfg.max_retries,
+        retry_base_delay=cfg.retry_base_delay,
+        retry_max_delay=cfg.retry_max_delay,
+        price_in=price_in,
+        price_out=price_out,
         flush_interval=cfg.flush_interval,
     )
     with Store.open(cfg.workspace) as store:
         problems = collect_problems(cfg, store)
         if on_plan:
             on_plan(len(problems) * cfg.samples)
-        store.upsert_job(cfg.job, teacher=teacher.name, config=cfg.model_dump(), status="running",
-                         started_at=_now(), finished_at=None)
+        store.upsert_job(
+            cfg.job,
+            teacher=teacher.name,
+            config=cfg.model_dump(),
+            status="running",
+            started_at=_now(),
+            finished_at=None,
+        )
         engine = Engine(store, teacher, settings, on_update)
         status = "interrupted"
         try:
@@ -115,5 +136,11 @@ def run_generate(cfg: GenerateConfig, on_update=None, on_plan=None) -> JobStats:
             return stats
         finally:
             s = engine.stats
-            store.upsert_job(cfg.job, status=status, requested=s.requested,
-                             stored=s.already_stored + s.stored, failed=s.failed, finished_at=_now())
+            store.upsert_job(
+                cfg.job,
+                status=status,
+                requested=s.requested,
+                stored=s.already_stored + s.stored,
+                failed=s.failed,
+                finished_at=_now(),
+            )

@@ -64,7 +64,9 @@ def render_messages(
 ) -> list[dict[str, str]]:
     """The chat messages for one problem. Domains without a known answer format
     (a custom source, say) get no format line."""
-    user = template.replace("{problem}", problem_text).replace("{answer_format}", ANSWER_FORMATS.get(domain, ""))
+    user = template.replace("{problem}", problem_text).replace(
+        "{answer_format}", ANSWER_FORMATS.get(domain, "")
+    )
     messages = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": user.strip()})
     return messages

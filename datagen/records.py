@@ -40,7 +40,7 @@ class Problem:
         return cls(pid, domain, task, source, prompt, answer, verifier, difficulty, meta)
 
     def row(self) -> dict[str, Any]:
-        row = asdict(self)
+        row = dict(self.__dict__)  # not asdict(): its deep copy costs more than the insert
         row["meta"] = json.dumps(self.meta, sort_keys=True)
         return row
 
@@ -80,6 +80,6 @@ class Completion:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
-        row = asdict(self)
+        row = dict(self.__dict__)
         row["meta"] = json.dumps(self.meta, sort_keys=True)
         return row

@@ -110,7 +110,9 @@ def read_records(spec: str, split: str | None = None) -> Iterator[tuple[str, Any
             return _read_csv(path)
         if suffix == ".parquet":
             return _read_parquet(path)
-        raise SourceError(f"{spec}: unknown file type {suffix!r}; use .jsonl, .csv, .parquet or a datasets directory")
+        raise SourceError(
+            f"{spec}: unknown file type {suffix!r}; use .jsonl, .csv, .parquet or a datasets directory"
+        )
     if path.is_dir() or ("/" in spec and not path.exists() and not spec.startswith((".", "/"))):
         return _read_hf(spec, split)
     raise SourceError(f"{spec}: no such file or directory")
@@ -151,8 +153,13 @@ def _gsm8k(record: dict) -> dict:
     worked, sep, final = answer.rpartition("####")
     if not sep or not final.strip():
         raise RowError("answer", "no final answer after '####'")
-    return {"prompt": question, "answer": final.strip().replace(",", ""), "domain": "math",
-            "task": "gsm8k", "meta": {"solution": worked.strip()}}
+    return {
+        "prompt": question,
+        "answer": final.strip().replace(",", ""),
+        "domain": "math",
+        "task": "gsm8k",
+        "meta": {"solution": worked.strip()},
+    }
 
 
 def _math(record: dict) -> dict:
@@ -163,8 +170,14 @@ def _math(record: dict) -> dict:
         raise RowError("solution", "no \\boxed{} answer")
     level = re.search(r"\d", str(record.get("level", "")))
     meta = {"solution": solution, "subject": record.get("type")}
-    return {"prompt": problem, "answer": answer, "domain": "math", "task": "math",
-            "difficulty": int(level.group()) if level else None, "meta": meta}
+    return {
+        "prompt": problem,
+        "answer": answer,
+        "domain": "math",
+        "task": "math",
+        "difficulty": int(level.group()) if level else None,
+        "meta": meta,
+    }
 
 
 def _humaneval(record: dict) -> dict:
@@ -176,8 +189,13 @@ def _humaneval(record: dict) -> dict:
     canonical = _text(record, "canonical_solution", required=False)
     if canonical:
         meta["reference_code"] = prompt + canonical
-    return {"prompt": prompt, "answer": json.dumps(tests, sort_keys=True), "domain": "code",
-            "task": "humaneval", "meta": meta}
+    return {
+        "prompt": prompt,
+        "answer": json.dumps(tests, sort_keys=True),
+        "domain": "code",
+        "task": "humaneval",
+        "meta": meta,
+    }
 
 
 PRESETS = {"gsm8k": _gsm8k, "math": _math, "humaneval": _humaneval}
@@ -193,8 +211,14 @@ def _mapped(record: dict, fields: dict[str, str], domain: str, default_task: str
     meta = {}
     if "solution" in fields:
         meta["solution"] = _text(record, fields["solution"], required=False)
-    return {"prompt": prompt, "answer": answer, "domain": domain, "task": task or default_task,
-            "difficulty": difficulty, "meta": meta}
+    return {
+        "prompt": prompt,
+        "answer": answer,
+        "domain": domain,
+        "task": task or default_task,
+        "difficulty": difficulty,
+        "meta": meta,
+    }
 
 
 def load_problems(
@@ -235,9 +259,14 @@ def load_problems(
         dom = domain or mapped["domain"]
         problems.append(
             Problem.create(
-                domain=dom, task=mapped["task"], source=spec, prompt=mapped["prompt"],
-                answer=mapped["answer"], verifier=VERIFIER_FOR_DOMAIN.get(dom, dom),
-                difficulty=mapped.get("difficulty"), meta={**mapped["meta"], "location": location},
+                domain=dom,
+                task=mapped["task"],
+                source=spec,
+                prompt=mapped["prompt"],
+                answer=mapped["answer"],
+                verifier=VERIFIER_FOR_DOMAIN.get(dom, dom),
+                difficulty=mapped.get("difficulty"),
+                meta={**mapped["meta"], "location": location},
             )
         )
     return problems, rejects

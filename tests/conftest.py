@@ -48,5 +48,9 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 120, **kw) -> 
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "cotmill", *args],
-        capture_output=True, text=True, env=full_env, timeout=timeout, cwd=kw.get("cwd", REPO),
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=kw.get("cwd", REPO),
     )

@@ -60,8 +60,14 @@ def _fault(state: ServerState, ids: str) -> str | None:
     state.attempts[ids] += 1
     f = state.faults
     r = random.Random(f"{f.seed}:{ids}:{attempt}").random()
-    for name, rate in (("429", f.rate_429), ("500", f.rate_500), ("503", f.rate_503),
-                       ("garbage", f.rate_garbage), ("drop", f.rate_drop), ("slow", f.rate_slow)):
+    for name, rate in (
+        ("429", f.rate_429),
+        ("500", f.rate_500),
+        ("503", f.rate_503),
+        ("garbage", f.rate_garbage),
+        ("drop", f.rate_drop),
+        ("slow", f.rate_slow),
+    ):
         if r < rate:
             return name
         r -= rate
@@ -82,7 +88,9 @@ def _completion(body: dict, state: ServerState) -> dict:
         text = _answer(prompt)
         if state.think:
             text = f"<think>I reason about sample {i}.</think>\n{text}"
-        choices.append({"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"})
+        choices.append(
+            {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        )
     prompt_tokens = len(prompt.split())
     return {
         "id": f"chatcmpl-{state.requests}",
@@ -90,7 +98,11 @@ def _completion(body: dict, state: ServerState) -> dict:
         "created": int(time.time()),
         "model": body.get("model", "fake"),
         "choices": choices,
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 20 * n, "total_tokens": prompt_tokens + 20 * n},
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": 20 * n,
+            "total_tokens": prompt_tokens + 20 * n,
+        },
     }
 
 
@@ -114,7 +126,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     if "TRIGGER_400" in body["messages"][-1]["content"]:
         return _error(400, "this prompt is not allowed")
     if fault == "429":
-        headers = {"Retry-After": f"{state.faults.retry_after:g}"} if state.faults.retry_after is not None else {}
+        headers = (
+            {"Retry-After": f"{state.faults.retry_after:g}"} if state.faults.retry_after is not None else {}
+        )
         return _error(429, "Rate limit reached", headers)
     if fault in ("500", "503"):
         return _error(int(fault), "The server had an error")
@@ -184,7 +198,9 @@ def main() -> None:
     parser.add_argument("--faults", default="{}", help="Faults fields as JSON")
     parser.add_argument("--delay", type=float, default=0.0)
     args = parser.parse_args()
-    server = OpenAIServer(ServerState(faults=Faults(**json.loads(args.faults)), delay_s=args.delay), args.port)
+    server = OpenAIServer(
+        ServerState(faults=Faults(**json.loads(args.faults)), delay_s=args.delay), args.port
+    )
     server.start()
     print(server.base_url, flush=True)
     try:

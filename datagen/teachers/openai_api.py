@@ -109,8 +109,7 @@ class OpenAITeacher:
         if request.n > 1:
             kwargs["n"] = request.n
         try:
-            raw = await self.client.chat.completions.with_raw_response.create(**kwargs)
-            response = raw.parse()
+            response = await self.client.chat.completions.create(**kwargs)
         except Exception as error:  # noqa: BLE001 - classified, unknown ones re-raised
             raise _classify(error) from error
         choices = getattr(response, "choices", None)

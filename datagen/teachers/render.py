@@ -36,9 +36,7 @@ def render_solution(solution: Solution, strategy: str, domain: str, rng: random.
         parts.append("Now apply it.")
     if style == "least_to_most":
         parts.append("\n".join(f"{i}. {step.goal}" for i, step in enumerate(solution.steps, 1)))
-        parts.extend(
-            f"Sub-problem {i}: {step.goal}\n{step.work}" for i, step in enumerate(solution.steps, 1)
-        )
+        parts.extend(f"Sub-problem {i}: {step.goal}\n{step.work}" for i, step in enumerate(solution.steps, 1))
     else:
         parts.extend(f"Step {i}: {step.work}" for i, step in enumerate(solution.steps, 1))
     parts.append(final_answer(solution.answer, domain))

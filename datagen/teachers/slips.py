@@ -34,7 +34,9 @@ def perturb_answer(answer: str, rng: random.Random, big: bool = True) -> str:
     words = [w for w in re.split(r"(\W+)", answer) if w.strip() and w.isalnum()]
     if len(set(words)) >= 2:
         a, b = rng.sample(sorted(set(words)), 2)
-        swapped = re.sub(rf"\b({re.escape(a)}|{re.escape(b)})\b", lambda m: b if m.group() == a else a, answer)
+        swapped = re.sub(
+            rf"\b({re.escape(a)}|{re.escape(b)})\b", lambda m: b if m.group() == a else a, answer
+        )
         if swapped != answer:
             return swapped
     return answer + " + 1" if answer else "0"

@@ -25,19 +25,40 @@ def query(workspace, sql: str):
 
 def test_builtin_job_stores_every_completion_and_rerun_adds_nothing(tmp_path):
     ws = tmp_path / "w"
-    args = ["generate", "--workspace", str(ws), "--job", "j1", "--tasks", "math,code,logic",
-            "--count", "300", "--samples", "4", "--teacher", "builtin"]
+    args = [
+        "generate",
+        "--workspace",
+        str(ws),
+        "--job",
+        "j1",
+        "--tasks",
+        "math,code,logic",
+        "--count",
+        "300",
+        "--samples",
+        "4",
+        "--teacher",
+        "builtin",
+    ]
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
-    by_domain = dict(query(ws, "select domain, count(*) from problems join completions using (problem_id) group by 1"))
+    by_domain = dict(
+        query(ws, "select domain, count(*) from problems join completions using (problem_id) group by 1")
+    )
     assert sum(by_domain.values()) == 1200 and set(by_domain) == {"math", "code", "logic"}
     assert query(ws, "select count(distinct problem_id) from problems") == [(300,)]
     second = run_cli(*args)
     assert second.returncode == 0, second.stderr
     assert query(ws, "select count(*) from completions") == [(1200,)]
     assert "already stored (resumed)" in second.stdout and "1,200" in second.stdout
-    csv = run_cli("sql", "select domain, count(*) from problems join completions using (problem_id) group by 1 order by 1",
-                  "--workspace", str(ws), "--format", "csv")
+    csv = run_cli(
+        "sql",
+        "select domain, count(*) from problems join completions using (problem_id) group by 1 order by 1",
+        "--workspace",
+        str(ws),
+        "--format",
+        "csv",
+    )
     assert csv.returncode == 0
     lines = csv.stdout.strip().splitlines()
     assert lines[0] == "domain,count_star()" and len(lines) == 4
@@ -45,9 +66,30 @@ def test_builtin_job_stores_every_completion_and_rerun_adds_nothing(tmp_path):
 
 
 def _start_generate(ws, server, count: int) -> subprocess.Popen:
-    args = [sys.executable, "-m", "cotmill", "generate", "--workspace", str(ws), "--job", "kill",
-            "--tasks", "math,code", "--count", str(count), "--samples", "2", "--n-per-request", "1",
-            "--teacher", "openai:fake", "--base-url", server.base_url, "--concurrency", "4"]
+    args = [
+        sys.executable,
+        "-m",
+        "cotmill",
+        "generate",
+        "--workspace",
+        str(ws),
+        "--job",
+        "kill",
+        "--tasks",
+        "math,code",
+        "--count",
+        str(count),
+        "--samples",
+        "2",
+        "--n-per-request",
+        "1",
+        "--teacher",
+        "openai:fake",
+        "--base-url",
+        server.base_url,
+        "--concurrency",
+        "4",
+    ]
     env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
     return subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -134,7 +176,9 @@ def test_unknown_task_and_bad_template_are_clear(tmp_path):
     assert result.returncode != 0 and "unknown task 'nosuchtask'" in result.stderr
     template = tmp_path / "t.txt"
     template.write_text("no placeholder here")
-    result = run_cli("generate", "--workspace", str(tmp_path / "w"), "--tasks", "math", "--template", str(template))
+    result = run_cli(
+        "generate", "--workspace", str(tmp_path / "w"), "--tasks", "math", "--template", str(template)
+    )
     assert result.returncode != 0 and f"{template}: template has no {{problem}} placeholder" in result.stderr
 
 
@@ -148,5 +192,13 @@ def test_tasks_lists_every_domain():
 def test_help_explains_each_flag():
     result = run_cli("generate", "--help")
     assert result.returncode == 0
-    for flag in ("--concurrency", "--rpm", "--tpm", "--samples", "--n-per-request", "--error-rate", "--config"):
+    for flag in (
+        "--concurrency",
+        "--rpm",
+        "--tpm",
+        "--samples",
+        "--n-per-request",
+        "--error-rate",
+        "--config",
+    ):
         assert flag in result.stdout

@@ -40,7 +40,9 @@ def test_read_only_unless_write(workspace):
     assert "Traceback" not in denied.stderr
     allowed = run_cli("sql", "create table notes as select 1 as x", "-w", workspace, "--write")
     assert allowed.returncode == 0, allowed.stderr
-    assert json.loads(run_cli("sql", "select x from notes", "-w", workspace, "--format", "json").stdout) == [{"x": 1}]
+    assert json.loads(run_cli("sql", "select x from notes", "-w", workspace, "--format", "json").stdout) == [
+        {"x": 1}
+    ]
 
 
 def test_errors_show_duckdbs_message_and_the_query(workspace):

@@ -69,7 +69,10 @@ def test_slips_are_planted_at_the_rate_and_change_the_answer():
 def test_output_depends_only_on_the_completion_id():
     teacher = BuiltinTeacher(error_rate=0.5)
     problem = make_problem("arithmetic", 0, 7, 3)
-    assert complete(teacher, problem, samples=3).choices[2].text == complete(teacher, problem, samples=3).choices[2].text
+    assert (
+        complete(teacher, problem, samples=3).choices[2].text
+        == complete(teacher, problem, samples=3).choices[2].text
+    )
     assert BuiltinTeacher(0.2).name != BuiltinTeacher(0.0).name  # part of the resume key
 
 

@@ -16,8 +16,15 @@ FAST_RETRY = {"retry_base_delay": 0.01, "retry_max_delay": 0.05, "flush_interval
 
 def config(server, workspace, **kw) -> GenerateConfig:
     base = dict(
-        workspace=str(workspace), job="j", tasks="math,code,logic", count=20, samples=1,
-        teacher="openai:fake-model", base_url=server.base_url, concurrency=8, **FAST_RETRY,
+        workspace=str(workspace),
+        job="j",
+        tasks="math,code,logic",
+        count=20,
+        samples=1,
+        teacher="openai:fake-model",
+        base_url=server.base_url,
+        concurrency=8,
+        **FAST_RETRY,
     )
     base.update(kw)
     return GenerateConfig(**base)
@@ -37,12 +44,21 @@ def api_key(monkeypatch):
 
 
 def test_transient_faults_end_with_exactly_the_requested_completions(openai_server, tmp_path):
-    faults = Faults(rate_429=0.08, rate_500=0.06, rate_503=0.06, rate_garbage=0.05, rate_drop=0.05,
-                    retry_after=0.01, seed=3)
+    faults = Faults(
+        rate_429=0.08,
+        rate_500=0.06,
+        rate_503=0.06,
+        rate_garbage=0.05,
+        rate_drop=0.05,
+        retry_after=0.01,
+        seed=3,
+    )
     server = openai_server(faults=faults)
     stats = run_generate(config(server, tmp_path, count=200, samples=2, max_retries=12))
     assert stats.failed == 0 and stats.stored == 400
-    good = rows(tmp_path, "select count(*), count(distinct completion_id) from completions where error is null")
+    good = rows(
+        tmp_path, "select count(*), count(distinct completion_id) from completions where error is null"
+    )
     assert good == [(400, 400)]
     assert rows(tmp_path, "select count(*) from completions where error is not null") == [(0,)]
     # every fault kind really happened and was retried
@@ -78,7 +94,9 @@ def test_retry_after_is_honoured(openai_server, tmp_path):
 def test_client_errors_are_stored_not_retried(openai_server, tmp_path):
     server = openai_server()
     source = tmp_path / "probs.jsonl"
-    source.write_text('{"prompt": "ok problem", "answer": "1"}\n{"prompt": "TRIGGER_400 bad", "answer": "2"}\n')
+    source.write_text(
+        '{"prompt": "ok problem", "answer": "1"}\n{"prompt": "TRIGGER_400 bad", "answer": "2"}\n'
+    )
     cfg = config(server, tmp_path / "w", tasks=None, source=str(source))
     stats = run_generate(cfg)
     assert stats.failed == 1 and stats.stored == 1
@@ -117,7 +135,10 @@ def test_samples_use_n_and_fall_back_when_the_server_ignores_it(openai_server, t
 def test_reasoning_usage_and_cost_are_captured(openai_server, tmp_path):
     server = openai_server(think=True)
     run_generate(config(server, tmp_path, count=6, samples=2, price_in=1.0, price_out=2.0))
-    got = rows(tmp_path, "select text, reasoning, finish_reason, prompt_tokens, completion_tokens, cost_usd, latency_ms from completions")
+    got = rows(
+        tmp_path,
+        "select text, reasoning, finish_reason, prompt_tokens, completion_tokens, cost_usd, latency_ms from completions",
+    )
     for text, reasoning, finish, p_tok, c_tok, cost, latency in got:
         assert "<think>" not in text and text.strip().endswith("}.")
         assert reasoning.startswith("I reason about sample")

@@ -36,7 +36,13 @@ def test_humaneval_preset_stores_tests_in_the_code_contract(benchmark_file):
 
 def test_math_preset_takes_the_last_boxed_answer(tmp_path):
     path = tmp_path / "math.jsonl"
-    rows = [{"problem": "Find x.", "solution": "So $\\boxed{2}$ then $\\boxed{\\frac{1}{2}}$.", "level": "Level 4"}]
+    rows = [
+        {
+            "problem": "Find x.",
+            "solution": "So $\\boxed{2}$ then $\\boxed{\\frac{1}{2}}$.",
+            "level": "Level 4",
+        }
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows))
     (problem,), _ = load_problems(str(path), preset="math")
     assert problem.answer == "\\frac{1}{2}" and problem.difficulty == 4
@@ -68,17 +74,24 @@ def test_field_mapping_over_csv_parquet_and_datasets(tmp_path):
 def test_a_bad_row_names_file_line_and_field(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text(
-        json.dumps({"question": "fine?", "answer": "yes\n#### 1"}) + "\n"
-        + json.dumps({"question": "no final answer", "answer": "forgot"}) + "\n"
+        json.dumps({"question": "fine?", "answer": "yes\n#### 1"})
+        + "\n"
+        + json.dumps({"question": "no final answer", "answer": "forgot"})
+        + "\n"
         + "{not json\n"
-        + json.dumps({"answer": "#### 3"}) + "\n"
+        + json.dumps({"answer": "#### 3"})
+        + "\n"
     )
     with pytest.raises(SourceError) as info:
         load_problems(str(path), preset="gsm8k")
     assert str(info.value) == f"{path} line 2: field 'answer': no final answer after '####'"
     problems, rejects = load_problems(str(path), preset="gsm8k", skip_invalid=True)
     assert len(problems) == 1
-    assert [(r.location, r.field) for r in rejects] == [("line 2", "answer"), ("line 3", None), ("line 4", "question")]
+    assert [(r.location, r.field) for r in rejects] == [
+        ("line 2", "answer"),
+        ("line 3", None),
+        ("line 4", "question"),
+    ]
     assert "invalid JSON" in rejects[1].reason and rejects[2].reason == "missing"
 
 
@@ -99,8 +112,12 @@ def test_missing_file_and_unknown_type(tmp_path):
 
 def test_skip_invalid_rows_land_in_rejects(tmp_path):
     path = tmp_path / "mixed.jsonl"
-    path.write_text(json.dumps({"question": "q?", "answer": "w\n#### 4"}) + "\n" + json.dumps({"question": 5}) + "\n")
-    cfg = GenerateConfig(workspace=str(tmp_path / "w"), job="r", source=str(path), preset="gsm8k", skip_invalid=True)
+    path.write_text(
+        json.dumps({"question": "q?", "answer": "w\n#### 4"}) + "\n" + json.dumps({"question": 5}) + "\n"
+    )
+    cfg = GenerateConfig(
+        workspace=str(tmp_path / "w"), job="r", source=str(path), preset="gsm8k", skip_invalid=True
+    )
     stats = run_generate(cfg)
     assert stats.stored == 1
     with Store.open(tmp_path / "w", read_only=True) as store:
@@ -109,9 +126,16 @@ def test_skip_invalid_rows_land_in_rejects(tmp_path):
 
 
 def test_builtin_teacher_writes_gsm8k_reference_solutions(benchmark_file, tmp_path):
-    cfg = GenerateConfig(workspace=str(tmp_path), job="g", source=str(benchmark_file("gsm8k_test.jsonl")),
-                         preset="gsm8k", limit=20)
+    cfg = GenerateConfig(
+        workspace=str(tmp_path),
+        job="g",
+        source=str(benchmark_file("gsm8k_test.jsonl")),
+        preset="gsm8k",
+        limit=20,
+    )
     assert run_generate(cfg).stored == 20
     with Store.open(tmp_path, read_only=True) as store:
-        rows = store.con.execute("select c.text, p.answer from completions c join problems p using (problem_id)").fetchall()
+        rows = store.con.execute(
+            "select c.text, p.answer from completions c join problems p using (problem_id)"
+        ).fetchall()
     assert all(text.endswith(f"\\boxed{{{answer}}}.") for text, answer in rows)

@@ -27,8 +27,12 @@ CONTRACT = {
 def test_tables_have_the_contract_columns(tmp_path):
     with Store.open(tmp_path) as store:
         for table, columns in CONTRACT.items():
-            have = {r[0] for r in store.con.execute(
-                "select column_name from information_schema.columns where table_name = ?", [table]).fetchall()}
+            have = {
+                r[0]
+                for r in store.con.execute(
+                    "select column_name from information_schema.columns where table_name = ?", [table]
+                ).fetchall()
+            }
             assert set(columns.split()) <= have, table
         assert store.version() == SCHEMA_VERSION
 
@@ -54,12 +58,14 @@ def test_batches_are_all_or_nothing(tmp_path):
         store.write_batch([("problems", [problem.row()], "IGNORE")])
         good = _completion(problem.problem_id, "c1", text="ok")
         bad = {**_completion(problem.problem_id, "c2", text="x"), "sample_index": "not a number"}
-        with pytest.raises(Exception):
+        with pytest.raises(duckdb.Error):
             store.write_batch([("completions", [good], "REPLACE"), ("completions", [bad], "REPLACE")])
         assert store.con.execute("select count(*) from completions").fetchall() == [(0,)]
         # the same problem twice is stored once; a success replaces an error row
         store.write_batch([("problems", [problem.row()], "IGNORE")])
-        store.write_batch([("completions", [_completion(problem.problem_id, "c1", error="HTTP 500")], "REPLACE")])
+        store.write_batch(
+            [("completions", [_completion(problem.problem_id, "c1", error="HTTP 500")], "REPLACE")]
+        )
         store.write_batch([("completions", [_completion(problem.problem_id, "c1", text="fixed")], "REPLACE")])
         assert store.con.execute("select count(*) from problems").fetchall() == [(1,)]
         assert store.con.execute("select text, error from completions").fetchall() == [("fixed", None)]
@@ -79,14 +85,20 @@ def test_missing_workspace_is_a_clear_error(tmp_path):
 
 def test_a_second_process_gets_the_holders_pid(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys, time
             from datagen.store import Store
             s = Store.open({str(tmp_path)!r})
             print("ready", flush=True)
             sys.stdin.read()
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ready"

@@ -1,0 +1,120 @@
+"""Engine throughput: cotmill's generate versus a plain AsyncOpenAI loop.
+
+Both talk to the same local OpenAI-compatible server (tests/openai_server.py, in
+its own process) at the same concurrency, in the same run, for the same number of
+requests. cotmill's figure includes everything a job does beyond the HTTP calls:
+building prompts, hashing request ids, the resume lookup, and committing every
+completion to DuckDB. Goal: at least 0.85 of the plain client's throughput.
+
+    python bench/engine.py [--requests 2000] [--concurrency 32] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from datagen.config import GenerateConfig  # noqa: E402
+from datagen.jobs import run_generate, task_problems  # noqa: E402
+from datagen.prompts import STRATEGIES, render_messages  # noqa: E402
+
+
+def start_server(delay: float) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "tests" / "openai_server.py"), "--delay", str(delay)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    return proc, proc.stdout.readline().strip()
+
+
+async def plain_client(base_url: str, prompts: list[str], concurrency: int) -> float:
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-bench", max_retries=0)
+    sem = asyncio.Semaphore(concurrency)
+    texts: list[str] = []
+
+    async def one(prompt: str) -> None:
+        async with sem:
+            r = await client.chat.completions.create(
+                model="bench", messages=[{"role": "user", "content": prompt}], temperature=0.7, max_tokens=256
+            )
+            texts.append(r.choices[0].message.content)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(p) for p in prompts))
+    elapsed = time.perf_counter() - start
+    await client.close()
+    assert len(texts) == len(prompts)
+    return elapsed
+
+
+def cotmill_run(base_url: str, tasks: str, n: int, concurrency: int, workdir: Path) -> float:
+    cfg = GenerateConfig(
+        workspace=str(workdir),
+        job="bench",
+        tasks=tasks,
+        count=n,
+        samples=1,
+        teacher="openai:bench",
+        base_url=base_url,
+        concurrency=concurrency,
+        max_tokens=256,
+    )
+    start = time.perf_counter()
+    stats = run_generate(cfg)
+    elapsed = time.perf_counter() - start
+    assert stats.stored == n and stats.failed == 0, stats
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--delay", type=float, default=0.0, help="server-side seconds per reply")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--tasks", default="math,code,logic")
+    args = parser.parse_args()
+    os.environ.setdefault("OPENAI_API_KEY", "sk-bench")
+
+    problems = task_problems(args.tasks, args.requests, (1, 5), 0)
+    prompts = [render_messages(STRATEGIES["cot"], p.prompt, p.domain)[0]["content"] for p in problems]
+    server, base_url = start_server(args.delay)
+    try:
+        plain, ours = [], []
+        for round_ in range(args.rounds):
+            plain.append(asyncio.run(plain_client(base_url, prompts, args.concurrency)))
+            with tempfile.TemporaryDirectory() as tmp:
+                ours.append(cotmill_run(base_url, args.tasks, args.requests, args.concurrency, Path(tmp)))
+            print(
+                f"round {round_ + 1}: plain {args.requests / plain[-1]:.0f} req/s, "
+                f"cotmill {args.requests / ours[-1]:.0f} req/s"
+            )
+    finally:
+        server.stdin.close()
+        server.wait(10)
+    best_plain, best_ours = min(plain), min(ours)
+    ratio = best_plain / best_ours
+    print(f"requests={args.requests} concurrency={args.concurrency} server_delay={args.delay}s")
+    print(f"plain AsyncOpenAI: {args.requests / best_plain:.0f} req/s (best of {args.rounds})")
+    print(
+        f"cotmill generate:  {args.requests / best_ours:.0f} req/s (best of {args.rounds}, stored in DuckDB)"
+    )
+    print(f"throughput ratio cotmill/plain: {ratio:.2f} (goal >= 0.85)")
+
+
+if __name__ == "__main__":
+    main()
