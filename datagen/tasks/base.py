@@ -11,8 +11,9 @@ tasks is `difficulty` (1-5); each task maps it onto its own sizes inside `genera
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 DOMAINS = ("math", "code", "logic")
 MIN_DIFFICULTY, MAX_DIFFICULTY = 1, 5
