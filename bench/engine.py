@@ -1,10 +1,11 @@
 """Engine throughput: cotmill's generate versus a plain AsyncOpenAI loop.
 
-Both talk to the same local OpenAI-compatible server (tests/openai_server.py, in
-its own process) at the same concurrency, in the same run, for the same number of
-requests. cotmill's figure includes everything a job does beyond the HTTP calls:
-building prompts, hashing request ids, the resume lookup, and committing every
-completion to DuckDB. Goal: at least 0.85 of the plain client's throughput.
+Both send the same prompts (task problems written to a JSONL file, which cotmill
+loads as a source) to the same local OpenAI-compatible server (tests/openai_server.py,
+in its own process) at the same concurrency, in the same run. cotmill's time is the
+whole job: loading the file, building prompts, hashing request ids, the resume
+lookup, and committing every completion to DuckDB. Goal: at least 0.85 of the plain
+client's throughput.
 
     python bench/engine.py [--requests 2000] [--concurrency 32] [--rounds 2]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -61,12 +63,11 @@ async def plain_client(base_url: str, prompts: list[str], concurrency: int) -> f
     return elapsed
 
 
-def cotmill_run(base_url: str, tasks: str, n: int, concurrency: int, workdir: Path) -> float:
+def cotmill_run(base_url: str, source: Path, n: int, concurrency: int, workdir: Path) -> float:
     cfg = GenerateConfig(
         workspace=str(workdir),
         job="bench",
-        tasks=tasks,
-        count=n,
+        source=str(source),
         samples=1,
         teacher="openai:bench",
         base_url=base_url,
@@ -91,14 +92,16 @@ def main() -> None:
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench")
 
     problems = task_problems(args.tasks, args.requests, (1, 5), 0)
-    prompts = [render_messages(STRATEGIES["cot"], p.prompt, p.domain)[0]["content"] for p in problems]
+    prompts = [render_messages(STRATEGIES["cot"], p.prompt, "math")[0]["content"] for p in problems]
+    source = Path(tempfile.mkdtemp()) / "problems.jsonl"
+    source.write_text("".join(json.dumps({"prompt": p.prompt}) + "\n" for p in problems))
     server, base_url = start_server(args.delay)
     try:
         plain, ours = [], []
         for round_ in range(args.rounds):
             plain.append(asyncio.run(plain_client(base_url, prompts, args.concurrency)))
             with tempfile.TemporaryDirectory() as tmp:
-                ours.append(cotmill_run(base_url, args.tasks, args.requests, args.concurrency, Path(tmp)))
+                ours.append(cotmill_run(base_url, source, args.requests, args.concurrency, Path(tmp)))
             print(
                 f"round {round_ + 1}: plain {args.requests / plain[-1]:.0f} req/s, "
                 f"cotmill {args.requests / ours[-1]:.0f} req/s"
