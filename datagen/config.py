@@ -53,7 +53,7 @@ class GenerateConfig(BaseModel):
     price_in: float = Field(default=0.0, ge=0)  # USD per 1M prompt tokens
     price_out: float = Field(default=0.0, ge=0)  # USD per 1M completion tokens
     prices: dict[str, dict[str, float]] = Field(default_factory=dict)  # model -> {in, out}
-    flush_interval: float = Field(default=0.25, gt=0)  # seconds between store commits
+    flush_interval: float = Field(default=0.1, ge=0)  # least seconds between store commits
 
     @field_validator("difficulty", mode="before")
     @classmethod

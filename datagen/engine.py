@@ -3,9 +3,9 @@ bounded concurrency and rate limits, retry what is transient, and hand every
 result to the store's writer as soon as it arrives.
 
 Resume is by construction: each planned completion has a deterministic id, the
-plan skips ids already stored without error, and the writer commits every
-`flush_interval` seconds, so a SIGKILL loses at most the requests in flight
-and the last fraction of a second of replies.
+plan skips ids already stored without error, and the writer commits whatever has
+arrived as soon as its previous commit is done, so a SIGKILL loses at most the
+requests in flight and the replies that arrived during the last commit.
 
 Simplification: one event loop, one process. Sharding across machines writes
 separate workspaces (or Parquet shards) that the store can ingest later.
@@ -45,7 +45,7 @@ class EngineSettings:
     retry_max_delay: float = 60.0
     price_in: float = 0.0  # USD per 1M tokens
     price_out: float = 0.0
-    flush_interval: float = 0.25
+    flush_interval: float = 0.1  # least seconds between commits
 
 
 @dataclass
@@ -108,6 +108,7 @@ class Engine:
         self.on_update = on_update or (lambda stats: None)
         self._buffer: list[dict] = []
         self._flush_lock = threading.Lock()  # the flush loop's thread and the final flush
+        self._has_rows = asyncio.Event()
         self._sample_index: dict[str, int] = {}
         # rpm: one request per 60/rpm seconds, no burst (a burst of a whole minute's
         # quota is what gets paid accounts throttled); tpm: a bucket of 10 s of tokens
@@ -242,6 +243,7 @@ class Engine:
                 choice.meta,
             )
             self._buffer.append(row.row())
+            self._has_rows.set()
             self.stats.stored += 1
             self.stats.prompt_tokens += p_tok
             self.stats.completion_tokens += c_tok
@@ -266,13 +268,20 @@ class Engine:
                 error=error,
             )
             self._buffer.append(row.row())
+            self._has_rows.set()
             self.stats.failed += 1
         self.on_update(self.stats)
 
     async def _flush_loop(self) -> None:
+        """Commit as soon as anything is buffered and the last commit is done:
+        idle jobs commit every reply, busy ones batch what arrived meanwhile.
+        `flush_interval` is the least time between commits."""
         while True:
-            await asyncio.sleep(self.s.flush_interval)
+            await self._has_rows.wait()
+            self._has_rows.clear()
             await asyncio.to_thread(self._flush)
+            if self.s.flush_interval:
+                await asyncio.sleep(self.s.flush_interval)
 
     def _flush(self) -> None:
         with self._flush_lock:
