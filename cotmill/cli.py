@@ -13,9 +13,6 @@ from rich.console import Console
 
 from cotmill import __version__
 
-err = Console(stderr=True)
-
-
 class UserError(click.ClickException):
     def show(self, file=None) -> None:
         # plain echo: rich would wrap long paths at 80 columns in logs and pipes
@@ -154,16 +151,14 @@ def generate(ctx: click.Context, config_file, fields, **flags) -> None:
         # KeyError's str() adds quotes around the message
         raise UserError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from None
     except KeyboardInterrupt:
-        err.print("interrupted: the replies received so far are stored; re-run the same command to resume")
+        click.echo("interrupted: the replies received so far are stored; re-run the same command to resume", err=True)
         sys.exit(130)
     Console().print(summary_table(cfg.job, stats))
     if stats.fatal:
-        err.print(f"[red]job stopped:[/red] {stats.fatal}")
+        click.echo(f"job stopped: {stats.fatal}", err=True)
         sys.exit(2)
     if stats.failed:
-        err.print(
-            f"[red]{stats.failed} completion(s) failed permanently[/red]; re-run the command to retry them"
-        )
+        click.echo(f"{stats.failed} completion(s) failed permanently; re-run the command to retry them", err=True)
         sys.exit(1)
 
 

@@ -79,10 +79,21 @@ def _now() -> dt.datetime:
 async def _run_engine(engine: Engine, problems: list[Problem]) -> JobStats:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
     # SIGTERM cancels like Ctrl-C, so the writer flushes what has arrived
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
         return await engine.run(problems)
+    except asyncio.CancelledError:
+        if terminated:
+            raise KeyboardInterrupt("SIGTERM") from None
+        raise
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
         await engine.teacher.aclose()

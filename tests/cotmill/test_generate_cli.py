@@ -122,6 +122,23 @@ def test_sigkill_then_resume_pays_for_nothing_twice(openai_server, tmp_path):
     assert set(served_first) - stored == set(server.state.served) & set(served_first)
 
 
+def test_sigterm_stores_what_arrived_and_says_how_to_resume(openai_server, tmp_path):
+    server = openai_server(delay_s=0.1)
+    ws = tmp_path / "w"
+    proc = _start_generate(ws, server, count=60)
+    deadline = time.monotonic() + 60
+    while sum(server.state.served.values()) < 10 and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "Traceback" not in err.decode() and "re-run the same command to resume" in err.decode()
+    assert query(ws, "select status from jobs") == [("interrupted",)]
+    stored = query(ws, "select count(*) from completions where error is null")[0][0]
+    assert 10 <= stored <= sum(server.state.served.values())
+
+
 def test_second_writer_gets_a_clear_busy_error(openai_server, tmp_path):
     server = openai_server(delay_s=0.2)
     ws = tmp_path / "w"
