@@ -13,6 +13,7 @@ from rich.console import Console
 
 from cotmill import __version__
 
+
 class UserError(click.ClickException):
     def show(self, file=None) -> None:
         # plain echo: rich would wrap long paths at 80 columns in logs and pipes
@@ -151,14 +152,18 @@ def generate(ctx: click.Context, config_file, fields, **flags) -> None:
         # KeyError's str() adds quotes around the message
         raise UserError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from None
     except KeyboardInterrupt:
-        click.echo("interrupted: the replies received so far are stored; re-run the same command to resume", err=True)
+        click.echo(
+            "interrupted: the replies received so far are stored; re-run the same command to resume", err=True
+        )
         sys.exit(130)
     Console().print(summary_table(cfg.job, stats))
     if stats.fatal:
         click.echo(f"job stopped: {stats.fatal}", err=True)
         sys.exit(2)
     if stats.failed:
-        click.echo(f"{stats.failed} completion(s) failed permanently; re-run the command to retry them", err=True)
+        click.echo(
+            f"{stats.failed} completion(s) failed permanently; re-run the command to retry them", err=True
+        )
         sys.exit(1)
 
 
