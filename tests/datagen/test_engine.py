@@ -156,3 +156,10 @@ def test_requests_per_minute_limit(openai_server, tmp_path):
     assert time.monotonic() - start >= 5 * 0.2
     times = sorted(t for t, _, _ in server.state.log)
     assert times[-1] - times[0] >= 5 * 0.2 * 0.9
+
+
+def test_slow_replies_time_out_and_are_retried(openai_server, tmp_path):
+    server = openai_server(faults=Faults(rate_slow=0.3, slow_s=2.0, seed=5))
+    stats = run_generate(config(server, tmp_path, count=20, timeout=0.3, max_retries=10))
+    assert stats.stored == 20 and stats.failed == 0
+    assert stats.errors.get("timeout", 0) == sum(1 for _, _, o in server.state.log if o == "slow") > 0
