@@ -14,6 +14,7 @@ separate workspaces (or Parquet shards) that the store can ingest later.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 import time
@@ -117,6 +118,7 @@ class Engine:
         self._paused_until = 0.0  # a Retry-After pauses every worker, not only the one told
         self._fatal = asyncio.Event()
         self._use_n = True
+        self._split_ids: set[str] = set()  # ids of n>1 requests retried as singles
 
     # --- the run ------------------------------------------------------------------
 
@@ -143,7 +145,13 @@ class Engine:
             await asyncio.gather(*workers, return_exceptions=True)
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
-            await asyncio.to_thread(self._flush)
+            try:
+                await asyncio.to_thread(self._flush)
+            except Exception:
+                lost = len(self._buffer)
+                self.stats.stored -= sum(1 for row in self._buffer if row["error"] is None)
+                reason = self.stats.fatal or "writing to the store failed"
+                self.stats.fatal = f"{reason}; {lost} received replies could not be stored"
             self.on_update(self.stats)
         return self.stats
 
@@ -153,22 +161,34 @@ class Engine:
             request = extra.pop() if extra else next(queue, None)
             if request is None:
                 return
+            if request.n > 1 and not self._use_n:
+                extra.extend(self._split(request))
+                continue
             try:
                 reply = await self._send(request)
             except FatalError as e:
-                self.stats.fatal = str(e)
-                self._fatal.set()
+                self._stop(str(e))
                 return
             except RequestError as e:
-                if request.n > 1 and self._use_n:
-                    # the endpoint may reject `n`: fall back to one request per sample
-                    self._use_n = False
+                if request.n > 1:
+                    # maybe the endpoint rejects `n`: retry this request as singles;
+                    # if one of them succeeds, stop using `n` for the rest of the job
+                    self._split_ids.update(request.completion_ids)
                     extra.extend(self._split(request))
                     continue
                 self._record_failure(request, str(e))
                 continue
+            if request.completion_ids[0] in self._split_ids:
+                self._use_n = False
             extra.extend(self._store_reply(request, reply))
             self.on_update(self.stats)
+            if self._tpm and reply.completion_tokens:
+                # charge what the reply really used, after it is safely buffered
+                await self._tpm.acquire(min(reply.completion_tokens, self.s.tpm / 6))
+
+    def _stop(self, reason: str) -> None:
+        self.stats.fatal = self.stats.fatal or reason
+        self._fatal.set()
 
     def _split(self, request: Request) -> list[Request]:
         return [
@@ -183,11 +203,10 @@ class Engine:
                 start = time.perf_counter()
                 reply = await self.teacher.complete(request)
                 reply.latency_ms = (time.perf_counter() - start) * 1000  # type: ignore[attr-defined]
-                if self._tpm and reply.completion_tokens:
-                    await self._tpm.acquire(min(reply.completion_tokens, self.s.tpm / 6))
                 return reply
             except TransientError as e:
-                self.stats.errors[str(e).split(":")[0]] = self.stats.errors.get(str(e).split(":")[0], 0) + 1
+                kind = str(e).split(":")[0]
+                self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
                 if attempt == self.s.max_retries:
                     raise RequestError(f"gave up after {attempt + 1} attempts; last error: {e}") from e
                 self.stats.retries += 1
@@ -250,7 +269,7 @@ class Engine:
             self.stats.cost_usd += cost
         missing = request.completion_ids[len(got) :]
         if missing:
-            self._use_n = False
+            self._use_n = False  # the endpoint ignores `n`
         return [
             Request(request.problem, request.messages, request.strategy, request.params, [cid])
             for cid in missing
@@ -286,6 +305,27 @@ class Engine:
     def _flush(self) -> None:
         with self._flush_lock:
             rows, self._buffer = self._buffer, []
-            if rows:
+            if not rows:
+                return
+            try:
                 # a later success replaces an earlier error row for the same id
                 self.store.write_batch([("completions", rows, "REPLACE")])
+            except Exception:
+                self._write_one_by_one(rows)
+
+    def _write_one_by_one(self, rows: list[dict]) -> None:
+        """A batch failed: store the rows that can be stored and spill the others
+        to `unstored.jsonl` in the workspace, so no paid reply is lost. When even
+        that fails (disk full), stop sending: further replies would be lost too."""
+        for i, row in enumerate(rows):
+            try:
+                self.store.write_batch([("completions", [row], "REPLACE")])
+            except Exception as e:
+                try:
+                    with open(self.store.root / "unstored.jsonl", "a", encoding="utf-8") as f:
+                        f.write(json.dumps({**row, "store_error": str(e)}, default=str) + "\n")
+                    self.stats.errors["unstorable reply"] = self.stats.errors.get("unstorable reply", 0) + 1
+                except OSError as spill_error:
+                    self._buffer[:0] = rows[i:]
+                    self._stop(f"writing to the store failed: {e}; and to unstored.jsonl: {spill_error}")
+                    raise

@@ -29,6 +29,17 @@ LOCK_FILE = "cotmill.lock"
 DEFAULT_WORKSPACE = "cotmill-workspace"
 
 
+_ARROW_TYPES = {
+    "VARCHAR": pa.string(),
+    "JSON": pa.string(),
+    "INTEGER": pa.int32(),
+    "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "TIMESTAMP": pa.timestamp("us"),
+}
+
+
 class WorkspaceError(RuntimeError):
     """A workspace cannot be opened: busy, missing or from a newer cotmill."""
 
@@ -77,6 +88,7 @@ class Store:
         self.root = root
         self.con = con
         self._lock = lock
+        self._schemas: dict[str, dict[str, pa.DataType]] = {}
 
     @classmethod
     def open(cls, workspace=None, read_only: bool = False) -> Store:
@@ -164,13 +176,25 @@ class Store:
         same key), REPLACE, or APPEND (tables without a key)."""
         if not rows:
             return
-        batch = pa.Table.from_pylist(rows)
+        batch = pa.Table.from_pylist(rows, schema=self._arrow_schema(table, list(rows[0])))
         verb = "INSERT INTO" if mode == "APPEND" else f"INSERT OR {mode} INTO"
         self.con.register("_batch", batch)
         try:
             self.con.execute(f"{verb} {table} BY NAME SELECT * FROM _batch")
         finally:
             self.con.unregister("_batch")
+
+    def _arrow_schema(self, table: str, columns: list[str]) -> pa.Schema:
+        """The table's own column types, so a batch is typed by the table and not
+        guessed from its first rows (an all-NULL column, a stray int in a text one)."""
+        if table not in self._schemas:
+            described = self.con.execute(f"DESCRIBE {table}").fetchall()
+            self._schemas[table] = {name: _ARROW_TYPES.get(kind, pa.string()) for name, kind, *_ in described}
+        known = self._schemas[table]
+        unknown = [c for c in columns if c not in known]
+        if unknown:
+            raise ValueError(f"table {table} has no column(s) {', '.join(unknown)}")
+        return pa.schema([(c, known[c]) for c in columns])
 
     def write_batch(self, batches: Iterable[tuple[str, list[dict], str]]) -> None:
         """Several inserts committed together: all or nothing."""

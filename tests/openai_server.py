@@ -3,9 +3,10 @@
 It serves `POST /v1/chat/completions` on 127.0.0.1 and answers each prompt with a
 short CoT ending in \\boxed{...}. Faults are injected per attempt, decided by a
 seeded hash of the request's completion ids and the attempt number, so a run is
-reproducible: 429 with Retry-After, 500/503, 200 with a non-JSON body, dropped
-connections, slow replies, 400 for prompts containing TRIGGER_400, and 401 when
-an API key is required and a wrong one is sent.
+reproducible: 429 with Retry-After, 500/503, 200 with a non-JSON body or with JSON
+that is no completion, dropped connections, slow replies, 400 for prompts
+containing TRIGGER_400 (and, with reject_n, for n > 1), and 401 when an API key is
+required and a wrong one is sent.
 
 The server logs every attempt, and which completion ids it *served* (a 200 with a
 valid body): the resume tests check nothing stored is ever served twice.
@@ -37,8 +38,9 @@ class Faults:
     rate_garbage: float = 0.0  # 200 with a non-JSON body
     rate_drop: float = 0.0  # connection closed without a reply
     rate_slow: float = 0.0  # reply after `slow_s`
+    rate_malformed: float = 0.0  # 200 with valid JSON that is no chat completion
     slow_s: float = 0.5
-    retry_after: float | None = None  # seconds, sent with 429
+    retry_after: float | str | None = None  # Retry-After header sent with 429
     seed: int = 0
 
 
@@ -49,6 +51,8 @@ class ServerState:
     supports_n: bool = True
     api_key: str | None = None
     think: bool = False  # wrap a reasoning part in <think></think>
+    reject_n: bool = False  # 400 for any request with n > 1
+    odd_fields: bool = False  # content as parts, finish_reason as a number, usage unreadable
     attempts: Counter = field(default_factory=Counter)  # ids -> attempts
     served: Counter = field(default_factory=Counter)  # completion id -> 200s served
     log: list = field(default_factory=list)  # (time, ids, outcome)
@@ -67,6 +71,7 @@ def _fault(state: ServerState, ids: str) -> str | None:
         ("garbage", f.rate_garbage),
         ("drop", f.rate_drop),
         ("slow", f.rate_slow),
+        ("malformed", f.rate_malformed),
     ):
         if r < rate:
             return name
@@ -92,6 +97,11 @@ def _completion(body: dict, state: ServerState) -> dict:
             {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
         )
     prompt_tokens = len(prompt.split())
+    if state.odd_fields:
+        for choice in choices:
+            choice["message"]["content"] = [{"type": "text", "text": choice["message"]["content"]}]
+            choice["finish_reason"] = 1
+        return {"id": "odd", "choices": choices, "usage": {"prompt_tokens": "abc", "completion_tokens": None}}
     return {
         "id": f"chatcmpl-{state.requests}",
         "object": "chat.completion",
@@ -125,11 +135,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(state.delay_s)
     if "TRIGGER_400" in body["messages"][-1]["content"]:
         return _error(400, "this prompt is not allowed")
+    if state.reject_n and int(body.get("n") or 1) > 1:
+        return _error(400, "n > 1 is not supported by this server")
     if fault == "429":
-        headers = (
-            {"Retry-After": f"{state.faults.retry_after:g}"} if state.faults.retry_after is not None else {}
-        )
+        after = state.faults.retry_after
+        headers = {"Retry-After": str(after)} if after is not None else {}
         return _error(429, "Rate limit reached", headers)
+    if fault == "malformed":
+        return web.json_response({"id": "x", "choices": [{"index": 0, "finish_reason": "stop"}]})
     if fault in ("500", "503"):
         return _error(int(fault), "The server had an error")
     if fault == "garbage":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import time
 
 import openai
@@ -19,24 +20,36 @@ from datagen.teachers.base import Choice, FatalError, Reply, Request, RequestErr
 RETRYABLE_STATUS = {408, 409, 425, 429}
 
 
+MAX_RETRY_AFTER_S = 3600.0  # a longer Retry-After is more likely a bug than a plan
+
+
+def _seconds(value, scale: float = 1.0) -> float | None:
+    try:
+        seconds = float(value) / scale
+    except (TypeError, ValueError):
+        return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_S) if math.isfinite(seconds) else None
+
+
 def retry_after_seconds(headers) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or HTTP date)."""
+    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP
+    date); None when absent or unreadable, so the engine's backoff applies."""
     if not headers:
         return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
+    ms = _seconds(headers.get("retry-after-ms"), 1000.0)
+    if ms is not None:
+        return ms
     value = headers.get("retry-after")
     if not value:
         return None
+    seconds = _seconds(value)
+    if seconds is not None:
+        return seconds
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return min(max(0.0, when.timestamp() - time.time()), MAX_RETRY_AFTER_S)
 
 
 def split_think(content: str | None) -> tuple[str | None, str | None]:
@@ -54,13 +67,57 @@ def split_think(content: str | None) -> tuple[str | None, str | None]:
     return body[end + len("</think>") :].strip(), body[:end].strip()
 
 
+def _get(obj, name: str):
+    # the SDK builds models without validating them: a field may be a dict, or absent
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def _content_text(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list):  # content parts: [{"type": "text", "text": ...}]
+        parts = [_get(part, "text") for part in value]
+        if all(isinstance(p, str) for p in parts):
+            return "".join(parts)
+    raise TransientError(f"unparseable response body: message content of type {type(value).__name__}")
+
+
+def _tokens(usage, name: str) -> int | None:
+    value = _get(usage, name) if usage is not None else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def _parse_choice(raw) -> Choice:
-    message = raw.message
-    text, think = split_think(message.content)
-    extra = getattr(message, "model_extra", None) or {}
+    message = _get(raw, "message")
+    if message is None:
+        raise TransientError("unparseable response body: a choice without a message")
+    text, think = split_think(_content_text(_get(message, "content")))
+    extra = (message.model_extra if hasattr(message, "model_extra") else message) or {}
     # DeepSeek and vLLM put reasoning in `reasoning_content`, newer servers in `reasoning`
     reasoning = extra.get("reasoning_content") or extra.get("reasoning") or think
-    return Choice(text=text, reasoning=reasoning, finish_reason=raw.finish_reason)
+    finish = _get(raw, "finish_reason")
+    return Choice(
+        text=text,
+        reasoning=reasoning if isinstance(reasoning, str) else None,
+        finish_reason=None if finish is None else str(finish),
+    )
+
+
+def parse_reply(response) -> Reply:
+    """A chat completion as a Reply; a body that is not one is a transient error
+    (retried). Unreadable usage is stored as 0 tokens and flagged, not retried:
+    the reply itself was paid for."""
+    choices = _get(response, "choices") if not isinstance(response, (str, bytes)) else None
+    if not isinstance(choices, list) or not choices:
+        raise TransientError("unparseable response body: no choices")
+    ordered = sorted(choices, key=lambda c: _get(c, "index") if isinstance(_get(c, "index"), int) else 0)
+    parsed = [_parse_choice(c) for c in ordered]
+    usage = _get(response, "usage")
+    prompt_tokens, completion_tokens = _tokens(usage, "prompt_tokens"), _tokens(usage, "completion_tokens")
+    if prompt_tokens is None or completion_tokens is None:
+        for choice in parsed:
+            choice.meta["usage_missing"] = True
+    return Reply(parsed, prompt_tokens or 0, completion_tokens or 0)
 
 
 def _classify(error: Exception) -> Exception:
@@ -112,16 +169,7 @@ class OpenAITeacher:
             response = await self.client.chat.completions.create(**kwargs)
         except Exception as error:  # noqa: BLE001 - classified, unknown ones re-raised
             raise _classify(error) from error
-        choices = getattr(response, "choices", None)
-        if isinstance(response, (str, bytes)) or not choices:
-            raise TransientError("unparseable response body: no choices")
-        ordered = sorted(choices, key=lambda c: c.index or 0)
-        usage = response.usage
-        return Reply(
-            choices=[_parse_choice(c) for c in ordered],
-            prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
-            completion_tokens=(usage.completion_tokens or 0) if usage else 0,
-        )
+        return parse_reply(response)
 
     async def aclose(self) -> None:
         await self.client.close()

@@ -163,3 +163,58 @@ def test_slow_replies_time_out_and_are_retried(openai_server, tmp_path):
     stats = run_generate(config(server, tmp_path, count=20, timeout=0.3, max_retries=10))
     assert stats.stored == 20 and stats.failed == 0
     assert stats.errors.get("timeout", 0) == sum(1 for _, _, o in server.state.log if o == "slow") > 0
+
+
+def test_an_endpoint_that_rejects_n_gets_single_requests(openai_server, tmp_path):
+    server = openai_server(reject_n=True)
+    stats = run_generate(config(server, tmp_path, count=10, samples=4, concurrency=4))
+    assert stats.stored == 40 and stats.failed == 0
+    rejected = sum(1 for _, ids, _ in server.state.log if ids.count(",") == 3)
+    assert rejected <= 4  # at most one n=4 try per worker before switching to singles
+    assert max(server.state.served.values()) == 1
+
+
+def test_json_that_is_no_completion_is_retried(openai_server, tmp_path):
+    server = openai_server(faults=Faults(rate_malformed=0.5, seed=2))
+    stats = run_generate(config(server, tmp_path, count=20, max_retries=12))
+    assert stats.stored == 20 and stats.failed == 0
+    assert stats.errors["unparseable response body"] == sum(
+        1 for *_, o in server.state.log if o == "malformed"
+    )
+
+
+def test_odd_but_readable_replies_are_stored_not_paid_twice(openai_server, tmp_path):
+    server = openai_server(odd_fields=True)
+    stats = run_generate(config(server, tmp_path, count=6, samples=2))
+    assert stats.stored == 12 and server.state.requests == 6
+    got = rows(
+        tmp_path, "select text, finish_reason, completion_tokens, meta->>'usage_missing' from completions"
+    )
+    assert all(t.endswith("}.") and f == "1" and c == 0 and m == "true" for t, f, c, m in got)
+
+
+@pytest.mark.parametrize("header", ["soon", "inf", "-5", "Wed, 21 Oct 2015 07:28:00 GMT"])
+def test_unreadable_or_past_retry_after_falls_back_to_backoff(openai_server, tmp_path, header):
+    server = openai_server(faults=Faults(rate_429=0.5, retry_after=header, seed=4))
+    stats = run_generate(config(server, tmp_path, count=10, max_retries=12))
+    assert stats.stored == 10 and stats.retries > 0
+
+
+def test_tokens_per_minute_limit(openai_server, tmp_path):
+    server = openai_server()
+    cfg = config(server, tmp_path, tasks="arithmetic", count=10, tpm=3000, concurrency=4)
+    start = time.monotonic()
+    run_generate(cfg)
+    elapsed = time.monotonic() - start
+    # the engine charges a prompt estimate (chars / 4) before and the 20 completion
+    # tokens after each request; the bucket holds 10 s of budget (500 tokens) and
+    # refills 50 a second, so what exceeds the bucket must take its time
+    from datagen.prompts import STRATEGIES, render_messages
+
+    prompts = [r[0] for r in rows(tmp_path, "select prompt from problems")]
+    charged = sum(
+        len(render_messages(STRATEGIES["cot"], p, "math")[0]["content"]) // 4 + 1 + 20 for p in prompts
+    )
+    expected = (charged - 500) / 50
+    assert expected > 1.0
+    assert elapsed >= 0.8 * expected

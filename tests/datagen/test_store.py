@@ -57,7 +57,7 @@ def test_batches_are_all_or_nothing(tmp_path):
     with Store.open(tmp_path) as store:
         store.write_batch([("problems", [problem.row()], "IGNORE")])
         good = _completion(problem.problem_id, "c1", text="ok")
-        bad = {**_completion(problem.problem_id, "c2", text="x"), "sample_index": "not a number"}
+        bad = {**_completion(problem.problem_id, "c2", text="x"), "job": None}  # NOT NULL
         with pytest.raises(duckdb.Error):
             store.write_batch([("completions", [good], "REPLACE"), ("completions", [bad], "REPLACE")])
         assert store.con.execute("select count(*) from completions").fetchall() == [(0,)]
