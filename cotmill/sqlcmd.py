@@ -1,16 +1,15 @@
-"""`cotmill sql`: one query, printed as a table, CSV, JSON or written to Parquet."""
+"""`cotmill sql`: one query, printed as a table, CSV or JSON, or written to a file
+(Parquet needs one). Several statements separated by `;` run in order and the
+last one's result is shown, as in DuckDB's own shell."""
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import decimal
 import io
-import json
 import sys
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from datagen.store import Store
 
@@ -19,30 +18,28 @@ class SqlError(RuntimeError):
     pass
 
 
-def _json_default(value):
-    if isinstance(value, (dt.date, dt.datetime, dt.time)):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
-
-
-def _render_table(columns: list[str], rows: list[tuple], max_rows: int) -> str:
+def _render_table(frame: pl.DataFrame, max_rows: int) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(*columns)
-    for row in rows[:max_rows]:
+    table = Table(*frame.columns)
+    for row in frame.head(max_rows).iter_rows():
         table.add_row(*("NULL" if v is None else str(v) for v in row))
     buf = io.StringIO()
     console = Console(file=buf, width=max(100, Console().width))
     console.print(table)
-    if len(rows) > max_rows:
-        console.print(f"... {len(rows) - max_rows} more rows (use --format csv or --max-rows)")
-    console.print(f"({len(rows)} rows)")
+    if frame.height > max_rows:
+        console.print(f"... {frame.height - max_rows} more rows (use --format csv or --max-rows)")
+    console.print(f"({frame.height} rows)")
     return buf.getvalue()
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame | None:
+    relation = con.sql(query)  # runs every statement; the last one's rows, if any
+    if relation is None:
+        return None
+    # polars writes CSV and JSON with DuckDB's types intact (timestamps, lists, structs)
+    return relation.pl()
 
 
 def run_sql(
@@ -55,43 +52,32 @@ def run_sql(
 ) -> None:
     if fmt == "parquet" and not out:
         raise SqlError("--format parquet needs --out FILE")
-    store = Store.open(workspace, read_only=not write)
+    if not query.strip().strip(";").strip():
+        raise SqlError("the query is empty")
+    store = Store.open(workspace, read_only=not write, create=False)
     try:
         try:
-            result = store.con.execute(query)
-            if result.description is None:  # a statement with no result set
-                text = "ok\n"
-                columns, rows = [], []
-            elif fmt == "parquet":
-                import pyarrow.parquet as pq
-
-                # DuckDB 2 renamed fetch_arrow_table to to_arrow_table
-                fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
-                pq.write_table(fetch(), out)
-                return
-            else:
-                columns = [d[0] for d in result.description]
-                rows = result.fetchall()
+            frame = _fetch(store.con, query)
         except duckdb.Error as e:
             raise SqlError(f"{e}\nquery: {query}") from None
-        if columns or rows:
-            text = _format(fmt, columns, rows, max_rows)
+    finally:
+        store.close()
+    if frame is None:
+        sys.stdout.write("ok\n")
+        return
+    try:
+        if fmt == "parquet":
+            frame.write_parquet(out)
+            return
+        if fmt == "csv":
+            text = frame.write_csv()
+        elif fmt == "json":
+            text = frame.write_json() + "\n"
+        else:
+            text = _render_table(frame, max_rows)
         if out:
             Path(out).write_text(text, encoding="utf-8")
         else:
             sys.stdout.write(text)
-    finally:
-        store.close()
-
-
-def _format(fmt: str, columns: list[str], rows: list[tuple], max_rows: int) -> str:
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(rows)
-        return buf.getvalue()
-    if fmt == "json":
-        records = [dict(zip(columns, row)) for row in rows]
-        return json.dumps(records, default=_json_default, ensure_ascii=False, indent=1) + "\n"
-    return _render_table(columns, rows, max_rows)
+    except OSError as e:
+        raise SqlError(f"cannot write {out}: {e.strerror}") from None

@@ -15,6 +15,15 @@ class ConfigError(ValueError):
     """A bad job config: the message names the file and the key."""
 
 
+class Price(BaseModel):
+    """USD per 1M tokens, as `{in: 0.55, out: 2.19}`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    in_: float = Field(alias="in", ge=0)
+    out: float = Field(ge=0)
+
+
 class GenerateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -52,7 +61,7 @@ class GenerateConfig(BaseModel):
     error_rate: float = Field(default=0.0, ge=0, le=1)
     price_in: float = Field(default=0.0, ge=0)  # USD per 1M prompt tokens
     price_out: float = Field(default=0.0, ge=0)  # USD per 1M completion tokens
-    prices: dict[str, dict[str, float]] = Field(default_factory=dict)  # model -> {in, out}
+    prices: dict[str, Price] = Field(default_factory=dict)  # model -> {in, out}
     flush_interval: float = Field(default=0.1, ge=0)  # least seconds between store commits
 
     @field_validator("difficulty", mode="before")
@@ -68,6 +77,34 @@ class GenerateConfig(BaseModel):
             raise ValueError(f"difficulty must lie within 1-5, got {text!r}")
         return f"{low}-{high}"
 
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: str) -> str:
+        from datagen.prompts import STRATEGIES
+
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r}; use one of {', '.join(STRATEGIES)}")
+        return value
+
+    @field_validator("teacher")
+    @classmethod
+    def _teacher(cls, value: str) -> str:
+        if value != "builtin" and not (value.startswith("openai:") and len(value) > len("openai:")):
+            raise ValueError(f"unknown teacher {value!r}; use builtin or openai:MODEL")
+        return value
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks(cls, value: str | None) -> str | None:
+        if value is not None:
+            from datagen.tasks import select_tasks
+
+            try:
+                select_tasks(value)
+            except KeyError as e:
+                raise ValueError(e.args[0]) from None
+        return value
+
     @model_validator(mode="after")
     def _needs_problems(self) -> GenerateConfig:
         if not self.tasks and not self.source:
@@ -79,19 +116,24 @@ class GenerateConfig(BaseModel):
         return int(lo), int(hi)
 
     def price(self) -> tuple[float, float]:
-        """USD per 1M tokens (in, out): the price table's entry for the model wins."""
+        """USD per 1M tokens (in, out): explicit price_in/price_out win, then the
+        price table's entry for the teacher's model."""
         model = self.teacher.split(":", 1)[-1]
-        entry = self.prices.get(model) or self.prices.get(self.teacher)
-        if entry:
-            return float(entry.get("in", 0.0)), float(entry.get("out", 0.0))
-        return self.price_in, self.price_out
+        entry = self.prices.get(model) or self.prices.get(self.teacher) or Price(**{"in": 0.0, "out": 0.0})
+        given = self.model_fields_set
+        return (
+            self.price_in if "price_in" in given else entry.in_,
+            self.price_out if "price_out" in given else entry.out,
+        )
 
 
 def describe(error: ValidationError, where: str) -> str:
     lines = []
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        msg = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        msg = (
+            "unknown key" if item["type"] == "extra_forbidden" else item["msg"].removeprefix("Value error, ")
+        )
         lines.append(f"{where}: key '{key}': {msg}")
     return "\n".join(lines)
 

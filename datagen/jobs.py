@@ -67,6 +67,10 @@ def collect_problems(cfg: GenerateConfig, store: Store) -> list[Problem]:
         store.con.execute("DELETE FROM rejects WHERE job = ? AND source = ?", [cfg.job, cfg.source])
         if rejects:
             store.write_batch([("rejects", [r.row(cfg.job) for r in rejects], "APPEND")])
+        if not loaded:
+            raise JobError(
+                f"{cfg.source}: no valid problems; {len(rejects)} rows rejected (see the rejects table)"
+            )
         seen = {p.problem_id for p in problems}
         problems.extend(p for p in loaded if p.problem_id not in seen and not seen.add(p.problem_id))
     return problems

@@ -39,10 +39,11 @@ class Reject:
 
 
 class RowError(ValueError):
-    def __init__(self, field: str | None, reason: str):
+    def __init__(self, field: str | None, reason: str, raw: str = ""):
         super().__init__(reason)
         self.field = field
         self.reason = reason
+        self.raw = raw  # the unparsed text, kept in `rejects` for the user to see
 
 
 # --- readers: (location, record) pairs ---------------------------------------------
@@ -56,10 +57,27 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
             try:
                 yield f"line {number}", json.loads(line)
             except json.JSONDecodeError as e:
-                yield f"line {number}", RowError(None, f"invalid JSON: {e.msg} (column {e.colno})")
+                reason = f"invalid JSON: {e.msg} (column {e.colno})"
+                yield f"line {number}", RowError(None, reason, line.rstrip("\n")[:2000])
+
+
+def _read_json(path: Path) -> Iterator[tuple[str, Any]]:
+    """A .json file holding one array of objects; anything else is read as JSONL."""
+    with path.open(encoding="utf-8") as f:
+        head = f.read(4096).lstrip()
+    if not head.startswith("["):
+        yield from _read_jsonl(path)
+        return
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise SourceError(f"{path} line {e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
+    for number, item in enumerate(items, 1):
+        yield f"item {number}", item
 
 
 def _read_csv(path: Path) -> Iterator[tuple[str, Any]]:
+    csv.field_size_limit(2**31 - 1)  # long prompts and solutions are normal here
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
         for record in reader:
@@ -87,6 +105,10 @@ def _read_hf(spec: str, split: str | None) -> Iterator[tuple[str, Any]]:
 
     path = Path(spec)
     if path.is_dir():
+        if not any(
+            (path / name).exists() for name in ("dataset_info.json", "dataset_dict.json", "state.json")
+        ):
+            raise SourceError(f"{spec}: a directory, but not a dataset saved with datasets' save_to_disk")
         data = datasets.load_from_disk(str(path))
     else:
         data = datasets.load_dataset(spec, split=split)
@@ -104,8 +126,10 @@ def read_records(spec: str, split: str | None = None) -> Iterator[tuple[str, Any
     path = Path(spec)
     suffix = path.suffix.lower()
     if path.is_file():
-        if suffix in (".jsonl", ".json", ".ndjson"):
+        if suffix in (".jsonl", ".ndjson"):
             return _read_jsonl(path)
+        if suffix == ".json":
+            return _read_json(path)
         if suffix == ".csv":
             return _read_csv(path)
         if suffix == ".parquet":
@@ -113,9 +137,13 @@ def read_records(spec: str, split: str | None = None) -> Iterator[tuple[str, Any
         raise SourceError(
             f"{spec}: unknown file type {suffix!r}; use .jsonl, .csv, .parquet or a datasets directory"
         )
-    if path.is_dir() or ("/" in spec and not path.exists() and not spec.startswith((".", "/"))):
+    if path.is_dir() or (_HUB_NAME.match(spec) and suffix not in _FILE_SUFFIXES):
         return _read_hf(spec, split)
     raise SourceError(f"{spec}: no such file or directory")
+
+
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name, as on the hub
+_FILE_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".parquet"}
 
 
 # --- mapping records onto problems ---------------------------------------------------
@@ -201,13 +229,37 @@ def _humaneval(record: dict) -> dict:
 PRESETS = {"gsm8k": _gsm8k, "math": _math, "humaneval": _humaneval}
 
 
+FIELDS = ("prompt", "answer", "task", "difficulty", "solution")
+PRESET_FIELDS = {
+    "gsm8k": ("question", "answer"),
+    "math": ("problem", "solution", "level", "type"),
+    "humaneval": ("prompt", "test", "entry_point", "canonical_solution", "task_id"),
+}
+
+
+def _answer(record: dict, field: str) -> str | None:
+    value = record.get(field)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # numeric answers in JSON or Parquet are fine as text
+    return _text(record, field, required=False)
+
+
+def _difficulty(record: dict, field: str) -> int | None:
+    value = record.get(field)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)  # CSV cells are text
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        raise RowError(field, f"difficulty must be an integer 1-5, got {value!r}")
+    return value
+
+
 def _mapped(record: dict, fields: dict[str, str], domain: str, default_task: str) -> dict:
     prompt = _text(record, fields.get("prompt", "prompt"))
-    answer = _text(record, fields["answer"], required=False) if "answer" in fields else None
+    answer = _answer(record, fields["answer"]) if "answer" in fields else None
     task = _text(record, fields["task"], required=False) if "task" in fields else None
-    difficulty = record.get(fields["difficulty"]) if "difficulty" in fields else None
-    if difficulty is not None and not (isinstance(difficulty, int) and 1 <= difficulty <= 5):
-        raise RowError(fields["difficulty"], f"difficulty must be an integer 1-5, got {difficulty!r}")
+    difficulty = _difficulty(record, fields["difficulty"]) if "difficulty" in fields else None
     meta = {}
     if "solution" in fields:
         meta["solution"] = _text(record, fields["solution"], required=False)
@@ -221,6 +273,32 @@ def _mapped(record: dict, fields: dict[str, str], domain: str, default_task: str
     }
 
 
+def _check_fields(preset: str | None, fields: dict[str, str]) -> None:
+    allowed = PRESET_FIELDS[preset] if preset else FIELDS
+    unknown = [name for name in fields if name not in allowed]
+    if unknown:
+        what = f"the {preset} preset" if preset else "a source without a preset"
+        raise SourceError(
+            f"unknown field name(s) {', '.join(map(repr, unknown))} for {what}; use: {', '.join(allowed)}"
+        )
+
+
+def _guarded(spec: str, records: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """Reader failures (bad encoding, a corrupt Parquet file, a broken dataset)
+    become one error that names the source, not a library traceback."""
+    iterator = iter(records)
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        except SourceError:
+            raise
+        except Exception as e:  # noqa: BLE001 - csv, pyarrow, datasets and OS errors alike
+            raise SourceError(f"{spec}: cannot read: {type(e).__name__}: {e}") from None
+        yield item
+
+
 def load_problems(
     spec: str,
     preset: str | None = None,
@@ -232,10 +310,11 @@ def load_problems(
 ) -> tuple[list[Problem], list[Reject]]:
     if preset is not None and preset not in PRESETS:
         raise SourceError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    _check_fields(preset, fields or {})
     default_task = Path(spec).stem or "source"
     problems: list[Problem] = []
     rejects: list[Reject] = []
-    for location, record in read_records(spec, split):
+    for location, record in _guarded(spec, read_records(spec, split)):
         if limit is not None and len(problems) >= limit:
             break
         try:
@@ -253,7 +332,7 @@ def load_problems(
             where = f"{spec} {location}" + (f": field '{e.field}'" if e.field else "")
             if not skip_invalid:
                 raise SourceError(f"{where}: {e.reason}") from None
-            raw = json.dumps(record, default=str)[:2000] if not isinstance(record, RowError) else ""
+            raw = record.raw if isinstance(record, RowError) else json.dumps(record, default=str)[:2000]
             rejects.append(Reject(spec, location, e.field, e.reason, raw))
             continue
         dom = domain or mapped["domain"]
@@ -269,4 +348,6 @@ def load_problems(
                 meta={**mapped["meta"], "location": location},
             )
         )
+    if not problems and not rejects:
+        raise SourceError(f"{spec}: holds no problems")
     return problems, rejects

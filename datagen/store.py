@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -53,7 +54,9 @@ def _holder(lock_path: Path) -> str:
         info = json.loads(lock_path.read_text() or "{}")
     except (OSError, ValueError):
         return "PID unknown"
-    return f"PID {info.get('pid', '?')} ({info.get('command', '?')})"
+    if "pid" not in info:
+        return "PID unknown"
+    return f"PID {info['pid']} ({info.get('command', '?')})"
 
 
 @dataclass
@@ -63,7 +66,10 @@ class _Lock:
 
     @classmethod
     def acquire(cls, path: Path) -> _Lock:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise WorkspaceError(f"cannot open workspace {path.parent}: {e.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -80,6 +86,25 @@ class _Lock:
         os.close(self.fd)
 
 
+def _connect(root: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """DuckDB's own errors, told in terms of the workspace."""
+    try:
+        return duckdb.connect(str(root / DB_FILE), read_only=read_only)
+    except duckdb.IOException as e:
+        if "lock" not in str(e).lower():
+            raise WorkspaceError(f"cannot open workspace {root}: {e}") from None
+        # a writer here holds our lock file; anyone else (a notebook, a `cotmill sql`)
+        # holds only DuckDB's lock, whose message names its PID
+        holder = _holder(root / LOCK_FILE) if read_only else "PID unknown"
+        if holder == "PID unknown":
+            pid = re.search(r"PID (\d+)", str(e))
+            holder = f"PID {pid.group(1)}" if pid else "another process"
+        hint = "; DuckDB allows no readers while another process writes" if read_only else ""
+        raise WorkspaceError(f"workspace {root} is in use by {holder}{hint}") from None
+    except duckdb.Error as e:
+        raise WorkspaceError(f"cannot open workspace {root}: {e}") from None
+
+
 class Store:
     """A connection to one workspace. Use `Store.open(w)` for writing (takes the
     lock, migrates) or `Store.open(w, read_only=True)` for queries."""
@@ -91,29 +116,23 @@ class Store:
         self._schemas: dict[str, dict[str, pa.DataType]] = {}
 
     @classmethod
-    def open(cls, workspace=None, read_only: bool = False) -> Store:
+    def open(cls, workspace=None, read_only: bool = False, create: bool = True) -> Store:
         root = resolve_workspace(workspace)
         db = root / DB_FILE
-        if read_only:
+        if read_only or not create:
             if not db.exists():
                 raise WorkspaceError(f"no workspace at {root} (no {DB_FILE}); run `cotmill generate` first")
-            try:
-                con = duckdb.connect(str(db), read_only=True)
-            except duckdb.IOException as e:
-                if "lock" in str(e).lower():
-                    raise WorkspaceError(
-                        f"workspace {root} is in use by {_holder(root / LOCK_FILE)}; "
-                        "DuckDB allows no readers while another process writes"
-                    ) from None
-                raise
-            store = cls(root, con, None)
+        if read_only:
+            store = cls(root, _connect(root, read_only=True), None)
             store._check_version(store.version())
             return store
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise WorkspaceError(f"cannot create workspace {root}: {e.strerror}") from None
         lock = _Lock.acquire(root / LOCK_FILE)
         try:
-            con = duckdb.connect(str(db))
-            store = cls(root, con, lock)
+            store = cls(root, _connect(root, read_only=False), lock)
             store.migrate()
         except BaseException:
             lock.release()

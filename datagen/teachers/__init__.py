@@ -4,6 +4,7 @@ OpenAI-compatible endpoint). `make_teacher` turns a `--teacher` spec into one.""
 from __future__ import annotations
 
 import os
+from urllib.parse import urlparse
 
 from datagen.teachers.base import FatalError, Reply, Request, RequestError, Teacher, TransientError
 
@@ -23,8 +24,10 @@ def make_teacher(
     if spec.startswith("openai:") and len(spec) > len("openai:"):
         from datagen.teachers.openai_api import OpenAITeacher
 
-        # local servers (vLLM, llama.cpp) often need no key; the official API always does
-        key = os.environ.get(api_key_env) or ("EMPTY" if base_url else None)
+        # a server on this machine (vLLM, llama.cpp) often wants no key; anything
+        # else without one is a mistake worth stopping for
+        local = bool(base_url) and urlparse(base_url).hostname in ("127.0.0.1", "localhost", "::1")
+        key = os.environ.get(api_key_env) or ("EMPTY" if local else None)
         if not key:
             raise ValueError(f"teacher {spec}: environment variable {api_key_env} is not set (the API key)")
         return OpenAITeacher(spec.split(":", 1)[1], base_url, key, timeout_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -50,7 +51,8 @@ def test_builtin_job_stores_every_completion_and_rerun_adds_nothing(tmp_path):
     second = run_cli(*args)
     assert second.returncode == 0, second.stderr
     assert query(ws, "select count(*) from completions") == [(1200,)]
-    assert "already stored (resumed)" in second.stdout and "1,200" in second.stdout
+    assert re.search(r"already stored \(resumed\)\s*│\s*1,200", second.stdout)
+    assert re.search(r"stored in this run\s*│\s*0 ", second.stdout)
     csv = run_cli(
         "sql",
         "select domain, count(*) from problems join completions using (problem_id) group by 1 order by 1",
@@ -219,3 +221,29 @@ def test_help_explains_each_flag():
         "--config",
     ):
         assert flag in result.stdout
+
+
+@pytest.mark.parametrize(
+    "yaml_text, expected",
+    [
+        ("tasks: nosuch\n", "key 'tasks': unknown task 'nosuch'"),
+        ("tasks: math\nstrategy: foo\n", "key 'strategy': unknown strategy 'foo'"),
+        ("tasks: math\nteacher: gpt4\n", "key 'teacher': unknown teacher 'gpt4'"),
+        ("tasks: math\nprices: {m: {input: 1, out: 2}}\n", "key 'prices.m.input': unknown key"),
+    ],
+)
+def test_values_checked_outside_types_also_name_key_and_file(tmp_path, yaml_text, expected):
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml_text)
+    result = run_cli("generate", "--config", str(job), "--workspace", str(tmp_path / "w"))
+    assert result.returncode != 0 and f"{job}: {expected}" in result.stderr
+
+
+def test_missing_api_key_for_a_remote_endpoint(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    result = subprocess.run(
+        [sys.executable, "-m", "cotmill", "generate", "-w", str(tmp_path), "--tasks", "math", "--count", "1",
+         "--teacher", "openai:gpt-x", "--base-url", "https://api.example.invalid/v1"],
+        capture_output=True, text=True, env=env, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode != 0 and "OPENAI_API_KEY is not set" in result.stderr

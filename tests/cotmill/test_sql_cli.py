@@ -53,3 +53,17 @@ def test_errors_show_duckdbs_message_and_the_query(workspace):
     assert "Traceback" not in result.stderr
     parquet = run_cli("sql", "select 1", "-w", workspace, "--format", "parquet")
     assert parquet.returncode != 0 and "--out" in parquet.stderr
+
+
+def test_odd_queries_and_outputs_are_clear(workspace, tmp_path):
+    empty = run_cli("sql", " ; ", "-w", workspace)
+    assert empty.returncode != 0 and "the query is empty" in empty.stderr
+    no_rows = run_cli("sql", "select * from problems where false", "-w", workspace, "--format", "json")
+    assert no_rows.returncode == 0 and json.loads(no_rows.stdout) == []
+    several = run_cli("sql", "select 1 as a; select 2 as b", "-w", workspace, "--format", "csv")
+    assert several.stdout == "b\n2\n"
+    bad_out = run_cli("sql", "select 1", "-w", workspace, "--out", str(tmp_path / "no" / "such" / "x.csv"))
+    assert bad_out.returncode != 0 and "cannot write" in bad_out.stderr and "Traceback" not in bad_out.stderr
+    missing = run_cli("sql", "create table t (x int)", "-w", str(tmp_path / "nowhere"), "--write")
+    assert missing.returncode != 0 and "no workspace at" in missing.stderr
+    assert not (tmp_path / "nowhere").exists()

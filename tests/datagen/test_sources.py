@@ -139,3 +139,55 @@ def test_builtin_teacher_writes_gsm8k_reference_solutions(benchmark_file, tmp_pa
             "select c.text, p.answer from completions c join problems p using (problem_id)"
         ).fetchall()
     assert all(text.endswith(f"\\boxed{{{answer}}}.") for text, answer in rows)
+
+
+def test_unreadable_sources_name_the_file(tmp_path):
+    not_a_dataset = tmp_path / "somedir"
+    not_a_dataset.mkdir()
+    with pytest.raises(SourceError, match="not a dataset saved with"):
+        load_problems(str(not_a_dataset))
+    # a relative path that does not exist is not mistaken for a hub name
+    with pytest.raises(SourceError, match="data/typo.jsonl: no such file"):
+        load_problems("data/typo.jsonl")
+    corrupt = tmp_path / "c.parquet"
+    corrupt.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(SourceError, match=f"{corrupt}: cannot read"):
+        load_problems(str(corrupt))
+    latin = tmp_path / "l.jsonl"
+    latin.write_bytes('{"prompt": "caf\u00e9"}\n'.encode("latin-1"))
+    with pytest.raises(SourceError, match=f"{latin}: cannot read: UnicodeDecodeError"):
+        load_problems(str(latin))
+    empty = tmp_path / "e.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(SourceError, match="holds no problems"):
+        load_problems(str(empty))
+
+
+def test_field_names_are_checked(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"q": "x", "a": "1"}) + "\n")
+    with pytest.raises(SourceError, match="unknown field name.*'anwser'"):
+        load_problems(str(path), fields={"prompt": "q", "anwser": "a"})
+    with pytest.raises(SourceError, match="for the gsm8k preset"):
+        load_problems(str(path), preset="gsm8k", fields={"prompt": "q"})
+
+
+def test_csv_difficulty_numeric_answers_and_json_arrays(tmp_path):
+    (tmp_path / "d.csv").write_text("q,a,lvl\nfirst,1,3\nsecond,2,\n")
+    problems, _ = load_problems(
+        str(tmp_path / "d.csv"), fields={"prompt": "q", "answer": "a", "difficulty": "lvl"}
+    )
+    assert [p.difficulty for p in problems] == [3, None]
+    (tmp_path / "bad.csv").write_text("q,a,lvl\nfirst,1,9\n")
+    with pytest.raises(SourceError, match="line 2: field 'lvl': difficulty must be an integer 1-5"):
+        load_problems(str(tmp_path / "bad.csv"), fields={"prompt": "q", "difficulty": "lvl"})
+    (tmp_path / "arr.json").write_text(json.dumps([{"q": "x", "a": 7}, {"q": "y", "a": 2.5}]))
+    problems, _ = load_problems(str(tmp_path / "arr.json"), fields={"prompt": "q", "answer": "a"})
+    assert [p.answer for p in problems] == ["7", "2.5"]
+
+
+def test_rejected_lines_keep_their_raw_text(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"prompt": "fine"}\n{"prompt": broken\n')
+    _, (reject,) = load_problems(str(path), skip_invalid=True)
+    assert reject.raw == '{"prompt": broken' and reject.location == "line 2"

@@ -110,3 +110,33 @@ def test_a_second_process_gets_the_holders_pid(tmp_path):
         holder.kill()
         holder.wait()
     Store.open(tmp_path).close()  # the kernel released the lock of the killed holder
+
+
+def test_a_reader_elsewhere_blocks_writing_with_a_clear_error(tmp_path):
+    Store.open(tmp_path).close()
+    reader = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, duckdb
+            con = duckdb.connect({str(tmp_path / "cotmill.duckdb")!r}, read_only=True)
+            print("ready", flush=True)
+            sys.stdin.read()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert reader.stdout.readline().strip() == "ready"
+        with pytest.raises(WorkspaceError, match=f"in use by PID {reader.pid}"):
+            Store.open(tmp_path)
+    finally:
+        reader.kill()
+        reader.wait()
+
+
+def test_bad_workspace_paths_are_clear(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WorkspaceError, match="cannot create workspace"):
+        Store.open(tmp_path / "file")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "cotmill.duckdb").write_text("garbage" * 100)
+    with pytest.raises(WorkspaceError, match="not a valid DuckDB database"):
+        Store.open(tmp_path / "bad")
