@@ -51,11 +51,13 @@ class ServerState:
     supports_n: bool = True
     api_key: str | None = None
     think: bool = False  # wrap a reasoning part in <think></think>
+    reasoning_field: bool = False  # reasoning in message.reasoning_content, as DeepSeek does
     reject_n: bool = False  # 400 for any request with n > 1
     odd_fields: bool = False  # content as parts, finish_reason as a number, usage unreadable
     attempts: Counter = field(default_factory=Counter)  # ids -> attempts
     served: Counter = field(default_factory=Counter)  # completion id -> 200s served
     log: list = field(default_factory=list)  # (time, ids, outcome)
+    bodies: list = field(default_factory=list)  # every request body received
     requests: int = 0
 
 
@@ -93,9 +95,10 @@ def _completion(body: dict, state: ServerState) -> dict:
         text = _answer(prompt)
         if state.think:
             text = f"<think>I reason about sample {i}.</think>\n{text}"
-        choices.append(
-            {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-        )
+        message = {"role": "assistant", "content": text}
+        if state.reasoning_field:
+            message["reasoning_content"] = f"Deep thought number {i}."
+        choices.append({"index": i, "message": message, "finish_reason": "stop"})
     prompt_tokens = len(prompt.split())
     if state.odd_fields:
         for choice in choices:
@@ -129,6 +132,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         state.log.append((time.time(), ids, "401"))
         return _error(401, "Incorrect API key provided")
     body = await request.json()
+    state.bodies.append(body)
     fault = _fault(state, ids or json.dumps(body["messages"]))
     state.log.append((time.time(), ids, fault or "ok"))
     if state.delay_s:

@@ -247,3 +247,15 @@ def test_missing_api_key_for_a_remote_endpoint(tmp_path):
         capture_output=True, text=True, env=env, cwd=REPO,
     )  # fmt: skip
     assert result.returncode != 0 and "OPENAI_API_KEY is not set" in result.stderr
+
+
+def test_exit_status_tells_failed_and_stopped_jobs(openai_server, tmp_path):
+    source = tmp_path / "p.jsonl"
+    source.write_text('{"prompt": "fine", "answer": "1"}\n{"prompt": "TRIGGER_400", "answer": "2"}\n')
+    server = openai_server(api_key="right")
+    common = ["generate", "--source", str(source), "--field", "answer=answer", "--teacher", "openai:m",
+              "--base-url", server.base_url]  # fmt: skip
+    failed = run_cli(*common, "-w", str(tmp_path / "a"), env={"OPENAI_API_KEY": "right"})
+    assert failed.returncode == 1 and "1 completion(s) failed permanently" in failed.stderr
+    stopped = run_cli(*common, "-w", str(tmp_path / "b"), env={"OPENAI_API_KEY": "wrong"})
+    assert stopped.returncode == 2 and "authentication failed" in stopped.stderr

@@ -218,3 +218,37 @@ def test_tokens_per_minute_limit(openai_server, tmp_path):
     expected = (charged - 500) / 50
     assert expected > 1.0
     assert elapsed >= 0.8 * expected
+
+
+def test_reasoning_content_field_is_stored_apart(openai_server, tmp_path):
+    server = openai_server(reasoning_field=True)
+    run_generate(config(server, tmp_path, count=3, samples=2))
+    got = rows(tmp_path, "select reasoning, text from completions order by sample_index")
+    assert {r for r, _ in got} == {"Deep thought number 0.", "Deep thought number 1."}
+    assert all("Deep thought" not in t for _, t in got)
+
+
+def test_strategy_template_and_system_reach_the_endpoint(openai_server, tmp_path):
+    server = openai_server()
+    template = tmp_path / "t.txt"
+    template.write_text("Puzzle time! {problem}\nRules: {answer_format} \\frac{1}{2} stays.")
+    run_generate(
+        config(
+            server, tmp_path / "w", tasks="arithmetic", count=1, template=str(template), system="Be brief."
+        )
+    )
+    (body,) = server.state.bodies
+    assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+    user = body["messages"][1]["content"]
+    assert user.startswith("Puzzle time! Evaluate the expression") and "\\boxed{}" in user
+    assert "\\frac{1}{2} stays." in user
+    # a changed template is a different request: nothing is reused
+    template.write_text("Other wording. {problem}")
+    run_generate(
+        config(
+            server, tmp_path / "w", tasks="arithmetic", count=1, template=str(template), system="Be brief."
+        )
+    )
+    assert len(server.state.bodies) == 2
+    strategies = rows(tmp_path / "w", "select distinct strategy from completions")
+    assert len(strategies) == 2 and all(s.startswith("cot+") for (s,) in strategies)

@@ -140,3 +140,19 @@ def test_bad_workspace_paths_are_clear(tmp_path):
     (tmp_path / "bad" / "cotmill.duckdb").write_text("garbage" * 100)
     with pytest.raises(WorkspaceError, match="not a valid DuckDB database"):
         Store.open(tmp_path / "bad")
+
+
+def test_a_new_migration_is_applied_to_an_old_workspace(tmp_path, monkeypatch):
+    problem = make_problem("arithmetic", 0, 0, 1)
+    with Store.open(tmp_path) as store:
+        store.write_batch([("problems", [problem.row()], "IGNORE")])
+    import datagen.store as store_module
+
+    newer = [*store_module.MIGRATIONS, ["ALTER TABLE problems ADD COLUMN license VARCHAR DEFAULT 'mit'"]]
+    monkeypatch.setattr(store_module, "MIGRATIONS", newer)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", len(newer))
+    with Store.open(tmp_path) as store:
+        assert store.version() == len(newer)
+        assert store.con.execute("select problem_id, license from problems").fetchall() == [
+            (problem.problem_id, "mit")
+        ]

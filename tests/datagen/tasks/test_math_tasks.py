@@ -310,11 +310,10 @@ def test_arithmetic_claims_are_true(name):
     assert checked >= len(problems(name))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n for n in NAMES if TASKS[n].corrupt is not None])
 def test_corrupt_changes_answer(name):
+    # tasks without their own corrupt get the teacher's generic slip (tested there)
     task = TASKS[name]
-    if task.corrupt is None:
-        pytest.skip("uses the teacher's generic slip")
     kinds = set()
     for k, (p, solution) in enumerate(problems(name)):
         wrong, kind = task.corrupt(p.meta, solution, random.Random(k))
