@@ -191,10 +191,11 @@ class Engine:
         self._fatal.set()
 
     def _split(self, request: Request) -> list[Request]:
-        return [
-            Request(request.problem, request.messages, request.strategy, request.params, [cid])
-            for cid in request.completion_ids
-        ]
+        return [self._single(request, cid) for cid in request.completion_ids]
+
+    @staticmethod
+    def _single(request: Request, cid: str) -> Request:
+        return Request(request.problem, request.messages, request.strategy, request.params, [cid])
 
     async def _send(self, request: Request) -> Reply:
         for attempt in range(self.s.max_retries + 1):
@@ -244,23 +245,10 @@ class Engine:
             p_tok = reply.prompt_tokens // k + (reply.prompt_tokens % k if j == 0 else 0)
             c_tok = reply.completion_tokens // k + (reply.completion_tokens % k if j == 0 else 0)
             cost = p_tok * price_in + c_tok * price_out
-            row = Completion(
-                cid,
-                request.problem.problem_id,
-                self.s.job,
-                self.teacher.name,
-                request.strategy,
-                self._sample_index[cid],
-                choice.text,
-                choice.reasoning,
-                choice.finish_reason,
-                p_tok,
-                c_tok,
-                cost,
-                latency,
-                None,
-                choice.meta,
-            )
+            row = self._completion(
+                request, cid, text=choice.text, reasoning=choice.reasoning, finish_reason=choice.finish_reason,
+                prompt_tokens=p_tok, completion_tokens=c_tok, cost_usd=cost, latency_ms=latency, meta=choice.meta,
+            )  # fmt: skip
             self._buffer.append(row.row())
             self._has_rows.set()
             self.stats.stored += 1
@@ -270,22 +258,15 @@ class Engine:
         missing = request.completion_ids[len(got) :]
         if missing:
             self._use_n = False  # the endpoint ignores `n`
-        return [
-            Request(request.problem, request.messages, request.strategy, request.params, [cid])
-            for cid in missing
-        ]
+        return [self._single(request, cid) for cid in missing]
+
+    def _completion(self, request: Request, cid: str, **fields) -> Completion:
+        problem_id, index = request.problem.problem_id, self._sample_index[cid]
+        return Completion(cid, problem_id, self.s.job, self.teacher.name, request.strategy, index, **fields)
 
     def _record_failure(self, request: Request, error: str) -> None:
         for cid in request.completion_ids:
-            row = Completion(
-                cid,
-                request.problem.problem_id,
-                self.s.job,
-                self.teacher.name,
-                request.strategy,
-                self._sample_index[cid],
-                error=error,
-            )
+            row = self._completion(request, cid, error=error)
             self._buffer.append(row.row())
             self._has_rows.set()
             self.stats.failed += 1
