@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import signal
+from itertools import zip_longest
 
 from datagen.config import GenerateConfig
 from datagen.engine import Engine, EngineSettings, JobStats
@@ -17,7 +18,7 @@ from datagen.prompts import load_template
 from datagen.records import GenParams, Problem, content_hash
 from datagen.sources import load_problems
 from datagen.store import Store
-from datagen.tasks import make_problem, select_tasks
+from datagen.tasks import make_problem, select_task_groups
 from datagen.teachers import make_teacher
 
 
@@ -25,26 +26,39 @@ class JobError(RuntimeError):
     pass
 
 
+def split_evenly(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
 def task_problems(tasks: str, count: int, difficulty: tuple[int, int], seed: int) -> list[Problem]:
-    """`count` distinct problems, round-robin over the tasks and the difficulty
-    levels. Index k is the k-th candidate; repeats (small tasks at difficulty 1
-    can collide) are skipped, deterministically."""
-    chosen = select_tasks(tasks)
+    """`count` distinct problems: split evenly over the named groups (`math,code,logic`
+    gives a third each), then over each group's tasks. Task t's j-th candidate is
+    `make_problem(t, seed, j, lo + j % levels)`, so difficulties cycle and every
+    problem can be rebuilt alone; repeats (small tasks at difficulty 1 can collide)
+    are skipped, deterministically. The result interleaves the tasks."""
     lo, hi = difficulty
-    levels = hi - lo + 1
-    problems: dict[str, Problem] = {}
-    k = 0
-    while len(problems) < count:
-        if k >= 20 * count + 100:
-            raise JobError(
-                f"could only make {len(problems)} distinct problems of {count} from tasks {tasks!r}"
-            )
-        task = chosen[k % len(chosen)]
-        level = lo + (k // len(chosen)) % levels
-        problem = make_problem(task.name, seed, k, level)
-        problems.setdefault(problem.problem_id, problem)
-        k += 1
-    return list(problems.values())
+    quotas: dict[str, int] = {}
+    groups = select_task_groups(tasks)
+    for group, group_quota in zip(groups, split_evenly(count, len(groups))):
+        for task, quota in zip(group, split_evenly(group_quota, len(group))):
+            quotas[task.name] = quotas.get(task.name, 0) + quota
+    seen: set[str] = set()
+    per_task: list[list[Problem]] = []
+    for name, quota in quotas.items():
+        made: list[Problem] = []
+        index = 0
+        while len(made) < quota:
+            if index >= 20 * quota + 100:
+                raise JobError(
+                    f"task {name} yields only {len(made)} distinct problems of the {quota} asked for"
+                )
+            problem = make_problem(name, seed, index, lo + index % (hi - lo + 1))
+            if problem.problem_id not in seen:
+                seen.add(problem.problem_id)
+                made.append(problem)
+            index += 1
+        per_task.append(made)
+    return [p for row in zip_longest(*per_task) for p in row if p is not None]
 
 
 def strategy_key(cfg: GenerateConfig, template: str) -> str:

@@ -22,26 +22,35 @@ def get_task(name: str) -> Task:
         raise KeyError(f"unknown task {name!r}; known tasks: {known}") from None
 
 
-def select_tasks(spec: str | list[str]) -> list[Task]:
-    """Task names or domain names (`math,code,logic_sudoku4`), in registry order,
-    without repeats."""
+def select_task_groups(spec: str | list[str]) -> list[list[Task]]:
+    """One group per name in `math,code,sudoku4`: a domain (or `all`) is the group
+    of its tasks, a task name a group of one. Jobs split their count evenly over
+    the groups, then over the tasks of each group."""
     names = spec.split(",") if isinstance(spec, str) else list(spec)
-    chosen: list[Task] = []
+    groups: list[list[Task]] = []
     for raw in names:
         name = raw.strip()
         if not name:
             continue
         if name in DOMAINS:
-            picked = [t for t in TASKS.values() if t.domain == name]
-            if not picked:
+            group = [t for t in TASKS.values() if t.domain == name]
+            if not group:
                 raise ValueError(f"no tasks registered for domain {name!r}")
         elif name == "all":
-            picked = list(TASKS.values())
+            group = list(TASKS.values())
         else:
-            picked = [get_task(name)]
-        chosen.extend(t for t in picked if t not in chosen)
-    if not chosen:
+            group = [get_task(name)]
+        groups.append(group)
+    if not groups:
         raise ValueError(f"no tasks selected by {spec!r}")
+    return groups
+
+
+def select_tasks(spec: str | list[str]) -> list[Task]:
+    """The tasks named by task or domain names, without repeats."""
+    chosen: list[Task] = []
+    for group in select_task_groups(spec):
+        chosen.extend(t for t in group if t not in chosen)
     return chosen
 
 
@@ -66,4 +75,4 @@ def solve_problem(problem: Problem) -> Solution:
     return get_task(problem.task).solve(problem.meta)
 
 
-__all__ = ["TASKS", "get_task", "select_tasks", "make_problem", "solve_problem"]
+__all__ = ["TASKS", "get_task", "select_tasks", "select_task_groups", "make_problem", "solve_problem"]

@@ -1,0 +1,45 @@
+"""How a job turns `--tasks/--count/--difficulty` into problems."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from datagen.jobs import JobError, split_evenly, task_problems
+from datagen.tasks import TASKS
+
+
+def test_count_splits_evenly_over_named_groups_then_tasks():
+    problems = task_problems("math,code,logic", 300, (1, 5), 0)
+    assert len(problems) == 300 == len({p.problem_id for p in problems})
+    assert Counter(p.domain for p in problems) == {"math": 100, "code": 100, "logic": 100}
+    code_tasks = Counter(p.task for p in problems if p.domain == "code")
+    assert sorted(code_tasks.values()) == sorted(split_evenly(100, len(code_tasks)))
+    two = task_problems("arithmetic,sudoku4", 10, (1, 5), 0)
+    assert Counter(p.task for p in two) == {"arithmetic": 5, "sudoku4": 5}
+
+
+def test_difficulties_cycle_within_each_task_and_stay_in_range():
+    problems = task_problems("logic", 60, (2, 4), 3)
+    for task in {p.task for p in problems}:
+        levels = Counter(p.difficulty for p in problems if p.task == task)
+        assert set(levels) == {2, 3, 4} and max(levels.values()) - min(levels.values()) <= 1
+
+
+def test_problems_are_reproducible_and_seeded():
+    first = [p.problem_id for p in task_problems("all", 50, (1, 5), 1)]
+    assert first == [p.problem_id for p in task_problems("all", 50, (1, 5), 1)]
+    assert first != [p.problem_id for p in task_problems("all", 50, (1, 5), 2)]
+    assert {p.task for p in task_problems("all", 50, (1, 5), 1)} == set(TASKS)
+
+
+def test_asking_for_more_distinct_problems_than_a_task_has(monkeypatch):
+    import datagen.jobs as jobs
+
+    real = jobs.make_problem
+    monkeypatch.setattr(
+        jobs, "make_problem", lambda name, seed, index, level: real(name, seed, index % 3, level)
+    )
+    with pytest.raises(JobError, match="yields only"):
+        task_problems("arithmetic", 50, (1, 1), 0)
