@@ -132,13 +132,15 @@ def test_sigterm_stores_what_arrived_and_says_how_to_resume(openai_server, tmp_p
     while sum(server.state.served.values()) < 10 and time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read().decode()
         time.sleep(0.02)
+    served_at_signal = sum(server.state.served.values())
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert "Traceback" not in err.decode() and "re-run the same command to resume" in err.decode()
     assert query(ws, "select status from jobs") == [("interrupted",)]
     stored = query(ws, "select count(*) from completions where error is null")[0][0]
-    assert 10 <= stored <= sum(server.state.served.values())
+    # everything received is stored; only the (at most 4) requests in flight are lost
+    assert served_at_signal - 4 <= stored <= sum(server.state.served.values())
 
 
 def test_second_writer_gets_a_clear_busy_error(openai_server, tmp_path):

@@ -162,7 +162,8 @@ def test_slow_replies_time_out_and_are_retried(openai_server, tmp_path):
     server = openai_server(faults=Faults(rate_slow=0.3, slow_s=2.0, seed=5))
     stats = run_generate(config(server, tmp_path, count=20, timeout=0.3, max_retries=10))
     assert stats.stored == 20 and stats.failed == 0
-    assert stats.errors.get("timeout", 0) == sum(1 for _, _, o in server.state.log if o == "slow") > 0
+    # every slow reply timed out (a loaded machine may time out a few more)
+    assert stats.errors.get("timeout", 0) >= sum(1 for _, _, o in server.state.log if o == "slow") > 0
 
 
 def test_an_endpoint_that_rejects_n_gets_single_requests(openai_server, tmp_path):
