@@ -6,17 +6,22 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 WORKSPACE ?= demo-workspace
 
-.PHONY: install install-dev demo test lint format clean
+.PHONY: install install-dev sandbox-tools demo test lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-install: $(PY)
+install: $(PY) sandbox-tools
 	$(PIP) install -q -e .
 
-install-dev: $(PY)
+install-dev: $(PY) sandbox-tools
 	$(PIP) install -q -e ".[dev]"
+
+# bubblewrap isolates the code verifier's sandbox; installed where we can (root with
+# apt-get), never failing where we cannot (verifiers.sandbox then falls back).
+sandbox-tools:
+	-@command -v bwrap >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && (apt-get install -y -qq bubblewrap || (apt-get update -qq && apt-get install -y -qq bubblewrap))) || true
 
 demo: install
 	$(VENV)/bin/cotmill generate --config examples/quickstart.yaml --workspace $(WORKSPACE)

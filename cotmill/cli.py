@@ -197,6 +197,71 @@ def sql(query, workspace, fmt, out, write, max_rows) -> None:
 
 
 @main.command()
+@WORKSPACE
+@click.option("--job", help="Only completions of this job. [default: all jobs]")
+@click.option("--verifier", help="Judge with this verifier instead of each problem's own (e.g. math).")
+@click.option("--workers", type=int, help="Processes (and sandboxes) to use. [default: all cores]")
+@click.option(
+    "--vote",
+    is_flag=True,
+    help="Give problems without a reference a pseudo-label by majority vote of their samples.",
+)
+def verify(workspace, job, verifier, workers, vote) -> None:
+    """Judge stored completions and write verdicts; prints pass rates by domain, task and teacher.
+
+    Only completions without a verdict for the current version of their verifier are
+    judged, so re-running is cheap and a changed verifier re-judges."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from datagen.store import Store, WorkspaceError
+    from datagen.verify_runner import pass_rates, run_verify
+
+    progress = Progress(
+        TextColumn("[bold]verify"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=Console(stderr=True), disable=not sys.stderr.isatty(),
+    )  # fmt: skip
+    task = progress.add_task("verify", total=None)
+
+    def update(stats) -> None:
+        progress.update(task, total=stats.pending, completed=stats.judged)
+
+    try:
+        Store.open(workspace, read_only=True).close()  # a missing workspace is an error, not a new one
+        with progress:
+            stats = run_verify(workspace, job, verifier, workers, vote, on_progress=update)
+        with Store.open(workspace, read_only=True) as store:
+            rates = pass_rates(store, job)
+    except (WorkspaceError, KeyError, ValueError) as e:
+        raise UserError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from None
+    click.echo(
+        f"judged {stats.judged:,} completions in {stats.elapsed:.1f} s "
+        f"({stats.passed:,} passed){'; ' + str(stats.pseudo_labels) + ' pseudo-labels' if vote else ''}"
+    )
+    table = Table(title="pass rate (current verifier versions)")
+    for col in ("domain", "task", "teacher", "judged", "passed", "pass rate"):
+        table.add_column(col, justify="right" if col in ("judged", "passed", "pass rate") else "left")
+    for domain, task_name, teacher, judged, passed, rate in rates:
+        table.add_row(domain, task_name, teacher, f"{judged:,}", f"{passed:,}", f"{rate:.1%}")
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+
+
+@main.command()
+def doctor() -> None:
+    """Report the code sandbox's isolation and the verifiers' versions."""
+    import verifiers
+    from verifiers import sandbox
+
+    info = sandbox.isolation()
+    secure = "" if info.get("secure", True) else "  (NOT isolated: install bubblewrap)"
+    click.echo(f"code sandbox isolation: {info.get('mode')}{secure}")
+    for key, value in (info.get("guarantees") or {}).items():
+        click.echo(f"  {key}: {value}")
+    click.echo(f"  sandbox workers: {info.get('workers')}")
+    click.echo("verifiers: " + ", ".join(f"{n} {verifiers.version(n)}" for n in verifiers.names()))
+
+
+@main.command()
 @click.option("--domain", type=click.Choice(["math", "code", "logic"]), help="Only tasks of this domain.")
 def tasks(domain) -> None:
     """List the procedural tasks with domain, difficulty range and an example."""

@@ -78,4 +78,20 @@ MIGRATIONS: list[list[str]] = [
     ],
 ]
 
+MIGRATIONS.append(
+    # 2: pseudo-labels from self-consistency voting, for problems without a reference
+    [
+        """CREATE TABLE pseudo_labels (
+            problem_id VARCHAR NOT NULL,
+            method VARCHAR NOT NULL,
+            answer VARCHAR,
+            agreement DOUBLE,
+            samples INTEGER,
+            members JSON,
+            created_at TIMESTAMP DEFAULT current_timestamp,
+            PRIMARY KEY (problem_id, method)
+        )""",
+    ]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)

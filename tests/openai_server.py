@@ -54,6 +54,7 @@ class ServerState:
     reasoning_field: bool = False  # reasoning in message.reasoning_content, as DeepSeek does
     reject_n: bool = False  # 400 for any request with n > 1
     odd_fields: bool = False  # content as parts, finish_reason as a number, usage unreadable
+    dissent_every: int = 0  # choice i answers one more when i % dissent_every == dissent_every - 1
     attempts: Counter = field(default_factory=Counter)  # ids -> attempts
     served: Counter = field(default_factory=Counter)  # completion id -> 200s served
     log: list = field(default_factory=list)  # (time, ids, outcome)
@@ -81,9 +82,9 @@ def _fault(state: ServerState, ids: str) -> str | None:
     return None
 
 
-def _answer(prompt: str) -> str:
+def _answer(prompt: str, offset: int = 0) -> str:
     # deterministic per prompt: "solve" by echoing a hash-derived number
-    value = sum(map(ord, prompt)) % 97
+    value = sum(map(ord, prompt)) % 97 + offset
     return f"Step 1: think about it.\nStep 2: {value} + 0 = {value}.\nThe answer is \\boxed{{{value}}}."
 
 
@@ -92,7 +93,8 @@ def _completion(body: dict, state: ServerState) -> dict:
     n = int(body.get("n") or 1) if state.supports_n else 1
     choices = []
     for i in range(n):
-        text = _answer(prompt)
+        dissent = state.dissent_every and i % state.dissent_every == state.dissent_every - 1
+        text = _answer(prompt, 1 if dissent else 0)
         if state.think:
             text = f"<think>I reason about sample {i}.</think>\n{text}"
         message = {"role": "assistant", "content": text}

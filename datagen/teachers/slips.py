@@ -15,7 +15,9 @@ from dataclasses import replace
 from datagen.tasks.base import Solution, Step
 
 _INT = re.compile(r"(?<![\w.])-?\d+(?![\w.])")
-_CLAIM = re.compile(r"=\s*(-?\d+)(?![\w./])")
+# a claimed result: an integer after "=", possibly ending a sentence ("= 88."),
+# but not the start of a decimal or fraction ("= 8.5", "= 3/4")
+_CLAIM = re.compile(r"=\s*(-?\d+)(?![\w/]|\.\d)")
 KINDS = ("wrong_intermediate", "dropped_term", "off_by_one", "wrong_final")
 
 

@@ -1,0 +1,209 @@
+"""`cotmill verify` as a Python API: judge stored completions and write `verdicts`.
+
+Only completions without a verdict for the *current* version of their verifier are
+judged, so a re-run costs nothing and a changed verifier re-judges what it judged
+before. Math completions also get step labels from the step checker (process
+supervision); their stored version names both ("1+steps2").
+
+Work is spread over all cores: pure-Python verifiers (math, logic) run in a pool
+of processes; code runs from threads of this process, because the code verifier
+keeps its own pool of pre-started sandboxes and only waits on them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+from datagen.records import Problem
+from datagen.store import Store
+
+CHUNK = 64  # completions per task sent to a worker
+
+
+@dataclass
+class VerifyStats:
+    pending: int = 0
+    judged: int = 0
+    passed: int = 0
+    by_verifier: dict[str, int] = field(default_factory=dict)
+    pseudo_labels: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def stored_version(verifier: str) -> str:
+    import verifiers
+
+    base = verifiers.version(verifier)
+    if verifier == "math":
+        from verifiers import steps
+
+        return f"{base}+steps{steps.VERSION}"
+    return base
+
+
+def _problem(row: dict) -> Problem:
+    meta = json.loads(row["meta"]) if row["meta"] else {}
+    return Problem(row["problem_id"], row["domain"], row["task"], row["source"], row["prompt"],
+                   row["answer"], row["verifier"], row["difficulty"], meta)  # fmt: skip
+
+
+def judge(verifier: str, version: str, row: dict) -> dict:
+    """One verdict row; never raises (a verifier bug becomes a failed verdict)."""
+    import verifiers
+
+    start = time.perf_counter()
+    try:
+        verdict = verifiers.get(verifier)(_problem(row), row["text"] or "")
+        if verifier == "math":
+            from verifiers import steps
+
+            report = steps.check_steps(row["text"] or "")
+            verdict.steps, verdict.first_error_step = report.steps, report.first_error_step
+    except Exception as e:  # noqa: BLE001 - recorded, so one bad row cannot stop a million
+        verdict = verifiers.Verdict.fail(f"verifier error: {type(e).__name__}: {e}")
+    return {
+        "completion_id": row["completion_id"],
+        "verifier": verifier,
+        "verifier_version": version,
+        "passed": bool(verdict.passed),
+        "score": float(verdict.score),
+        "extracted": verdict.extracted,
+        "reason": verdict.reason,
+        "steps": json.dumps(verdict.steps) if verdict.steps is not None else None,
+        "first_error_step": verdict.first_error_step,
+        "elapsed_ms": (time.perf_counter() - start) * 1000,
+    }
+
+
+def judge_chunk(verifier: str, version: str, rows: list[dict]) -> list[dict]:
+    return [judge(verifier, version, row) for row in rows]
+
+
+_PENDING_SQL = """
+    SELECT c.completion_id, c.text, p.problem_id, p.domain, p.task, p.source, p.prompt, p.answer,
+           p.verifier, p.difficulty, p.meta
+    FROM completions c JOIN problems p USING (problem_id)
+    WHERE c.error IS NULL AND ({verifier_filter}) AND ({job_filter})
+      AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.completion_id = c.completion_id
+                      AND v.verifier = ? AND v.verifier_version = ?)
+    ORDER BY c.completion_id
+"""
+
+
+def pending_rows(store: Store, verifier: str, version: str, job: str | None, override: bool) -> list[dict]:
+    verifier_filter = "TRUE" if override else "p.verifier = ?"
+    params = [] if override else [verifier]
+    job_filter = "c.job = ?" if job else "TRUE"
+    params += [job] if job else []
+    sql = _PENDING_SQL.format(verifier_filter=verifier_filter, job_filter=job_filter)
+    cursor = store.con.execute(sql, [*params, verifier, version])
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, r)) for r in cursor.fetchall()]
+
+
+def _verifiers_in_use(store: Store, job: str | None) -> list[str]:
+    sql = "SELECT DISTINCT p.verifier FROM completions c JOIN problems p USING (problem_id) WHERE c.error IS NULL"
+    rows = store.con.execute(sql + (" AND c.job = ?" if job else ""), [job] if job else []).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def _chunks(rows: list[dict]) -> Iterator[list[dict]]:
+    for start in range(0, len(rows), CHUNK):
+        yield rows[start : start + CHUNK]
+
+
+def _executor(verifier: str, workers: int, n_rows: int) -> Executor | None:
+    if workers <= 1 or n_rows <= CHUNK:
+        return None  # start-up would cost more than it saves
+    if verifier == "code":
+        return ThreadPoolExecutor(workers)
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+
+
+def _judge_all(verifier: str, version: str, rows: list[dict], workers: int) -> Iterator[list[dict]]:
+    executor = _executor(verifier, workers, len(rows))
+    if executor is None:
+        for chunk in _chunks(rows):
+            yield judge_chunk(verifier, version, chunk)
+        return
+    with executor:
+        futures = [executor.submit(judge_chunk, verifier, version, chunk) for chunk in _chunks(rows)]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def run_verify(
+    workspace=None,
+    job: str | None = None,
+    verifier: str | None = None,
+    workers: int | None = None,
+    vote: bool = False,
+    on_progress: Callable[[VerifyStats], None] | None = None,
+) -> VerifyStats:
+    workers = workers or os.cpu_count() or 1
+    stats = VerifyStats()
+    report = on_progress or (lambda s: None)
+    with Store.open(workspace) as store:
+        names = [verifier] if verifier else _verifiers_in_use(store, job)
+        plans = []
+        for name in names:
+            version = stored_version(name)
+            rows = [
+                r
+                for r in pending_rows(store, name, version, job, override=bool(verifier))
+                if r["answer"] is not None
+            ]
+            plans.append((name, version, rows))
+            stats.pending += len(rows)
+        report(stats)
+        for name, version, rows in plans:
+            for verdicts in _judge_all(name, version, rows, workers):
+                store.write_batch([("verdicts", verdicts, "REPLACE")])
+                stats.judged += len(verdicts)
+                stats.passed += sum(v["passed"] for v in verdicts)
+                stats.by_verifier[name] = stats.by_verifier.get(name, 0) + len(verdicts)
+                report(stats)
+        if vote:
+            from datagen.voting import vote_unlabelled
+
+            stats.pseudo_labels = vote_unlabelled(store, job)
+    return stats
+
+
+def pass_rates(store: Store, job: str | None = None) -> list[tuple]:
+    """(domain, task, teacher, judged, passed, pass rate) over the verdicts of the
+    current verifier versions (`vote` verdicts included)."""
+    import pyarrow as pa
+
+    names = _verifiers_in_use(store, job)
+    current = {"verifier": names, "version": [stored_version(n) for n in names]}
+    from verifiers import vote
+
+    current["verifier"].append("vote")
+    current["version"].append(vote.VERSION)
+    store.con.register("_current", pa.table(current))
+    try:
+        return store.con.execute(
+            """
+            SELECT p.domain, p.task, c.teacher, count(*) AS judged, sum(v.passed::INT) AS passed,
+                   round(avg(v.passed::INT), 3) AS pass_rate
+            FROM verdicts v
+            JOIN _current cur ON v.verifier = cur.verifier AND v.verifier_version = cur.version
+            JOIN completions c USING (completion_id) JOIN problems p USING (problem_id)
+            WHERE {job}
+            GROUP BY ALL ORDER BY ALL
+            """.format(job="c.job = ?" if job else "TRUE"),
+            [job] if job else [],
+        ).fetchall()
+    finally:
+        store.con.unregister("_current")

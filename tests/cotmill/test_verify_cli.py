@@ -1,0 +1,103 @@
+"""`cotmill verify` end to end: real stores, real verifiers, the builtin teacher's
+planted slips as ground truth."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from datagen.config import GenerateConfig
+from datagen.jobs import run_generate
+from datagen.verify_runner import run_verify
+from tests.conftest import run_cli
+
+
+def query(workspace, sql: str):
+    con = duckdb.connect(str(workspace / "cotmill.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def slipped(tmp_path_factory):
+    """Builtin teacher, 20% planted slips, every task."""
+    ws = tmp_path_factory.mktemp("verify") / "w"
+    cfg = GenerateConfig(
+        workspace=str(ws), job="e", tasks="math,code,logic", count=150, samples=2, error_rate=0.2
+    )
+    run_generate(cfg)
+    return ws
+
+
+def test_verdicts_match_the_planted_slips(slipped):
+    result = run_cli("verify", "--workspace", str(slipped), "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    assert "judged 300 completions" in result.stdout and "pass rate" in result.stdout
+    rows = query(
+        slipped,
+        """
+        select p.task, c.meta->>'planted_error', v.passed, v.reason
+        from verdicts v join completions c using (completion_id) join problems p using (problem_id)""",
+    )
+    assert len(rows) == 300
+    mismatched = [
+        (task, slip, passed, reason) for task, slip, passed, reason in rows if passed != (slip is None)
+    ]
+    assert mismatched == []
+    share = sum(passed for *_, passed, _ in rows) / len(rows)
+    assert 0.72 <= share <= 0.88  # about 80% pass at error rate 0.2
+
+
+def test_math_verdicts_carry_step_labels(slipped):
+    rows = query(
+        slipped,
+        """
+        select v.steps, v.first_error_step, c.meta->>'planted_error'
+        from verdicts v join completions c using (completion_id) join problems p using (problem_id)
+        where p.domain = 'math' and p.task = 'arithmetic'""",
+    )
+    assert rows
+    for steps, first_error, slip in rows:
+        labels = [s["label"] for s in json.loads(steps)]
+        if slip is None:
+            assert "wrong" not in labels and first_error is None
+        elif slip == "wrong_intermediate":
+            assert first_error is not None and labels[first_error - 1] == "wrong"
+
+
+def test_rerun_judges_nothing_new(slipped):
+    before = query(slipped, "select count(*) from verdicts")[0][0]
+    stats = run_verify(slipped)
+    assert stats.judged == 0 and query(slipped, "select count(*) from verdicts")[0][0] == before
+
+
+def test_vote_gives_unlabelled_problems_a_majority_label(openai_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    server = openai_server(dissent_every=3)
+    source = tmp_path / "open.jsonl"
+    source.write_text("".join(json.dumps({"prompt": f"Question number {i}?"}) + "\n" for i in range(5)))
+    run_generate(GenerateConfig(workspace=str(tmp_path / "w"), job="v", source=str(source), samples=3,
+                                teacher="openai:m", base_url=server.base_url))  # fmt: skip
+    stats = run_verify(tmp_path / "w", vote=True, workers=1)
+    assert stats.pseudo_labels == 5
+    labels = query(tmp_path / "w", "select agreement, samples from pseudo_labels")
+    assert labels == [(pytest.approx(2 / 3), 3)] * 5
+    verdicts = query(
+        tmp_path / "w", "select passed, count(*) from verdicts where verifier = 'vote' group by 1"
+    )
+    assert dict(verdicts) == {True: 10, False: 5}
+
+
+def test_doctor_reports_isolation():
+    result = run_cli("doctor")
+    assert result.returncode == 0
+    assert "code sandbox isolation:" in result.stdout and "math" in result.stdout
+
+
+def test_verify_a_missing_workspace_is_an_error(tmp_path):
+    result = run_cli("verify", "--workspace", str(tmp_path / "nope"))
+    assert result.returncode != 0 and "no workspace at" in result.stderr

@@ -1,0 +1,153 @@
+"""The math verifier: is the final answer of a response equivalent to the reference?
+
+    verify(reference, response) -> Verdict     extract, then compare, never raises
+    extract(text) -> str | None                 the final answer (math_extract)
+    equivalent(reference, candidate) -> bool    gold first: the reference decides
+
+Layout:
+    math_extract  final-answer extraction (boxed, "answer is", ####, fallbacks)
+    math_norm     LaTeX clean-up and answer structure (lists, tuples, intervals,
+                  sets, equations, matrices, units, percent, choice letters)
+    math_parse    scalar expressions (LaTeX or plain) -> AST, no eval
+    math_eval     guards, exact rationals, Decimal and float values of an AST
+    math_compare  the gold-first rules (see its docstring)
+    math_pool     the time limit: sympy in killable helper processes
+    math_worker   the helper process (sympy rebuilt from the AST, no eval)
+
+Order of work, cheapest first: the cleaned strings are equal -> done; otherwise
+both sides are parsed (cached) and compared structurally; numbers compare as
+exact rationals (Fraction), real constants (radicals, pi, e, logs) as 80-digit
+Decimals (equal when they agree to 50 digits), and a float check at sample points
+can only say "different". What is left (expressions with symbols, trig, complex
+numbers) goes to sympy in a helper process, one batched request per comparison,
+with a time limit of `timeout_s` (default 1 s) for that work. Inputs longer than
+MAX_INPUT characters, answers longer than MAX_ANSWER, huge powers and factorials,
+towers and deep nesting are refused before anything is built; the verdict says why.
+
+Rules (details in math_compare):
+- exact values: 0.333 is not 1/3 and 3.14 is not pi; a decimal reference is
+  matched by the same number in any exact form (0.5 = 1/2 = 50%);
+- percent: "10%" is 10 or 0.1, whichever the other side needs, so 10% = 10 = 0.1
+  and 0.1 = 10% (but 0.1% != 10%);
+- lists: a bare comma list in the reference ("-2, 3": roots, solutions) is
+  unordered and needs the same number of items; tuples are ordered, sets are not,
+  intervals keep their open / closed ends;
+- equations: "x = 3" and "3" match either way; "y = 2x + 1" takes "2x + 1 = y" or
+  "2x + 1"; other equations match equations that differ by a non-zero factor;
+- degrees, units, \\text{}, currency signs after or before a number are dropped
+  (90^\\circ = 90; radians are not converted), choice letters read as letters.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from verifiers import register
+from verifiers.base import Verdict
+from verifiers.math_compare import Context, equal
+from verifiers.math_extract import DEFAULT_FALLBACKS, extract
+from verifiers.math_norm import Leaf, clean, key, parse_answer
+from verifiers.math_pool import warm_up
+
+VERSION = "1"
+DEFAULT_TIMEOUT_S = 1.0
+MAX_INPUT = 20_000  # characters of a reference or an extracted answer we look at
+MAX_ANSWER = 2_000  # characters of a cleaned answer we parse
+
+__all__ = ["VERSION", "DEFAULT_FALLBACKS", "equivalent", "extract", "judge", "verify", "warm_up"]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    equal: bool
+    reason: str | None = None  # why not (or None)
+    path: str = ""  # "exact" | "structure" | "sympy" | "refused"
+
+
+def _symbolic(ast: tuple) -> bool:
+    if ast[0] == "s":
+        return True
+    return any(isinstance(a, tuple) and _symbolic(a) for a in ast[1:])
+
+
+def judge(reference: str, candidate: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Judgement:
+    """Compare a candidate answer with the reference; never raises."""
+    try:
+        return _judge(reference, candidate, timeout_s)
+    except Exception as exc:  # noqa: BLE001 - a verifier answers, it does not crash
+        return Judgement(False, f"internal error: {type(exc).__name__}: {exc}"[:200], "refused")
+
+
+def _judge(reference: str, candidate: str, timeout_s: float) -> Judgement:
+    if not isinstance(reference, str) or not isinstance(candidate, str):
+        return Judgement(False, "reference and answer must be text", "refused")
+    if len(reference) > MAX_INPUT or len(candidate) > MAX_INPUT:
+        return Judgement(False, f"rejected: longer than {MAX_INPUT} characters", "refused")
+    ref_clean, cand_clean = clean(reference), clean(candidate)
+    if not ref_clean:
+        return Judgement(False, "empty reference", "refused")
+    if key(ref_clean) == key(cand_clean):
+        return Judgement(True, None, "exact")
+    if len(cand_clean) > MAX_ANSWER or len(ref_clean) > MAX_ANSWER:
+        return Judgement(False, f"rejected: answer longer than {MAX_ANSWER} characters", "refused")
+    ref = parse_answer(reference)
+    numeric = isinstance(ref, Leaf) and ref.ast is not None and not _symbolic(ref.ast)
+    cand = parse_answer(candidate, numeric)
+    ctx = Context(timeout_s)
+    same = equal(ref, cand, ctx)
+    path = "sympy" if ctx.used_sympy else "structure"
+    if same:
+        return Judgement(True, None, path)
+    if ctx.timed_out:
+        return Judgement(False, f"timed out: sympy took longer than {timeout_s:g} s", path)
+    rejected = [n for n in ctx.notes if n.startswith("rejected")]
+    if rejected or ctx.notes:
+        return Judgement(False, (rejected or ctx.notes)[0], path)
+    return Judgement(False, "not equivalent", path)
+
+
+def equivalent(reference: str, candidate: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
+    """Whether `candidate` is an equivalent answer to `reference` (gold first)."""
+    return judge(reference, candidate, timeout_s).equal
+
+
+def verify(
+    reference: str,
+    response: str,
+    *,
+    fallbacks: tuple[str, ...] = DEFAULT_FALLBACKS,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Verdict:
+    """Extract the final answer of `response` and compare it with `reference`."""
+    start = time.perf_counter()
+    try:
+        verdict = _verify(reference, response, fallbacks, timeout_s)
+    except Exception as exc:  # noqa: BLE001
+        verdict = Verdict.fail(f"internal error: {type(exc).__name__}: {exc}"[:200])
+    verdict.elapsed_ms = (time.perf_counter() - start) * 1000
+    return verdict
+
+
+def _verify(reference, response, fallbacks, timeout_s) -> Verdict:
+    if reference is None or (isinstance(reference, str) and not reference.strip()):
+        return Verdict.fail("no reference answer")
+    if not isinstance(response, str):
+        return Verdict.fail("response is not text")
+    answer = extract(response, fallbacks)
+    if answer is None:
+        return Verdict.fail("no final answer found")
+    result = judge(str(reference), answer, timeout_s)
+    details = {"path": result.path}
+    if result.equal:
+        return Verdict.ok(answer, details=details)
+    return Verdict.fail(result.reason or "not equivalent", answer, details=details)
+
+
+@register("math", VERSION)
+def verify_problem(problem, response: str) -> Verdict:
+    """Registry entry: the problem's `answer` is the reference."""
+    reference = getattr(problem, "answer", None)
+    if reference is None or not str(reference).strip():
+        return Verdict.fail("no reference answer")
+    return verify(str(reference), response)

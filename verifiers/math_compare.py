@@ -1,0 +1,319 @@
+"""Gold-first comparison of two answer structures (math_norm), sympy last.
+
+The reference decides what the candidate may be:
+
+- a scalar reference takes a scalar; a candidate equation gives its value
+  ("x = 3", "x = 2 + 1 = 3": the last side; "3 = x": the other side);
+- an equation reference with one variable on the left (x = 3, y = 2x + 1) takes
+  the same equation in any arrangement or just its right-hand side; any other
+  equation reference takes only an equation, equal up to a non-zero factor
+  (2x + 4y = 2 is x + 2y = 1);
+- a bare list reference ("-2, 3", roots) is unordered and takes a bare list or a
+  set of the same size; "x = -2, x = 3" reads as "-2, 3";
+- a set is unordered; a tuple is ordered, and its brackets must match, so [-2, 7)
+  is not [-2, 7] nor (-2, 7); a parenthesised tuple also takes "8, 2" and
+  "x = 8, y = 2" (variables sorted by name);
+- a matrix takes a matrix of the same shape; a row or column vector also a tuple;
+- a choice letter (A-E) takes "(C)", "C", "c", "Option C", "(C) 12";
+- percent: "10%" against "10", "0.1" or "10%" all agree, as does "0.1" against
+  "10%" (the sign is read as a unit or as /100, whichever matches); "0.1%" is not 10%.
+
+Leaves compare fastest first: equal trees, exact rationals (Fraction), real
+constants (radicals, pi, e, logs) to 80 digits with Decimal, a float check that
+can only say "different" (complex constants; expressions with symbols at three
+sample points), and only then sympy in a helper process (proving that
+expressions with symbols, trig or complex values are equal).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from decimal import Decimal
+from fractions import Fraction
+from functools import lru_cache
+
+from verifiers import math_pool
+from verifiers.math_eval import approx, precise
+from verifiers.math_norm import Eq, Leaf, Node, Seq, Text, Union, is_symbol
+
+_CHOICE = re.compile(r"^(?:option|choice|answer)?\s*:?\s*\(?([A-Ea-e])\)?(?=$|[\s.:,)])")
+
+
+class Context:
+    """One comparison: its deadline, sympy results so far, and notes for the reason."""
+
+    def __init__(self, timeout_s: float):
+        self.timeout_s = timeout_s
+        self.deadline: float | None = None
+        self.memo: dict[tuple, bool] = {}
+        self.notes: list[str] = []
+        self.timed_out = False
+        self.used_sympy = False
+
+    def resolve(self, jobs: list[tuple]) -> None:
+        todo = list(dict.fromkeys(j for j in jobs if j not in self.memo))
+        if not todo:
+            return
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.timeout_s
+        remaining = self.deadline - time.monotonic()
+        results: list = [None] * len(todo)
+        if remaining <= 0 or self.timed_out:
+            self.timed_out = True
+        else:
+            self.used_sympy = True
+            try:
+                results = math_pool.run([list(j) for j in todo], remaining)
+            except math_pool.Timeout:
+                self.timed_out = True
+        for job, result in zip(todo, results):
+            self.memo[job] = result is True
+
+
+@lru_cache(maxsize=16384)
+def _approx(ast: tuple, point: int | None = None) -> complex | None:
+    return approx(ast, point)
+
+
+@lru_cache(maxsize=16384)
+def _infinite(ast: tuple) -> bool:
+    return ast == ("c", "oo") or any(isinstance(a, tuple) and _infinite(a) for a in ast[1:])
+
+
+@lru_cache(maxsize=16384)
+def _precise(ast: tuple):
+    return precise(ast)
+
+
+def _alternatives(r: Leaf, c: Leaf) -> list[tuple]:
+    """(ref ast, ref value, cand ast, cand value) readings; more than one only for %."""
+    refs = [(r.ast, r.value)]
+    cands = [(c.ast, c.value)]
+    if r.pct and not c.pct:
+        refs.append((("/", r.ast, ("n", "100")), None if r.value is None else r.value / 100))
+    if c.pct and not r.pct:
+        cands.append((("/", c.ast, ("n", "100")), None if c.value is None else c.value / 100))
+    return [(ra, rv, ca, cv) for ra, rv in refs for ca, cv in cands]
+
+
+def _fast(ra: tuple, rv: Fraction | None, ca: tuple, cv: Fraction | None) -> bool | None:
+    if ra == ca:
+        return True
+    if rv is not None and cv is not None:
+        return rv == cv
+    if _infinite(ra) or _infinite(ca):
+        return False  # infinities are equal only written the same way (checked above)
+    pa, pb = _precise(ra), _precise(ca)
+    if pa is not None and pb is not None:
+        return abs(pa - pb) <= Decimal("1e-50") * max(1, abs(pa), abs(pb))
+    for point in (None, 0, 1, 2):  # constants, then symbols at three sample points
+        a, b = _approx(ra, point), _approx(ca, point)
+        if a is not None and b is not None:
+            if abs(a - b) > 1e-5 * max(1.0, abs(a), abs(b)):
+                return False
+            if point is None:
+                break
+    return None
+
+
+def _pending(r: Leaf, c: Leaf) -> tuple[bool, list[tuple]]:
+    """(decided equal, sympy jobs still needed)."""
+    if r.ast is None or c.ast is None:
+        return False, []
+    jobs = []
+    for ra, rv, ca, cv in _alternatives(r, c):
+        verdict = _fast(ra, rv, ca, cv)
+        if verdict:
+            return True, []
+        if verdict is None:
+            jobs.append(("expr", ra, ca))
+    return False, jobs
+
+
+def leaf_equal(r: Leaf, c: Leaf, ctx: Context) -> bool:
+    if r.ast is None or c.ast is None:
+        for leaf in (r, c):
+            if leaf.error:
+                ctx.notes.append(leaf.error)
+        return r.text == c.text
+    done, jobs = _pending(r, c)
+    if done or not jobs:
+        return done
+    ctx.resolve(jobs)
+    return any(ctx.memo.get(j, False) for j in jobs)
+
+
+def prefetch(pairs: list[tuple[Node, Node]], ctx: Context) -> None:
+    """Send every sympy job these leaf pairs need in one request."""
+    jobs = []
+    for r, c in pairs:
+        if isinstance(r, Leaf) and isinstance(c, Leaf):
+            done, more = _pending(r, c)
+            if not done:
+                jobs.extend(more)
+    if len(jobs) > 1:
+        ctx.resolve(jobs)
+
+
+def value_of(c: Node) -> Node:
+    """What a candidate equation says the answer is: x = 3 -> 3, 3 = x -> 3,
+    x = 2 + 1 = 3 -> 3, (x, y) = (8, 2) -> (8, 2)."""
+    if not isinstance(c, Eq):
+        return c
+    if len(c.sides) == 2 and is_symbol(c.sides[1]) and not is_symbol(c.sides[0]):
+        return c.sides[0]
+    return c.sides[-1]
+
+
+def _is_choice(r: Leaf) -> bool:
+    return r.ast is not None and r.ast[0] == "s" and r.ast[1] in ("A", "B", "C", "D", "E")
+
+
+def equal(r: Node, c: Node, ctx: Context) -> bool:
+    if isinstance(r, Eq):
+        return _equal_eq(r, c, ctx)
+    c = value_of(c)
+    if isinstance(r, Text):
+        return isinstance(c, Text) and r.word == c.word
+    if isinstance(r, Leaf):
+        if _is_choice(r) and isinstance(c, (Leaf, Text)):
+            m = _CHOICE.match(c.text if isinstance(c, Leaf) else c.word)
+            return bool(m) and m.group(1).upper() == r.ast[1]
+        if isinstance(c, Seq) and c.kind in ("list", "set") and len(c.items) == 1:
+            c = c.items[0]
+        return isinstance(c, Leaf) and leaf_equal(r, c, ctx)
+    if isinstance(r, Union):
+        return isinstance(c, Union) and unordered(r.items, c.items, ctx)
+    if isinstance(r, Seq):
+        return _equal_seq(r, c, ctx)
+    return False
+
+
+# f(x), g(2), f^{-1}(x), P_1(t): what an answer such as "f(x) = 2x + 1" names
+_LABEL = re.compile(r"^[A-Za-wA-Z](?:_\w+)?(?:\^\{?-1\}?)?\s*\(\s*[A-Za-z0-9]+\s*\)$")
+
+
+def _symbol_name(n: Node) -> str | None:
+    """The name an answer is given for: x in "x = 3", f(x) in "f(x) = 2x"."""
+    if is_symbol(n):
+        return n.ast[1]
+    if isinstance(n, Leaf) and _LABEL.match(n.text):
+        return re.sub(r"\s+", "", n.text)
+    return None
+
+
+def _equal_eq(r: Eq, c: Node, ctx: Context) -> bool:
+    sides = r.sides
+    var = _symbol_name(sides[0]) if len(sides) == 2 else None
+    two_leaves = isinstance(c, Eq) and len(c.sides) == 2 and all(isinstance(s, Leaf) for s in c.sides)
+    if var is not None or (len(sides) == 2 and isinstance(sides[0], Seq)):
+        if not isinstance(c, Eq):
+            return equal(sides[1], c, ctx)
+        if _symbol_name(c.sides[0]) == var or c.sides[0] == sides[0]:
+            return equal(sides[1], c.sides[-1], ctx)
+        if len(c.sides) == 2 and (_symbol_name(c.sides[1]) == var or c.sides[1] == sides[0]):
+            return equal(sides[1], c.sides[0], ctx)
+    if not (two_leaves and len(sides) == 2 and all(isinstance(s, Leaf) and s.ast for s in sides)):
+        return False
+    if any(s.ast is None for s in c.sides):
+        return False
+    if sides[0].ast == c.sides[0].ast and sides[1].ast == c.sides[1].ast:
+        return True
+    if _different_relations(sides[0].ast, sides[1].ast, c.sides[0].ast, c.sides[1].ast):
+        return False
+    job = ("eq", (sides[0].ast, sides[1].ast), (c.sides[0].ast, c.sides[1].ast))
+    ctx.resolve([job])
+    return ctx.memo.get(job, False)
+
+
+def _different_relations(l1: tuple, r1: tuple, l2: tuple, r2: tuple) -> bool:
+    """Float samples show that l1 - r1 is not a constant multiple of l2 - r2."""
+    ratios = []
+    for point in (0, 1, 2):
+        values = [_approx(ast, point) for ast in (l1, r1, l2, r2)]
+        if any(v is None for v in values):
+            continue
+        d1, d2 = values[0] - values[1], values[2] - values[3]
+        if abs(d2) > 1e-6 and abs(d1) > 1e-6:
+            ratios.append(d1 / d2)
+    return len(ratios) >= 2 and any(abs(r - ratios[0]) > 1e-5 * max(1.0, abs(ratios[0])) for r in ratios)
+
+
+def _items(seq: Seq) -> tuple:
+    return tuple(value_of(i) for i in seq.items)
+
+
+def _equal_seq(r: Seq, c: Node, ctx: Context) -> bool:
+    if r.kind == "matrix":
+        return _equal_matrix(r, c, ctx)
+    if not isinstance(c, Seq):
+        return False
+    if r.kind in ("list", "set"):
+        return c.kind in ("list", "set") and unordered(_items(r), _items(c), ctx)
+    # an ordered tuple / interval
+    if c.kind == "tuple":
+        return (r.left, r.right) == (c.left, c.right) and ordered(r.items, c.items, ctx)
+    if c.kind == "matrix":
+        return _vector(c) is not None and r.left == "(" and ordered(r.items, _vector(c), ctx)
+    if c.kind == "list" and (r.left, r.right) == ("(", ")"):
+        items = c.items
+        names = [_symbol_name(i.sides[0]) if isinstance(i, Eq) and len(i.sides) == 2 else None for i in items]
+        if all(names) and len(set(names)) == len(names):
+            items = tuple(i.sides[1] for _, i in sorted(zip(names, items), key=lambda p: p[0]))
+        return ordered(r.items, _items(Seq("list", items)), ctx)
+    return False
+
+
+def _vector(m: Seq) -> tuple | None:
+    rows = m.items
+    if len(rows) == 1:
+        return rows[0].items
+    if all(len(row.items) == 1 for row in rows):
+        return tuple(row.items[0] for row in rows)
+    return None
+
+
+def _equal_matrix(r: Seq, c: Node, ctx: Context) -> bool:
+    if isinstance(c, Seq) and c.kind == "matrix":
+        shape_r = [len(row.items) for row in r.items]
+        if shape_r != [len(row.items) for row in c.items]:
+            return False
+        return ordered(sum((row.items for row in r.items), ()), sum((row.items for row in c.items), ()), ctx)
+    vector = _vector(r)
+    if vector is not None and isinstance(c, Seq) and c.kind in ("tuple", "list") and c.left in ("(", "[", ""):
+        return ordered(vector, c.items, ctx)
+    if isinstance(c, Seq) and c.kind == "tuple" and all(isinstance(i, Seq) for i in c.items):
+        rows = tuple(Seq("tuple", i.items, "[", "]") for i in c.items)
+        return _equal_matrix(r, Seq("matrix", rows), ctx)
+    return False
+
+
+def ordered(rs: tuple, cs: tuple, ctx: Context) -> bool:
+    if len(rs) != len(cs):
+        return False
+    prefetch(list(zip(rs, cs)), ctx)
+    return all(equal(r, c, ctx) for r, c in zip(rs, cs))
+
+
+def unordered(rs: tuple, cs: tuple, ctx: Context) -> bool:
+    """A perfect matching between the two multisets (augmenting paths)."""
+    n = len(rs)
+    if n != len(cs):
+        return False
+    if n > 64:
+        return False
+    prefetch([(r, c) for r in rs for c in cs], ctx)
+    ok = [[equal(r, c, ctx) for c in cs] for r in rs]
+    match: list[int | None] = [None] * n  # cand index -> ref index
+
+    def augment(i: int, seen: set[int]) -> bool:
+        for j in range(n):
+            if ok[i][j] and j not in seen:
+                seen.add(j)
+                if match[j] is None or augment(match[j], seen):
+                    match[j] = i
+                    return True
+        return False
+
+    return all(augment(i, set()) for i in range(n))
