@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.openai_server import Faults, OpenAIServer, ServerState
@@ -42,6 +43,15 @@ def openai_server():
     yield start
     for server in started:
         server.stop()
+
+
+def query(workspace, sql: str) -> list[tuple]:
+    """Rows of a query against a workspace, read-only (the job must have ended)."""
+    con = duckdb.connect(str(Path(workspace) / "cotmill.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 120, **kw) -> subprocess.CompletedProcess:

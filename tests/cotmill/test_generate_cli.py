@@ -10,18 +10,9 @@ import sys
 import time
 from collections import Counter
 
-import duckdb
 import pytest
 
-from tests.conftest import REPO, run_cli
-
-
-def query(workspace, sql: str):
-    con = duckdb.connect(str(workspace / "cotmill.duckdb"), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+from tests.conftest import REPO, query, run_cli
 
 
 def test_builtin_job_stores_every_completion_and_rerun_adds_nothing(tmp_path):

@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import json
 
-import duckdb
 import pytest
 
 from datagen.config import GenerateConfig
 from datagen.jobs import run_generate
 from datagen.verify_runner import run_verify
-from tests.conftest import run_cli
-
-
-def query(workspace, sql: str):
-    con = duckdb.connect(str(workspace / "cotmill.duckdb"), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+from tests.conftest import query, run_cli
 
 
 @pytest.fixture(scope="module")

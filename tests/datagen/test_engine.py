@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-import duckdb
 import pytest
 
 from datagen.config import GenerateConfig
 from datagen.jobs import run_generate
+from tests.conftest import query as rows
 from tests.openai_server import Faults
 
 FAST_RETRY = {"retry_base_delay": 0.01, "retry_max_delay": 0.05, "flush_interval": 0.05}
@@ -28,14 +28,6 @@ def config(server, workspace, **kw) -> GenerateConfig:
     )
     base.update(kw)
     return GenerateConfig(**base)
-
-
-def rows(workspace, query: str):
-    con = duckdb.connect(str(workspace / "cotmill.duckdb"), read_only=True)
-    try:
-        return con.execute(query).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture(autouse=True)
