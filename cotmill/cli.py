@@ -199,7 +199,10 @@ def sql(query, workspace, fmt, out, write, max_rows) -> None:
 @main.command()
 @WORKSPACE
 @click.option("--job", help="Only completions of this job. [default: all jobs]")
-@click.option("--verifier", help="Judge with this verifier instead of each problem's own (e.g. math).")
+@click.option(
+    "--verifier",
+    help="Only completions of problems judged by this verifier (e.g. math, code, logic.sudoku4).",
+)
 @click.option("--workers", type=int, help="Processes (and sandboxes) to use. [default: all cores]")
 @click.option(
     "--vote",
@@ -244,6 +247,8 @@ def verify(workspace, job, verifier, workers, vote) -> None:
     for domain, task_name, teacher, judged, passed, rate in rates:
         table.add_row(domain, task_name, teacher, f"{judged:,}", f"{passed:,}", f"{rate:.1%}")
     Console(width=None if sys.stdout.isatty() else 160).print(table)
+    for name, count in stats.unknown.items():
+        click.echo(f"warning: {count} completion(s) name the unknown verifier {name!r}; not judged", err=True)
 
 
 @main.command()

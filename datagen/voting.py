@@ -3,7 +3,8 @@ samples (self-consistency), clustered by answer equivalence.
 
 Each voted problem gets a row in `pseudo_labels`, and each of its completions a
 verdict from the verifier named `vote`: passed when its answer is in the majority
-cluster. A problem with one sample, or where no sample has an answer, is skipped.
+cluster. A problem with one sample, where no sample has an answer, or where the two
+largest clusters tie, gets no label.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ def vote_unlabelled(store: Store, job: str | None = None) -> int:
     labels, verdicts = [], []
     for problem_id, domain, ids, texts in _unlabelled(store, job):
         result = voting.vote_texts(texts, domain)
-        if result.answer is None:
-            continue
+        tied = len(result.clusters) > 1 and len(result.clusters[0]) == len(result.clusters[1])
+        if result.answer is None or tied:
+            continue  # no majority, no label
         method = f"{VOTER}:{domain}"
         labels.append({
             "problem_id": problem_id, "method": method, "answer": result.answer,

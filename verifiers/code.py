@@ -32,7 +32,7 @@ from verifiers import register, sandbox
 from verifiers.base import Verdict
 from verifiers.sandbox_harness import from_wire
 
-VERSION = "1"
+VERSION = "2"
 FORMATS = ("humaneval", "io", "stdio")
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:^[ \t]*```[ \t]*$|\Z)", re.M | re.S)
 _PYTHON = {"", "python", "py", "python3", "py3"}

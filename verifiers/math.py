@@ -47,10 +47,10 @@ from verifiers import register
 from verifiers.base import Verdict
 from verifiers.math_compare import Context, equal
 from verifiers.math_extract import DEFAULT_FALLBACKS, extract
-from verifiers.math_norm import Leaf, clean, key, parse_answer
+from verifiers.math_norm import Leaf, clean, key, parse_answer, unit_of
 from verifiers.math_pool import warm_up
 
-VERSION = "1"
+VERSION = "2"
 DEFAULT_TIMEOUT_S = 1.0
 MAX_INPUT = 20_000  # characters of a reference or an extracted answer we look at
 MAX_ANSWER = 2_000  # characters of a cleaned answer we parse
@@ -91,6 +91,10 @@ def _judge(reference: str, candidate: str, timeout_s: float) -> Judgement:
         return Judgement(True, None, "exact")
     if len(cand_clean) > MAX_ANSWER or len(ref_clean) > MAX_ANSWER:
         return Judgement(False, f"rejected: answer longer than {MAX_ANSWER} characters", "refused")
+    ref_unit, cand_unit = unit_of(ref_clean), unit_of(cand_clean)
+    if ref_unit and cand_unit and ref_unit != cand_unit:
+        # units are dropped to compare values, but two different units are two answers
+        return Judgement(False, f"units differ: {ref_unit} vs {cand_unit}", "structure")
     ref = parse_answer(reference)
     numeric = isinstance(ref, Leaf) and ref.ast is not None and not _symbolic(ref.ast)
     cand = parse_answer(candidate, numeric)

@@ -119,7 +119,13 @@ def _last_number(text: str) -> tuple[str, int] | None:
     last = None
     for m in _NUMBER.finditer(text, max(0, len(text) - _TAIL)):
         last = m
-    return (last.group().rstrip(","), last.end()) if last else None
+    if last is None:
+        return None
+    start, end = last.start(), last.end()
+    if start and end < len(text) and text[start - 1] in "([{" and text[end] in ")]}":
+        # "[1,2]": keep the brackets, which decide tuple vs interval vs set
+        return text[start - 1 : end + 1], end + 1
+    return last.group().rstrip(","), end
 
 
 _FALLBACK = {"last_math": _last_math, "last_number": _last_number}

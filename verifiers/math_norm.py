@@ -358,6 +358,27 @@ def _strip_units(text: str, units: bool) -> str:
     return m.group("val").strip() if ok else text
 
 
+def unit_of(text: str) -> str | None:
+    """The trailing unit `_strip_units` would drop ("3 cm" -> "cm"), canonical enough
+    to compare (case, spaces and a plural s ignored); None when there is none."""
+    text = text.strip()
+    stripped = _strip_units(text, True)
+    if stripped == text:
+        return None
+    unit = re.sub(r"\s+", "", text[len(stripped) :]).strip(".").lower()
+    unit = unit[:-1] if len(unit) > 2 and unit.endswith("s") else unit
+    return _UNIT_NAMES.get(unit, unit)
+
+
+_UNIT_NAMES = {  # spelled-out names -> the symbol (plural s already dropped)
+    "meter": "m", "metre": "m", "centimeter": "cm", "centimetre": "cm", "millimeter": "mm",
+    "kilometer": "km", "kilometre": "km", "gram": "g", "kilogram": "kg", "milligram": "mg",
+    "second": "s", "sec": "s", "minute": "min", "hour": "h", "hr": "h", "foot": "ft", "feet": "ft",
+    "inche": "in", "inch": "in", "mile": "mi", "pound": "lb", "ounce": "oz", "liter": "l", "litre": "l",
+    "milliliter": "ml", "yard": "yd", "dollar": "$", "cent": "¢",
+}  # fmt: skip
+
+
 def _repeating(sign: str, whole: str, fixed: str, period: str) -> tuple:
     """0.1\\overline{6} -> 1/6, as a division the parser would have built."""
     value = Fraction(int(whole or 0)) + Fraction(int(fixed or 0), 10 ** len(fixed))

@@ -216,6 +216,9 @@ def run_stdio(source: str) -> int:
     return code
 
 
+_BUILTIN_NAMES = frozenset(dir(builtins))
+
+
 def serve_calls(source: str, fd: int) -> int:
     """The program side of the humaneval format: announce the names the program
     defines, then answer `{"call": name, "args": ..., "kwargs": ...}` lines."""
@@ -303,6 +306,8 @@ def run_tests(entry: str, test_fd: int, sock_fd: int, report_fd: int) -> int:
             raise ProgramExited(f"the program failed to load ({str(hello['load'])[:200]})")
         namespace = {"__name__": "__cotmill_tests__"}
         for name, kind in dict(hello.get("names", {})).items():
+            if name in _BUILTIN_NAMES and name != entry:
+                continue  # a program's `abs` or `len` must not replace the tests' own
             if kind == "f":
                 namespace[name] = _proxy(str(name), reader, sock_fd)
             elif str(kind).startswith("m:"):

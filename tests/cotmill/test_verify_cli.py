@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import duckdb
 import pytest
 
 from datagen.config import GenerateConfig
@@ -92,3 +93,29 @@ def test_doctor_reports_isolation():
 def test_verify_a_missing_workspace_is_an_error(tmp_path):
     result = run_cli("verify", "--workspace", str(tmp_path / "nope"))
     assert result.returncode != 0 and "no workspace at" in result.stderr
+
+
+def test_verifier_filter_and_an_unknown_verifier(tmp_path):
+    ws = tmp_path / "w"
+    run_generate(GenerateConfig(workspace=str(ws), job="f", tasks="arithmetic,sudoku4", count=6))
+    stats = run_verify(ws, verifier="logic.sudoku4", workers=1)
+    assert stats.judged == 3 and query(ws, "select distinct verifier from verdicts") == [("logic.sudoku4",)]
+    con = duckdb.connect(str(ws / "cotmill.duckdb"))
+    con.execute("update problems set verifier = 'nope' where task = 'arithmetic'")
+    con.close()
+    result = run_cli("verify", "--workspace", str(ws))
+    assert result.returncode == 0, result.stderr
+    assert "3 completion(s) name the unknown verifier 'nope'; not judged" in result.stderr
+    missing = run_cli("verify", "--workspace", str(ws), "--verifier", "code")
+    assert missing.returncode != 0 and "no completions of problems judged by 'code'" in missing.stderr
+
+
+def test_a_tied_vote_gives_no_label(openai_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    server = openai_server(dissent_every=2)  # two samples: one each way
+    source = tmp_path / "open.jsonl"
+    source.write_text(json.dumps({"prompt": "Which number?"}) + "\n")
+    cfg = GenerateConfig(workspace=str(tmp_path / "w"), job="t", source=str(source), samples=2,
+                         teacher="openai:m", base_url=server.base_url)  # fmt: skip
+    run_generate(cfg)
+    assert run_verify(tmp_path / "w", vote=True, workers=1).pseudo_labels == 0

@@ -263,3 +263,19 @@ def test_code_tasks_references_pass_and_planted_bugs_fail():
         results = list(ex.map(one, problems))
     assert [r[:4] for r in results if not r[2]] == []  # every reference passes
     assert [r[:2] for r in results if r[4]] == []  # every planted bug is caught
+
+
+def test_a_program_cannot_replace_the_tests_builtins():
+    # `def abs(x): return 0` would make `assert abs(candidate(...) - expected) < 1e-6` pass
+    tests = {
+        "format": "humaneval",
+        "entry_point": "mean",
+        "test": "def check(candidate):\n    assert abs(candidate([1.0, 2.0, 3.0]) - 2.0) < 1e-6\n"
+        "    assert len(set([candidate([1.0])])) == 1\n",
+    }
+    hack = (
+        "```python\ndef mean(x):\n    return 0\n\ndef abs(x):\n    return 0\n\ndef len(x):\n    return 1\n```"
+    )
+    assert not verify(hack, tests).passed
+    honest = "```python\ndef mean(x):\n    return sum(x) / len(x)\n```"
+    assert verify(honest, tests).passed

@@ -327,3 +327,20 @@ def test_gsm8k_answers_verify(benchmark_file):
         assert verify(reference, f"{worked}\nThe answer is {final.strip()}.").passed, final
         assert verify(reference, f"{worked}\n#### {final.strip()}").passed, final
         assert not verify(reference, f"The answer is {int(reference) + 1}.").passed
+
+
+@pytest.mark.parametrize(
+    "reference, response, expected",
+    [
+        ("3\\text{ cm}", "\\boxed{3\\text{ kg}}", False),  # two units, two answers
+        ("5 \\text{ km}", "The answer is 5 m", False),
+        ("3 hours", "\\boxed{3 minutes}", False),
+        ("5 m", "\\boxed{5 meters}", True),  # the same unit spelled out
+        ("3 cm", "\\boxed{3}", True),  # a bare value takes the reference's unit
+        ("(1,2)", "[1,2]", False),  # the fallback keeps brackets: interval, not a point
+        ("\\{1,2\\}", "[1,2]", False),
+        ("[1,2]", "so it is [1,2]", True),
+    ],
+)
+def test_units_and_brackets_in_fallbacks_are_not_ignored(reference, response, expected):
+    assert verify(reference, response).passed is expected
