@@ -1,4 +1,4 @@
-# make demo: install into .venv and run the quickstart job on the builtin teacher.
+# make demo: install into .venv, run the quickstart job on the builtin teacher and verify it.
 # make test: install with the test extras and run the test suite.
 PYTHON ?= python3
 VENV ?= .venv
@@ -25,6 +25,7 @@ sandbox-tools:
 
 demo: install
 	$(VENV)/bin/cotmill generate --config examples/quickstart.yaml --workspace $(WORKSPACE)
+	$(VENV)/bin/cotmill verify --workspace $(WORKSPACE)
 	$(VENV)/bin/cotmill sql --workspace $(WORKSPACE) \
 	  "select p.domain, count(distinct p.problem_id) as problems, count(*) as completions, \
 	          sum(c.completion_tokens) as completion_tokens \
