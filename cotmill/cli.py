@@ -286,5 +286,8 @@ def tasks(domain) -> None:
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
+# commands that live in modules of their own (one line each: import, then add)
+
+
 if __name__ == "__main__":
     main()

@@ -94,4 +94,67 @@ MIGRATIONS.append(
     ]
 )
 
+MIGRATIONS.append(
+    # 3: curation marks, measured difficulty, mixtures, and the `curated` view
+    [
+        """CREATE TABLE curation_marks (
+            kind VARCHAR NOT NULL,      -- 'problem' or 'completion'
+            item_id VARCHAR NOT NULL,   -- its problem_id or completion_id
+            reason VARCHAR NOT NULL,    -- exact_dup, near_dup, contaminated, truncated, no_answer, ...
+            detail VARCHAR,             -- e.g. the kept representative, the benchmark item
+            created_at TIMESTAMP DEFAULT current_timestamp,
+            PRIMARY KEY (kind, item_id, reason)
+        )""",
+        """CREATE TABLE difficulty (
+            problem_id VARCHAR PRIMARY KEY,
+            samples INTEGER,
+            passed INTEGER,
+            pass_rate DOUBLE,
+            bucket VARCHAR,
+            updated_at TIMESTAMP DEFAULT current_timestamp
+        )""",
+        """CREATE TABLE mixtures (
+            name VARCHAR PRIMARY KEY,
+            spec JSON,
+            plan JSON,
+            seed INTEGER,
+            total INTEGER,
+            tokens BIGINT,
+            created_at TIMESTAMP DEFAULT current_timestamp
+        )""",
+        """CREATE TABLE mixture_items (
+            mixture VARCHAR NOT NULL,
+            completion_id VARCHAR NOT NULL,
+            problem_id VARCHAR,
+            domain VARCHAR,
+            bucket VARCHAR,
+            split VARCHAR,
+            position INTEGER,
+            repeat INTEGER DEFAULT 0,
+            tokens BIGINT,
+            PRIMARY KEY (mixture, completion_id, repeat)
+        )""",
+        # what is eligible for mixing: a completion whose latest verdict by its problem's
+        # own verifier passed, with neither it nor its problem marked by curation
+        """CREATE VIEW curated AS
+        WITH latest AS (
+            SELECT v.*, row_number() OVER (
+                PARTITION BY v.completion_id, v.verifier ORDER BY v.created_at DESC, v.verifier_version DESC
+            ) AS rn
+            FROM verdicts v
+        )
+        SELECT c.completion_id, c.problem_id, c.job, c.teacher, c.strategy, c.sample_index, c.text,
+               c.reasoning, c.finish_reason, c.prompt_tokens, c.completion_tokens,
+               p.domain, p.task, p.source, p.prompt, p.answer, p.verifier, p.difficulty,
+               d.pass_rate, d.bucket AS difficulty_bucket, l.steps, l.first_error_step
+        FROM completions c
+        JOIN problems p USING (problem_id)
+        JOIN latest l ON l.completion_id = c.completion_id AND l.verifier = p.verifier AND l.rn = 1 AND l.passed
+        LEFT JOIN difficulty d USING (problem_id)
+        WHERE c.error IS NULL
+          AND NOT EXISTS (SELECT 1 FROM curation_marks m WHERE m.kind = 'completion' AND m.item_id = c.completion_id)
+          AND NOT EXISTS (SELECT 1 FROM curation_marks m WHERE m.kind = 'problem' AND m.item_id = c.problem_id)""",
+    ]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
