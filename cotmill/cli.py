@@ -287,6 +287,13 @@ def tasks(domain) -> None:
 
 
 # commands that live in modules of their own (one line each: import, then add)
+from cotmill.cmd_curate import curate  # noqa: E402
+
+main.add_command(curate)
+from cotmill.cmd_mix import export, mix  # noqa: E402
+
+main.add_command(mix)
+main.add_command(export)
 
 
 if __name__ == "__main__":

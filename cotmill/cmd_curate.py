@@ -1,0 +1,83 @@
+"""`cotmill curate`: a thin shell over `mixtures.curate.run_curate`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from cotmill.cli import WORKSPACE, UserError
+
+
+def _files(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+@click.command()
+@WORKSPACE
+@click.option("--job", help="Filter and dedup only the completions of this job. [default: all jobs]")
+@click.option(
+    "--decontaminate",
+    metavar="FILE[,FILE...]",
+    help="Benchmarks (JSONL/CSV/Parquet/datasets directory): mark problems sharing a word n-gram with them.",
+)
+@click.option(
+    "--field", "text_field", help="Benchmark text field. [default: question, problem, prompt or text]"
+)
+@click.option("--ngram", type=click.IntRange(min=1), default=8, show_default=True, help="Words per n-gram.")
+@click.option(
+    "--near-dup-threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.8,
+    show_default=True,
+    help="Estimated Jaccard similarity above which two texts are near-duplicates.",
+)
+@click.option(
+    "--shingle", type=click.IntRange(min=1), default=5, show_default=True, help="Tokens per shingle."
+)
+@click.option("--min-tokens", type=int, help="Mark completions with fewer completion tokens.")
+@click.option("--max-tokens", type=int, help="Mark completions with more completion tokens.")
+@click.option(
+    "--max-repetition",
+    type=click.FloatRange(0, 1),
+    default=0.6,
+    show_default=True,
+    help="Largest share of repeated word 8-grams before a completion counts as looping.",
+)
+@click.option("--require-think", is_flag=True, help="Mark completions without a <think>...</think> block.")
+def curate(workspace, job, decontaminate, text_field, ngram, near_dup_threshold, shingle, **flags) -> None:
+    """Mark duplicates, benchmark-contaminated problems and poor completions, and rate difficulty.
+
+    Nothing is deleted: marks land in curation_marks with a reason, and the `curated`
+    view holds what is left for mixing. Re-running replaces the marks it recomputes."""
+    from rich.table import Table
+
+    from datagen.sources import SourceError
+    from datagen.store import WorkspaceError
+    from mixtures.curate import run_curate
+    from mixtures.filters import FilterConfig
+
+    try:
+        stats = run_curate(
+            workspace,
+            job=job,
+            decontaminate=_files(decontaminate),
+            text_field=text_field,
+            ngram=ngram,
+            near_dup_threshold=near_dup_threshold,
+            shingle=shingle,
+            filters=FilterConfig(**flags),
+        )
+    except (WorkspaceError, SourceError, ValueError) as e:
+        raise UserError(str(e)) from None
+    click.echo(
+        f"curated {stats.problems:,} problems and {stats.completions:,} completions in {stats.elapsed:.1f} s; "
+        f"{stats.rated:,} problems rated; {stats.curated:,} completions eligible for mixing"
+    )
+    table = Table(title="curation marks by reason")
+    for col in ("kind", "reason", "marked"):
+        table.add_column(col, justify="right" if col == "marked" else "left")
+    for (kind, reason), count in sorted(stats.marks.items()):
+        table.add_row(kind, reason, f"{count:,}")
+    Console(width=None if sys.stdout.isatty() else 160).print(table)

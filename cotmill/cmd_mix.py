@@ -1,0 +1,100 @@
+"""`cotmill mix plan|build SPEC` and `cotmill export`: thin shells over
+`mixtures.build` and `mixtures.export`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from cotmill.cli import WORKSPACE, UserError
+
+
+def _plan_table(plan, items) -> Table:
+    unit = plan.unit
+    table = Table(title=f"mixture plan ({plan.budget:,} {unit})")
+    for col in ("bucket", "share", "available", "needed", "chosen", "tokens", "val"):
+        table.add_column(col, justify="left" if col == "bucket" else "right")
+    budget = plan.budget or 1
+    for b in plan.buckets:
+        table.add_row(b.name, f"{b.target / budget:.1%}", f"{b.available:,}", f"{b.target:,}",
+                      f"{b.chosen:,}", f"{b.chosen_tokens:,}", f"{b.val:,}")  # fmt: skip
+    table.add_row("total", "", "", f"{sum(b.target for b in plan.buckets):,}", f"{len(items):,}",
+                  f"{sum(i.tokens for i in items):,}", f"{sum(b.val for b in plan.buckets):,}")  # fmt: skip
+    return table
+
+
+def _run(spec_file: str, workspace, write: bool) -> None:
+    from datagen.store import Store, WorkspaceError
+    from mixtures.build import build_mixture, plan_mixture
+    from mixtures.planner import ShortfallError
+    from mixtures.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(spec_file)
+        if write:
+            with Store.open(workspace, create=False) as store:
+                plan, items, replaced = build_mixture(store, spec)
+        else:
+            with Store.open(workspace, read_only=True) as store:
+                plan, items = plan_mixture(store, spec)
+    except ShortfallError as e:
+        if not write and e.plan is not None:  # the table shows what is short next to the rest
+            Console(width=None if sys.stdout.isatty() else 160).print(_plan_table(e.plan, []))
+        raise UserError(str(e)) from None
+    except (SpecError, WorkspaceError) as e:
+        raise UserError(str(e)) from None
+    Console(width=None if sys.stdout.isatty() else 160).print(_plan_table(plan, items))
+    if write:
+        click.echo(f"{'replaced' if replaced else 'stored'} mixture {spec.name}: {len(items):,} items")
+    else:
+        click.echo("plan only: nothing written (run `cotmill mix build` to store it)")
+
+
+@click.group()
+def mix() -> None:
+    """Plan and build mixtures of curated completions from a spec file."""
+
+
+@mix.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@WORKSPACE
+def plan(spec, workspace) -> None:
+    """Print the plan for SPEC (counts per bucket, what is available) without writing."""
+    _run(spec, workspace, write=False)
+
+
+@mix.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@WORKSPACE
+def build(spec, workspace) -> None:
+    """Build the mixture of SPEC and store it (a mixture of the same name is replaced)."""
+    _run(spec, workspace, write=True)
+
+
+@click.command()
+@click.option("--mixture", required=True, help="Name of a built mixture.")
+@click.option("--format", "fmt", type=click.Choice(["sft", "rl", "prm", "dpo"]), default="sft", show_default=True,
+              help="Row format.")  # fmt: skip
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
+@click.option("--as", "writer", type=click.Choice(["parquet", "jsonl", "hf"]), default="parquet",
+              show_default=True, help="parquet/jsonl: train and val files; hf: a datasets directory.")  # fmt: skip
+@click.option(
+    "--think-tags", is_flag=True, help="sft: put the reasoning in <think></think> before the answer."
+)
+@WORKSPACE
+def export(mixture, fmt, out, writer, think_tags, workspace) -> None:
+    """Export a built mixture as training data with train/val splits."""
+    from datagen.store import WorkspaceError
+    from mixtures.export import ExportError, export_mixture
+
+    try:
+        counts, paths = export_mixture(workspace, mixture, fmt, out, writer, think_tags)
+    except (ExportError, WorkspaceError) as e:
+        raise UserError(str(e)) from None
+    for split in sorted(counts):
+        click.echo(f"{split}: {counts[split]:,} rows -> {paths[split]}")
+    if not counts:
+        click.echo(f"no {fmt} rows in mixture {mixture}", err=True)

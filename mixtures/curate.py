@@ -1,0 +1,186 @@
+"""`cotmill curate` as a Python API: mark duplicates, contaminated problems and poor
+completions in `curation_marks`, and measure difficulty.
+
+Nothing is deleted: a mark names the item, the reason and a detail (the kept
+representative, the benchmark item, the measured value), and the `curated` view
+leaves marked items out. A re-run deletes the marks of the reasons it recomputes
+and writes them afresh in one transaction, so the result depends only on the data
+and the options. Reasons whose option is off in a run (contaminated without
+`decontaminate`, length without bounds, format without `require_think`) keep their
+earlier marks: leaving out a flag must not silently un-contaminate a workspace.
+
+Decisions:
+- Problems are deduplicated globally (the same question from two tasks or files is
+  one question). Completions only within their problem: the same text answering
+  two different problems is two different training examples.
+- Representatives: problems in order of created_at, then problem_id; completions
+  prefer one without any other mark (so a clean sample is never dropped in favour
+  of a failing near-copy, which a planted slip is), then created_at, completion_id.
+- Near-dup runs over the exact representatives only, so each item gets one dup reason.
+- Besides the filters of `mixtures.filters`, completions whose latest verdict by their
+  problem's verifier failed get `failed_verification`, and those without one
+  `unverified`, so every completion missing from `curated` has a reason (errored ones
+  carry theirs in `completions.error`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from datagen.store import Store
+from mixtures.decontam import contaminated
+from mixtures.dedup import exact_representatives, near_representatives, normalise
+from mixtures.difficulty import LATEST_VERDICTS, update_difficulty
+from mixtures.filters import FilterConfig, make_filters
+
+DUP_REASONS = ("exact_dup", "near_dup")
+
+
+@dataclass
+class CurateStats:
+    problems: int = 0
+    completions: int = 0
+    marks: Counter = field(default_factory=Counter)  # (kind, reason) -> items marked
+    rated: int = 0  # problems with a measured difficulty
+    curated: int = 0  # rows of the `curated` view afterwards
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def dup_marks(kind, ids, texts, threshold, shingle, groups=None, near_groups=None) -> list[dict]:
+    """Marks for exact and near duplicates of documents given in representative order;
+    only documents of one group are duplicates (`near_groups`: of one group for near-dups)."""
+    marks = []
+    exact = exact_representatives(texts, groups)
+    for i in np.flatnonzero(exact != np.arange(len(ids))):
+        marks.append(_mark(kind, ids[i], "exact_dup", ids[exact[i]]))
+    unique = np.flatnonzero(exact == np.arange(len(ids)))
+    near_groups = groups if near_groups is None else near_groups
+    sub_groups = None if near_groups is None else np.asarray(near_groups)[unique]
+    near = near_representatives([texts[i] for i in unique], threshold, shingle, groups=sub_groups)
+    for local in np.flatnonzero(near != np.arange(len(unique))):
+        marks.append(_mark(kind, ids[unique[local]], "near_dup", ids[unique[near[local]]]))
+    return marks
+
+
+def _mark(kind: str, item_id: str, reason: str, detail: str | None) -> dict:
+    return {"kind": kind, "item_id": item_id, "reason": reason, "detail": detail}
+
+
+def problem_marks(store: Store, decontaminate, ngram, text_field, threshold, shingle) -> tuple[int, list]:
+    rows = store.con.execute(
+        "SELECT problem_id, prompt, answer FROM problems ORDER BY created_at, problem_id"
+    ).fetchall()
+    ids, prompts = [r[0] for r in rows], [r[1] for r in rows]
+    # procedural tasks write distinct problems from one template that differ in a few
+    # words (knights and knaves reach Jaccard 0.9) but have different answers: a near
+    # copy is a duplicate only when its reference answer is the same (or both have none)
+    answers: dict[str, int] = {}
+    by_answer = np.array(
+        [answers.setdefault(normalise(r[2]) if r[2] is not None else "\0none", len(answers)) for r in rows],
+        np.int64,
+    )
+    marks = dup_marks("problem", ids, prompts, threshold, shingle, near_groups=by_answer)
+    if decontaminate:
+        hits = contaminated([(r[0], r[1]) for r in rows], decontaminate, ngram, text_field)
+        marks += [_mark("problem", pid, "contaminated", label) for pid, label in hits]
+    return len(rows), marks
+
+
+def _completions(store: Store, job: str | None) -> list[dict]:
+    cursor = store.con.execute(
+        f"""SELECT c.completion_id, c.problem_id, c.text, c.finish_reason, c.completion_tokens, p.domain,
+                   l.passed
+            FROM completions c JOIN problems p USING (problem_id)
+            LEFT JOIN ({LATEST_VERDICTS}) l USING (completion_id)
+            WHERE c.error IS NULL AND {"c.job = ?" if job else "TRUE"}
+            ORDER BY c.created_at, c.completion_id""",
+        [job] if job else [],
+    )
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, r)) for r in cursor.fetchall()]
+
+
+def completion_marks(store: Store, job, cfg: FilterConfig, threshold, shingle) -> tuple[int, list, list]:
+    """(completions seen, marks, the reasons recomputed)."""
+    rows = _completions(store, job)
+    filters = make_filters(cfg)
+    marks = []
+    for row in rows:
+        for reason, check in filters.items():
+            detail = check(row)
+            if detail is not None:
+                marks.append(_mark("completion", row["completion_id"], reason, detail))
+        if row["passed"] is False:
+            marks.append(_mark("completion", row["completion_id"], "failed_verification", None))
+        elif row["passed"] is None:
+            marks.append(_mark("completion", row["completion_id"], "unverified", None))
+    marked = {m["item_id"] for m in marks}
+    rows.sort(key=lambda r: r["completion_id"] in marked)  # stable: clean ones first, then by time
+    problem_index: dict[str, int] = {}
+    groups = np.array([problem_index.setdefault(r["problem_id"], len(problem_index)) for r in rows], np.int64)
+    ids, texts = [r["completion_id"] for r in rows], [r["text"] for r in rows]
+    marks += dup_marks("completion", ids, texts, threshold, shingle, groups)
+    reasons = [*filters, "failed_verification", "unverified", *DUP_REASONS]
+    return len(rows), marks, reasons
+
+
+def replace_marks(store: Store, marks: list[dict], problem_reasons, completion_reasons, job) -> None:
+    """Delete the marks of the recomputed reasons (of this job's completions only, when
+    a job is named) and insert the new ones, all or nothing."""
+    con = store.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "DELETE FROM curation_marks WHERE kind = 'problem' AND list_contains(?, reason)",
+            [problem_reasons],
+        )
+        scope = "item_id IN (SELECT completion_id FROM completions WHERE job = ?)" if job else "TRUE"
+        con.execute(
+            f"DELETE FROM curation_marks WHERE kind = 'completion' AND list_contains(?, reason) AND {scope}",
+            [completion_reasons, *([job] if job else [])],
+        )
+        store.insert_rows("curation_marks", marks, mode="REPLACE")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def run_curate(
+    workspace=None,
+    *,
+    job: str | None = None,
+    decontaminate: Sequence[str] = (),
+    text_field: str | None = None,
+    ngram: int = 8,
+    near_dup_threshold: float = 0.8,
+    shingle: int = 5,
+    filters: FilterConfig | None = None,
+) -> CurateStats:
+    """Mark problems and completions and rate difficulty; see the module docstring."""
+    if not 0 < near_dup_threshold <= 1:
+        raise ValueError(f"near-dup threshold must lie in (0, 1], got {near_dup_threshold}")
+    if shingle < 1:
+        raise ValueError(f"shingle must be at least 1 word, got {shingle}")
+    cfg = filters or FilterConfig()
+    stats = CurateStats()
+    with Store.open(workspace, create=False) as store:
+        stats.problems, p_marks = problem_marks(
+            store, list(decontaminate), ngram, text_field, near_dup_threshold, shingle
+        )
+        stats.completions, c_marks, c_reasons = completion_marks(store, job, cfg, near_dup_threshold, shingle)
+        p_reasons = [*DUP_REASONS, *(["contaminated"] if decontaminate else [])]
+        replace_marks(store, p_marks + c_marks, p_reasons, c_reasons, job)
+        stats.marks.update((m["kind"], m["reason"]) for m in p_marks + c_marks)
+        stats.rated = update_difficulty(store)
+        stats.curated = store.con.execute("SELECT count(*) FROM curated").fetchall()[0][0]
+    return stats

@@ -1,0 +1,285 @@
+"""Export a stored mixture as training data: sft, rl, prm or dpo rows, written as
+Parquet, JSONL or a `datasets` directory, one file (or split) per train/val.
+
+Prompts are rendered as generation rendered them: the completion's job config
+names the strategy, template file and system message, and `datagen.prompts`
+renders them, so the student sees the very prompt the teacher answered.
+
+Formats (what each row holds):
+- sft: `messages` (system when the job had one, user, assistant = the CoT), plus
+  completion_id, problem_id, domain, task. The assistant turn is the completion's
+  text, after the teacher's separate reasoning when it gave one (blank line between).
+  `think_tags` puts the reasoning inside `<think>...</think>` before the answer: the
+  separate reasoning when there is one, else the text before its final paragraph
+  (or final code block), since teachers like the builtin one write both in one text.
+- rl: one row per problem: `prompt` (messages), `reference`, `verifier`, problem_id,
+  domain, task, difficulty, pass_rate.
+- prm: TRL's stepwise-supervision format, `prompt` (the user message), `completions`
+  (step texts) and `labels` (one bool per step) from the step checker's verdict:
+  correct -> True, wrong -> False, unchecked -> True (the checker found no false
+  claim, and dropping such steps would leave holes in the solution). Rows: every
+  mixture item with step labels, plus every failing completion of the mixture's
+  problems that has them (its wrong steps are what a PRM learns from). Only math
+  verdicts carry steps, so other domains give no prm rows.
+- dpo: `prompt` (messages), `chosen` (the mixture's passing completion) and
+  `rejected` (a failing completion of the same problem, from its verdicts), as
+  assistant-message lists (TRL's conversational preference format); problems with
+  no failing completion give no pair.
+
+Empty splits are not written (a spec without `split.val` has no val file).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+
+from datagen.prompts import TemplateError, load_template, render_messages
+from datagen.records import content_hash
+from datagen.store import Store
+
+FORMATS = ("sft", "rl", "prm", "dpo")
+WRITERS = ("parquet", "jsonl", "hf")
+
+
+class ExportError(ValueError):
+    pass
+
+
+# the latest verdict of a completion by its problem's own verifier, as `curated` reads it
+_LATEST = """
+    WITH latest AS (
+        SELECT v.*, row_number() OVER (
+            PARTITION BY v.completion_id, v.verifier ORDER BY v.created_at DESC, v.verifier_version DESC
+        ) AS rn
+        FROM verdicts v
+    )
+"""
+
+_ITEMS_SQL = (
+    _LATEST
+    + """
+    SELECT mi.position, mi.split, mi.completion_id, mi.problem_id, p.domain, p.task, p.prompt, p.answer,
+           p.verifier, p.difficulty, d.pass_rate, c.text, c.reasoning, c.job, c.strategy, l.steps
+    FROM mixture_items mi
+    JOIN completions c ON c.completion_id = mi.completion_id
+    JOIN problems p ON p.problem_id = c.problem_id
+    LEFT JOIN difficulty d ON d.problem_id = p.problem_id
+    LEFT JOIN latest l ON l.completion_id = c.completion_id AND l.verifier = p.verifier AND l.rn = 1
+    WHERE mi.mixture = ?
+    ORDER BY mi.position
+"""
+)
+
+_FAILING_SQL = (
+    _LATEST
+    + """
+    SELECT c.completion_id, c.problem_id, c.text, c.reasoning, l.steps
+    FROM completions c
+    JOIN problems p ON p.problem_id = c.problem_id
+    JOIN latest l ON l.completion_id = c.completion_id AND l.verifier = p.verifier AND l.rn = 1 AND NOT l.passed
+    WHERE c.error IS NULL AND c.text IS NOT NULL
+      AND c.problem_id IN (SELECT problem_id FROM mixture_items WHERE mixture = ?)
+    ORDER BY c.problem_id, c.completion_id
+"""
+)
+
+
+def _dicts(cursor) -> list[dict]:
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, r)) for r in cursor.fetchall()]
+
+
+class PromptRenderer:
+    """The messages a job sent for a problem, from the job's stored config."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._jobs: dict[str, tuple[str, str | None]] = {}
+
+    def _job(self, job: str, strategy_key: str) -> tuple[str, str | None]:
+        if job not in self._jobs:
+            row = self.store.con.execute("SELECT config FROM jobs WHERE job = ?", [job]).fetchall()
+            config = json.loads(row[0][0]) if row and row[0][0] else {}
+            strategy = config.get("strategy") or strategy_key.split("+")[0]
+            try:
+                template = load_template(strategy, config.get("template"))
+            except TemplateError as e:
+                raise ExportError(f"job {job}: cannot rebuild its prompt: {e}") from None
+            system = config.get("system")
+            # a custom template or system message is hashed into the strategy key at
+            # generation: a template file edited since would export a prompt never sent
+            if "+" in strategy_key and strategy_key.split("+")[1] != content_hash(
+                template, system or "", size=4
+            ):
+                raise ExportError(f"job {job}: template {config.get('template')} changed since generation")
+            self._jobs[job] = (template, system)
+        return self._jobs[job]
+
+    def messages(self, row: dict) -> list[dict[str, str]]:
+        template, system = self._job(row["job"], row["strategy"])
+        return render_messages(template, row["prompt"], row["domain"], system)
+
+
+def split_reasoning(text: str, reasoning: str | None) -> tuple[str, str]:
+    """(reasoning, answer) of a completion; see the module docstring."""
+    if reasoning:
+        return reasoning.strip(), text.strip()
+    body = text.rstrip()
+    if body.endswith("```"):
+        cut = body.rfind("```", 0, len(body) - 3)
+        cut = body.rfind("\n", 0, cut) + 1 if cut > 0 else -1
+    else:
+        cut = body.rfind("\n\n")
+    if cut <= 0:
+        return "", body.strip()
+    return body[:cut].strip(), body[cut:].strip()
+
+
+def assistant_text(text: str, reasoning: str | None, think_tags: bool) -> str:
+    if not think_tags:
+        return text if not reasoning else f"{reasoning.strip()}\n\n{text.strip()}"
+    think, answer = split_reasoning(text, reasoning)
+    return f"<think>\n{think}\n</think>\n\n{answer}"
+
+
+def sft_rows(store: Store, items: list[dict], think_tags: bool) -> list[dict]:
+    render = PromptRenderer(store)
+    return [
+        {"split": r["split"],
+         "messages": [*render.messages(r), {"role": "assistant",
+                                            "content": assistant_text(r["text"] or "", r["reasoning"], think_tags)}],
+         "completion_id": r["completion_id"], "problem_id": r["problem_id"], "domain": r["domain"],
+         "task": r["task"]}
+        for r in items
+    ]  # fmt: skip
+
+
+def rl_rows(store: Store, items: list[dict]) -> list[dict]:
+    render = PromptRenderer(store)
+    rows, seen = [], set()
+    for r in items:
+        if r["problem_id"] in seen:
+            continue
+        seen.add(r["problem_id"])
+        rows.append({"split": r["split"], "prompt": render.messages(r), "reference": r["answer"],
+                     "verifier": r["verifier"], "problem_id": r["problem_id"], "domain": r["domain"],
+                     "task": r["task"], "difficulty": r["difficulty"], "pass_rate": r["pass_rate"]})  # fmt: skip
+    return rows
+
+
+def _prm_row(prompt: str, base: dict, completion_id: str, steps_json: str | None) -> dict | None:
+    steps = json.loads(steps_json) if steps_json else []
+    if not steps:
+        return None
+    return {**base, "prompt": prompt, "completion_id": completion_id,
+            "completions": [s["text"] for s in steps], "labels": [s["label"] != "wrong" for s in steps]}  # fmt: skip
+
+
+def prm_rows(store: Store, items: list[dict], mixture: str) -> list[dict]:
+    render = PromptRenderer(store)
+    problems: dict[str, tuple[str, dict]] = {}
+    rows = []
+    for r in items:
+        if r["problem_id"] not in problems:
+            base = {
+                "split": r["split"],
+                "problem_id": r["problem_id"],
+                "domain": r["domain"],
+                "task": r["task"],
+            }
+            problems[r["problem_id"]] = (render.messages(r)[-1]["content"], base)
+        prompt, base = problems[r["problem_id"]]
+        rows.append(_prm_row(prompt, base, r["completion_id"], r["steps"]))
+    for f in _dicts(store.con.execute(_FAILING_SQL, [mixture])):
+        prompt, base = problems[f["problem_id"]]
+        rows.append(_prm_row(prompt, base, f["completion_id"], f["steps"]))
+    return [r for r in rows if r is not None]
+
+
+def dpo_rows(store: Store, items: list[dict], mixture: str) -> list[dict]:
+    render = PromptRenderer(store)
+    failing: dict[str, list[dict]] = {}
+    for f in _dicts(store.con.execute(_FAILING_SQL, [mixture])):
+        failing.setdefault(f["problem_id"], []).append(f)
+    used: dict[str, int] = {}  # a problem's k-th chosen is paired with its k-th failing (cycled)
+    rows = []
+    for r in items:
+        losers = failing.get(r["problem_id"])
+        if not losers:
+            continue
+        k = used.get(r["problem_id"], 0)
+        used[r["problem_id"]] = k + 1
+        loser = losers[k % len(losers)]
+        rows.append({"split": r["split"], "prompt": render.messages(r),
+                     "chosen": [{"role": "assistant", "content": assistant_text(r["text"] or "", r["reasoning"], False)}],
+                     "rejected": [{"role": "assistant",
+                                   "content": assistant_text(loser["text"], loser["reasoning"], False)}],
+                     "problem_id": r["problem_id"], "domain": r["domain"], "task": r["task"],
+                     "chosen_id": r["completion_id"], "rejected_id": loser["completion_id"]})  # fmt: skip
+    return rows
+
+
+def export_rows(store: Store, mixture: str, fmt: str, think_tags: bool = False) -> list[dict]:
+    """The rows of one format, each with its `split`."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if not store.con.execute("SELECT count(*) FROM mixtures WHERE name = ?", [mixture]).fetchall()[0][0]:
+        names = [r[0] for r in store.con.execute("SELECT name FROM mixtures ORDER BY name").fetchall()]
+        known = ", ".join(names) or "none; run `cotmill mix build SPEC` first"
+        raise ExportError(f"no mixture named {mixture!r} (known: {known})")
+    items = _dicts(store.con.execute(_ITEMS_SQL, [mixture]))
+    if fmt == "sft":
+        return sft_rows(store, items, think_tags)
+    if fmt == "rl":
+        return rl_rows(store, items)
+    if fmt == "prm":
+        return prm_rows(store, items, mixture)
+    return dpo_rows(store, items, mixture)
+
+
+def write_splits(rows: list[dict], out: str | Path, writer: str) -> dict[str, Path]:
+    """Write train/val; returns split -> path written (the directory for hf)."""
+    if writer not in WRITERS:
+        raise ExportError(f"unknown writer {writer!r}; use one of {', '.join(WRITERS)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    splits: dict[str, list[dict]] = {}
+    for row in rows:
+        row = dict(row)
+        splits.setdefault(row.pop("split"), []).append(row)
+    if writer == "hf":
+        import datasets
+        from datasets import Dataset, DatasetDict
+
+        datasets.disable_progress_bars()  # a bar per split is noise in a CLI that prints its own summary
+        DatasetDict({s: Dataset.from_list(r) for s, r in splits.items()}).save_to_disk(str(out))
+        return dict.fromkeys(splits, out)
+    for stale in ("train", "val"):  # a val file from an earlier export must not linger
+        if stale not in splits:
+            (out / f"{stale}.{writer}").unlink(missing_ok=True)
+    written = {}
+    for split, split_rows in splits.items():
+        path = out / f"{split}.{writer}"
+        if writer == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pylist(split_rows), path)
+        else:
+            with path.open("w", encoding="utf-8") as f:
+                for row in split_rows:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        written[split] = path
+    return written
+
+
+def export_mixture(workspace, mixture: str, fmt: str, out, writer: str, think_tags: bool = False):
+    """Export and write; returns (split -> row count, split -> path)."""
+    with Store.open(workspace, read_only=True) as store:
+        rows = export_rows(store, mixture, fmt, think_tags)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["split"]] = counts.get(row["split"], 0) + 1
+    return counts, write_splits(rows, out, writer)

@@ -1,0 +1,96 @@
+"""Quality filters on completions: each is a plain function from a completion row to a
+drop reason (or None), in the spirit of datatrove's filters with built-in reasons.
+
+A row is a dict with the completion's `text`, `finish_reason`, `completion_tokens`
+and its problem's `domain`. Verification is not a filter here: it needs the
+verdicts table and is a query in `mixtures.curate`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mixtures.dedup import words
+from verifiers.answers import final_answer
+from verifiers.math_extract import extract
+
+# a fenced block, closed, with something in it: an unclosed fence is a cut-off answer
+_CODE_BLOCK = re.compile(r"```[^\n]*\n\s*\S.*?\n[ \t]*```", re.S)
+_THINK = re.compile(r"<think>\s*\S.*?</think>", re.S)
+
+# word 8-grams: a loop repeats long spans, while normal CoT repeats short phrases ("can only
+# be in house"); on 1,500 builtin-teacher completions of every task the 8-gram ratio stays
+# at or below 0.46 (4-grams reach 0.55 on zebra), while a looping text scores about 0.96
+REPETITION_NGRAM = 8
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    # share of repeated word 8-grams above which a completion counts as looping
+    max_repetition: float = 0.6
+    min_tokens: int | None = None
+    max_tokens: int | None = None
+    require_think: bool = False
+
+
+def truncated(row: dict) -> str | None:
+    return "finish_reason=length" if row.get("finish_reason") == "length" else None
+
+
+def has_final_answer(domain: str, text: str) -> bool:
+    if domain == "math":
+        return extract(text, fallbacks=()) is not None  # only explicit forms: boxed, "answer is", ####
+    if domain == "code":
+        return _CODE_BLOCK.search(text) is not None
+    if domain == "logic":
+        return final_answer(text) is not None
+    return True  # a domain we do not know how to read: no verdict from us
+
+
+def no_answer(row: dict) -> str | None:
+    domain = row.get("domain") or ""
+    return None if has_final_answer(domain, row.get("text") or "") else f"no final answer ({domain})"
+
+
+def repetition_ratio(text: str, n: int = REPETITION_NGRAM) -> float:
+    """Share of word n-grams that repeat an earlier one: 0 for none, near 1 for a loop."""
+    tokens = words(text)
+    total = len(tokens) - n + 1
+    if total <= 1:
+        return 0.0
+    distinct = len({tuple(tokens[i : i + n]) for i in range(total)})
+    return 1.0 - distinct / total
+
+
+def make_filters(cfg: FilterConfig) -> dict[str, Callable[[dict], str | None]]:
+    """reason -> filter, for the filters this configuration switches on."""
+
+    def repetition(row: dict) -> str | None:
+        ratio = repetition_ratio(row.get("text") or "")
+        return f"{ratio:.2f} > {cfg.max_repetition}" if ratio > cfg.max_repetition else None
+
+    def length(row: dict) -> str | None:
+        tokens = row.get("completion_tokens")
+        if tokens is None:
+            return None
+        if cfg.min_tokens is not None and tokens < cfg.min_tokens:
+            return f"{tokens} < {cfg.min_tokens} tokens"
+        if cfg.max_tokens is not None and tokens > cfg.max_tokens:
+            return f"{tokens} > {cfg.max_tokens} tokens"
+        return None
+
+    def think_format(row: dict) -> str | None:
+        return None if _THINK.search(row.get("text") or "") else "no <think>...</think> block"
+
+    filters: dict[str, Callable[[dict], str | None]] = {
+        "truncated": truncated,
+        "no_answer": no_answer,
+        "repetition": repetition,
+    }
+    if cfg.min_tokens is not None or cfg.max_tokens is not None:
+        filters["length"] = length
+    if cfg.require_think:
+        filters["format"] = think_format
+    return filters
