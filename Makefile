@@ -1,4 +1,4 @@
-# make demo: install into .venv, run the quickstart job on the builtin teacher and verify it.
+# make demo: install into .venv and run the quickstart pipeline (generate, verify, curate, mix, export).
 # make test: install with the test extras and run the test suite.
 PYTHON ?= python3
 VENV ?= .venv
@@ -24,13 +24,13 @@ sandbox-tools:
 	-@command -v bwrap >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && (apt-get install -y -qq bubblewrap || (apt-get update -qq && apt-get install -y -qq bubblewrap))) || true
 
 demo: install
-	$(VENV)/bin/cotmill generate --config examples/quickstart.yaml --workspace $(WORKSPACE)
-	$(VENV)/bin/cotmill verify --workspace $(WORKSPACE)
+	$(VENV)/bin/cotmill run examples/quickstart.yaml --workspace $(WORKSPACE)
 	$(VENV)/bin/cotmill sql --workspace $(WORKSPACE) \
 	  "select p.domain, count(distinct p.problem_id) as problems, count(*) as completions, \
-	          sum(c.completion_tokens) as completion_tokens \
-	   from problems p join completions c using (problem_id) group by 1 order by 1"
-	@echo "workspace: $(WORKSPACE)/cotmill.duckdb  (try: $(VENV)/bin/cotmill sql -w $(WORKSPACE) 'select * from jobs')"
+	          round(avg(v.passed::int), 3) as pass_rate \
+	   from problems p join completions c using (problem_id) join verdicts v using (completion_id) \
+	   group by 1 order by 1"
+	@echo "workspace: $(WORKSPACE)/cotmill.duckdb   export: demo-export/ (train.parquet, val.parquet)"
 
 test: install-dev
 	$(VENV)/bin/ruff check .
@@ -45,4 +45,4 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(WORKSPACE) demo-export .pytest_cache .ruff_cache

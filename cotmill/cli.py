@@ -286,6 +286,25 @@ def tasks(domain) -> None:
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
+@main.command()
+@click.argument("pipeline_file", type=click.Path(dir_okay=False))
+@WORKSPACE
+def run(pipeline_file, workspace) -> None:
+    """Run a pipeline file: generate -> verify -> curate -> mix -> export.
+
+    A re-run skips the stages that finished with the same settings and resumes the
+    rest; see examples/quickstart.yaml."""
+    from cotmill.pipeline import run_pipeline
+    from datagen.config import ConfigError
+    from datagen.sources import SourceError
+    from datagen.store import WorkspaceError
+
+    try:
+        run_pipeline(pipeline_file, workspace, say=click.echo)
+    except (ConfigError, SourceError, WorkspaceError, RuntimeError, ValueError) as e:
+        raise UserError(str(e)) from None
+
+
 # commands that live in modules of their own (one line each: import, then add)
 from cotmill.cmd_curate import curate  # noqa: E402
 

@@ -157,4 +157,16 @@ MIGRATIONS.append(
     ]
 )
 
+MIGRATIONS.append(
+    # 4: stages of `cotmill run` that finished, by the fingerprint of their settings
+    [
+        """CREATE TABLE pipeline_stages (
+            stage VARCHAR NOT NULL,
+            fingerprint VARCHAR NOT NULL,
+            finished_at TIMESTAMP,
+            PRIMARY KEY (stage, fingerprint)
+        )""",
+    ]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,66 @@
+"""`cotmill run pipeline.yaml`: every stage, skipping what finished, clear errors."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import yaml
+
+from cotmill.pipeline import run_pipeline
+from tests.conftest import REPO, run_cli
+
+
+def write(path, data) -> str:
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def pipeline(tmp_path, total: int = 30) -> dict:
+    return {
+        "workspace": str(tmp_path / "w"),
+        "generate": {"job": "p", "tasks": "math,code,logic", "count": 60, "samples": 2, "error_rate": 0.1},
+        "verify": {"workers": 1},
+        "curate": {},
+        "mix": {"name": "m", "total": total, "ratios": {"math": 0.5, "code": 0.3, "logic": 0.2}, "seed": 1},
+        "export": {"format": "sft", "as": "parquet", "out": str(tmp_path / "out")},
+    }
+
+
+def test_the_whole_pipeline_then_a_rerun_that_skips_finished_stages(tmp_path):
+    said: list[str] = []
+    path = write(tmp_path / "p.yaml", pipeline(tmp_path))
+    run_pipeline(path, say=said.append)
+    assert [line.split(":")[0] for line in said] == ["generate", "verify", "curate", "mix", "export"]
+    rows = pq.read_table(tmp_path / "out" / "train.parquet").num_rows
+    assert rows == 30  # no val split asked for
+    said.clear()
+    run_pipeline(path, say=said.append)
+    assert all(line.endswith("skipped") for line in said) and len(said) == 5
+    # a changed mix runs the mix and what follows, nothing before it
+    said.clear()
+    run_pipeline(write(tmp_path / "p.yaml", pipeline(tmp_path, total=20)), say=said.append)
+    assert [line.endswith("skipped") for line in said] == [True, True, True, False, False]
+    assert pq.read_table(tmp_path / "out" / "train.parquet").num_rows == 20
+
+
+def test_bad_pipelines_name_the_file_and_key(tmp_path):
+    bad = pipeline(tmp_path)
+    bad["generate"]["concurrensy"] = 3
+    result = run_cli("run", write(tmp_path / "a.yaml", bad))
+    assert result.returncode != 0 and "a.yaml generate: key 'concurrensy': unknown key" in result.stderr
+    bad = pipeline(tmp_path)
+    bad["mix"]["ratios"] = {"math": 0.7}
+    result = run_cli("run", write(tmp_path / "b.yaml", bad))
+    assert result.returncode != 0 and "b.yaml mix: key 'ratios'" in result.stderr
+    bad = pipeline(tmp_path)
+    del bad["mix"]
+    result = run_cli("run", write(tmp_path / "c.yaml", bad))
+    assert result.returncode != 0 and "needs a 'mix' stage" in result.stderr
+    result = run_cli("run", write(tmp_path / "d.yaml", {"stages": []}))
+    assert result.returncode != 0 and "key 'stages': unknown key" in result.stderr
+
+
+def test_the_quickstart_pipeline_is_valid(tmp_path):
+    from cotmill.pipeline import load_pipeline
+
+    loaded = load_pipeline(REPO / "examples" / "quickstart.yaml", str(tmp_path))
+    assert loaded.generate and loaded.mix and loaded.export
