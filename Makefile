@@ -30,7 +30,8 @@ demo: install
 	          round(avg(v.passed::int), 3) as pass_rate \
 	   from problems p join completions c using (problem_id) join verdicts v using (completion_id) \
 	   group by 1 order by 1"
-	@echo "workspace: $(WORKSPACE)/cotmill.duckdb   export: demo-export/ (train.parquet, val.parquet)"
+	$(VENV)/bin/cotmill report --workspace $(WORKSPACE) --out demo-report.html
+	@echo "workspace: $(WORKSPACE)/cotmill.duckdb   export: demo-export/ (train.parquet, val.parquet)   report: demo-report.html"
 
 test: install-dev
 	$(VENV)/bin/ruff check .
@@ -45,4 +46,4 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(WORKSPACE) demo-export .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(WORKSPACE) demo-export demo-report.html .pytest_cache .ruff_cache

@@ -305,6 +305,28 @@ def run(pipeline_file, workspace) -> None:
         raise UserError(str(e)) from None
 
 
+@main.command()
+@WORKSPACE
+@click.option(
+    "--out",
+    default="report.html",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The HTML file to write.",
+)
+def report(workspace, out) -> None:
+    """Write one self-contained HTML page with plots: pass rates by domain, task,
+    difficulty and teacher; completion lengths; cost; mixture composition."""
+    from cotmill.report import write_report
+    from datagen.store import WorkspaceError
+
+    try:
+        path = write_report(workspace, out)
+    except WorkspaceError as e:
+        raise UserError(str(e)) from None
+    click.echo(f"report: {path}")
+
+
 # commands that live in modules of their own (one line each: import, then add)
 from cotmill.cmd_curate import curate  # noqa: E402
 
