@@ -84,14 +84,25 @@ def build(spec, workspace) -> None:
 @click.option(
     "--think-tags", is_flag=True, help="sft: put the reasoning in <think></think> before the answer."
 )
+@click.option(
+    "--min-pass-rate",
+    type=float,
+    help="rl: keep problems whose measured pass rate is at least this. [default: > 0]",
+)
+@click.option(
+    "--max-pass-rate",
+    type=float,
+    help="rl: keep problems whose measured pass rate is at most this. [default: < 1]",
+)
 @WORKSPACE
-def export(mixture, fmt, out, writer, think_tags, workspace) -> None:
+def export(mixture, fmt, out, writer, think_tags, min_pass_rate, max_pass_rate, workspace) -> None:
     """Export a built mixture as training data with train/val splits."""
     from datagen.store import WorkspaceError
     from mixtures.export import ExportError, export_mixture
 
     try:
-        counts, paths = export_mixture(workspace, mixture, fmt, out, writer, think_tags)
+        rates = (min_pass_rate, max_pass_rate)
+        counts, paths = export_mixture(workspace, mixture, fmt, out, writer, think_tags, rates)
     except (ExportError, WorkspaceError) as e:
         raise UserError(str(e)) from None
     for split in sorted(counts):

@@ -39,6 +39,7 @@ import pyarrow as pa
 from datagen.prompts import TemplateError, load_template, render_messages
 from datagen.records import content_hash
 from datagen.store import Store
+from mixtures.difficulty import rl_pool
 
 FORMATS = ("sft", "rl", "prm", "dpo")
 WRITERS = ("parquet", "jsonl", "hf")
@@ -157,11 +158,18 @@ def sft_rows(store: Store, items: list[dict], think_tags: bool) -> list[dict]:
     ]  # fmt: skip
 
 
-def rl_rows(store: Store, items: list[dict]) -> list[dict]:
+def rl_rows(
+    store: Store, items: list[dict], pass_rates: tuple[float | None, float | None] = (None, None)
+) -> list[dict]:
+    """One row per problem of the mixture whose measured pass rate is in the RL pool
+    (by default 0 < rate < 1: all-pass and all-fail groups give GRPO no signal)."""
+    if not store.con.execute("SELECT count(*) FROM difficulty").fetchall()[0][0]:
+        raise ExportError("no pass rates measured yet: run `cotmill curate` before an rl export")
+    pool = set(rl_pool(store, *pass_rates))
     render = PromptRenderer(store)
     rows, seen = [], set()
     for r in items:
-        if r["problem_id"] in seen:
+        if r["problem_id"] in seen or r["problem_id"] not in pool:
             continue
         seen.add(r["problem_id"])
         rows.append({"split": r["split"], "prompt": render.messages(r), "reference": r["answer"],
@@ -222,7 +230,9 @@ def dpo_rows(store: Store, items: list[dict], mixture: str) -> list[dict]:
     return rows
 
 
-def export_rows(store: Store, mixture: str, fmt: str, think_tags: bool = False) -> list[dict]:
+def export_rows(
+    store: Store, mixture: str, fmt: str, think_tags: bool = False, pass_rates: tuple = (None, None)
+) -> list[dict]:
     """The rows of one format, each with its `split`."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -234,7 +244,7 @@ def export_rows(store: Store, mixture: str, fmt: str, think_tags: bool = False) 
     if fmt == "sft":
         return sft_rows(store, items, think_tags)
     if fmt == "rl":
-        return rl_rows(store, items)
+        return rl_rows(store, items, pass_rates)
     if fmt == "prm":
         return prm_rows(store, items, mixture)
     return dpo_rows(store, items, mixture)
@@ -275,10 +285,18 @@ def write_splits(rows: list[dict], out: str | Path, writer: str) -> dict[str, Pa
     return written
 
 
-def export_mixture(workspace, mixture: str, fmt: str, out, writer: str, think_tags: bool = False):
+def export_mixture(
+    workspace,
+    mixture: str,
+    fmt: str,
+    out,
+    writer: str,
+    think_tags: bool = False,
+    pass_rates: tuple = (None, None),
+):
     """Export and write; returns (split -> row count, split -> path)."""
     with Store.open(workspace, read_only=True) as store:
-        rows = export_rows(store, mixture, fmt, think_tags)
+        rows = export_rows(store, mixture, fmt, think_tags, pass_rates)
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["split"]] = counts.get(row["split"], 0) + 1

@@ -18,6 +18,7 @@ from datagen.jobs import run_generate
 from datagen.store import Store
 from datagen.verify_runner import run_verify
 from mixtures.build import build_mixture, plan_mixture
+from mixtures.difficulty import update_difficulty
 from mixtures.export import ExportError, export_mixture, export_rows, split_reasoning
 from mixtures.planner import ShortfallError
 from mixtures.spec import MixSpec
@@ -85,7 +86,9 @@ def test_hf_and_jsonl_writers(workspace, tmp_path):
     assert len(loaded["train"]) + len(loaded["val"]) == 60
     content = loaded["train"][0]["messages"][-1]["content"]
     assert content.startswith("<think>\n") and "\n</think>\n\n" in content
-    counts, paths = export_mixture(workspace, "hf-mix", "rl", tmp_path / "jl", "jsonl")
+    with Store.open(workspace) as store:
+        update_difficulty(store)  # rl rows come from the measured pass rates
+    counts, paths = export_mixture(workspace, "hf-mix", "rl", tmp_path / "jl", "jsonl", pass_rates=(0.0, 1.0))
     lines = [json.loads(x) for x in paths["train"].read_text().splitlines()]
     assert len(lines) == counts["train"] and sum(counts.values()) == 60
     assert {"prompt", "reference", "verifier", "problem_id", "domain", "task", "difficulty"} <= set(lines[0])
@@ -187,14 +190,20 @@ def test_prm_labels_follow_the_step_checker(workspace):
         assert isinstance(r["prompt"], str) and r["domain"] == "math"
 
 
-def test_rl_is_one_row_per_problem(workspace):
+def test_rl_is_one_row_per_problem_from_the_rl_pool(workspace):
     _build(workspace, name="rl-mix", total=90, max_per_problem=2)
+    with Store.open(workspace) as store:
+        update_difficulty(store)  # measured pass rates; no curation marks, so `curated` is unchanged
     with Store.open(workspace, read_only=True) as store:
-        rows = export_rows(store, "rl-mix", "rl")
+        everything = export_rows(store, "rl-mix", "rl", pass_rates=(0.0, 1.0))
+        default = export_rows(store, "rl-mix", "rl")
     problems = {
         r[0] for r in query(workspace, "SELECT problem_id FROM mixture_items WHERE mixture = 'rl-mix'")
     }
-    assert len(rows) == len(problems) and {r["problem_id"] for r in rows} == problems
+    assert len(everything) == len(problems) and {r["problem_id"] for r in everything} == problems
+    # by default only groups with mixed outcomes, the ones that give GRPO a signal
+    assert default and len(default) < len(everything)
+    assert all(0 < r["pass_rate"] < 1 for r in default)
 
 
 def test_unknown_mixture_is_a_clear_error(workspace, tmp_path):
