@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,18 +10,11 @@ from datagen.jobs import task_problems
 from datagen.sources import SourceError, load_problems
 from mixtures.decontam import build_index, contaminated
 
-BENCHMARKS = Path(__file__).resolve().parents[3] / "shared" / "data" / "benchmarks"
-
 
 @pytest.fixture
-def bench():
-    def get(name: str) -> str:
-        path = BENCHMARKS / name
-        if not path.exists():
-            pytest.skip(f"{path} is absent (../shared is not beside the checkout)")
-        return str(path)
-
-    return get
+def bench(benchmark_file):
+    # the shared fixture, as text paths (what a user passes to --decontaminate)
+    return lambda name: str(benchmark_file(name))
 
 
 def _question(path: str, line: int) -> str:
