@@ -324,6 +324,8 @@ def report(workspace, out) -> None:
         path = write_report(workspace, out)
     except WorkspaceError as e:
         raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"cannot write {out}: {e.strerror or e}") from None
     click.echo(f"report: {path}")
 
 

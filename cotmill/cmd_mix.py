@@ -100,11 +100,15 @@ def export(mixture, fmt, out, writer, think_tags, min_pass_rate, max_pass_rate, 
     from datagen.store import WorkspaceError
     from mixtures.export import ExportError, export_mixture
 
+    if min_pass_rate is not None and max_pass_rate is not None and min_pass_rate > max_pass_rate:
+        raise UserError(f"--min-pass-rate {min_pass_rate} is above --max-pass-rate {max_pass_rate}")
     try:
         rates = (min_pass_rate, max_pass_rate)
         counts, paths = export_mixture(workspace, mixture, fmt, out, writer, think_tags, rates)
     except (ExportError, WorkspaceError) as e:
         raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"cannot write {out}: {e.strerror or e}") from None
     for split in sorted(counts):
         click.echo(f"{split}: {counts[split]:,} rows -> {paths[split]}")
     if not counts:

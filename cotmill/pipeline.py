@@ -5,7 +5,9 @@ judges only what lacks a current verdict, curate and mix recompute the same resu
 for the same input), so a re-run is always safe. On top of that, a stage whose
 fingerprint (its own settings chained with those of every stage before it)
 matches the one recorded when it last finished is skipped outright; change a
-setting and that stage and everything after it run again.
+setting and that stage and everything after it run again. Only the latest
+settings of each stage are remembered, and an export whose output is gone is
+written again.
 
     workspace: demo-workspace
     generate: {job: quickstart, tasks: math,code,logic, count: 60, samples: 2}
@@ -161,7 +163,8 @@ def run_pipeline(
                 "SELECT finished_at FROM pipeline_stages WHERE stage = ? AND fingerprint = ?",
                 [stage, fingerprint],
             ).fetchall()
-        if done:
+        output_gone = stage == "export" and not Path(pipeline.export.out).exists()
+        if done and not output_gone:
             say(f"{stage}: finished {done[0][0]:%Y-%m-%d %H:%M}, skipped")
             continue
         say(f"{stage}: {_run_stage(stage, pipeline, where)}")

@@ -13,21 +13,25 @@ from pathlib import Path
 
 from datagen.store import Store
 
+# the latest verdict of each completion by its problem's own verifier, as `curated` reads it
 PASS_RATE = """
-    SELECT {key} AS key, avg(v.passed::INT) AS rate, count(*) AS n
-    FROM verdicts v JOIN completions c USING (completion_id) JOIN problems p USING (problem_id)
-    WHERE v.verifier = p.verifier GROUP BY 1 ORDER BY 1
+    SELECT {key} AS key, avg(passed::INT) AS rate, count(*) AS n FROM (
+        SELECT v.passed, p.*, c.teacher FROM verdicts v
+        JOIN completions c USING (completion_id) JOIN problems p USING (problem_id)
+        WHERE v.verifier = p.verifier
+        QUALIFY row_number() OVER (PARTITION BY v.completion_id ORDER BY v.created_at DESC) = 1
+    ) p GROUP BY 1 ORDER BY {order}
 """
 
 SECTIONS = [
-    ("pass_rate_domain", "Pass rate by domain", PASS_RATE.format(key="p.domain")),
-    ("pass_rate_task", "Pass rate by task", PASS_RATE.format(key="p.task")),
+    ("pass_rate_domain", "Pass rate by domain", PASS_RATE.format(key="domain", order="1")),
+    ("pass_rate_task", "Pass rate by task", PASS_RATE.format(key="task", order="1")),
     (
         "pass_rate_difficulty",
         "Pass rate by difficulty",
-        PASS_RATE.format(key="coalesce(p.difficulty::VARCHAR, '?')"),
+        PASS_RATE.format(key="coalesce(difficulty::VARCHAR, '?')", order="min(difficulty) NULLS LAST"),
     ),
-    ("pass_rate_teacher", "Pass rate by teacher", PASS_RATE.format(key="c.teacher")),
+    ("pass_rate_teacher", "Pass rate by teacher", PASS_RATE.format(key="teacher", order="1")),
 ]
 
 

@@ -160,11 +160,11 @@ MIGRATIONS.append(
 MIGRATIONS.append(
     # 4: stages of `cotmill run` that finished, by the fingerprint of their settings
     [
+        # one row per stage: the settings it last finished with
         """CREATE TABLE pipeline_stages (
-            stage VARCHAR NOT NULL,
+            stage VARCHAR PRIMARY KEY,
             fingerprint VARCHAR NOT NULL,
-            finished_at TIMESTAMP,
-            PRIMARY KEY (stage, fingerprint)
+            finished_at TIMESTAMP
         )""",
     ]
 )

@@ -240,6 +240,18 @@ def export_rows(
         names = [r[0] for r in store.con.execute("SELECT name FROM mixtures ORDER BY name").fetchall()]
         known = ", ".join(names) or "none; run `cotmill mix build SPEC` first"
         raise ExportError(f"no mixture named {mixture!r} (known: {known})")
+    stale = store.con.execute(
+        "SELECT count(*) FROM mixture_items mi WHERE mi.mixture = ? AND mi.completion_id NOT IN "
+        "(SELECT completion_id FROM curated)",
+        [mixture],
+    ).fetchall()[0][0]
+    if stale:
+        # a later curate or verify changed what is eligible: exporting the old choice
+        # would ship contaminated, duplicate or failing rows
+        raise ExportError(
+            f"{stale} item(s) of mixture {mixture!r} are no longer eligible (marked by a later curate, or "
+            "failing a later verify); rebuild it with `cotmill mix build SPEC`"
+        )
     items = _dicts(store.con.execute(_ITEMS_SQL, [mixture]))
     if fmt == "sft":
         return sft_rows(store, items, think_tags)

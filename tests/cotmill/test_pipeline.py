@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import duckdb
 import pyarrow.parquet as pq
 import yaml
 
@@ -40,6 +41,18 @@ def test_the_whole_pipeline_then_a_rerun_that_skips_finished_stages(tmp_path):
     run_pipeline(write(tmp_path / "p.yaml", pipeline(tmp_path, total=20)), say=said.append)
     assert [line.endswith("skipped") for line in said] == [True, True, True, False, False]
     assert pq.read_table(tmp_path / "out" / "train.parquet").num_rows == 20
+    # back to the first settings: what they made was overwritten, so mix and export run again
+    said.clear()
+    run_pipeline(path if write(tmp_path / "p.yaml", pipeline(tmp_path)) else path, say=said.append)
+    assert [line.endswith("skipped") for line in said] == [True, True, True, False, False]
+    assert pq.read_table(tmp_path / "out" / "train.parquet").num_rows == 30
+    # a deleted export is written again
+    import shutil
+
+    shutil.rmtree(tmp_path / "out")
+    said.clear()
+    run_pipeline(path, say=said.append)
+    assert said[-1].startswith("export: train 30 rows")
 
 
 def test_bad_pipelines_name_the_file_and_key(tmp_path):
@@ -64,3 +77,15 @@ def test_the_quickstart_pipeline_is_valid(tmp_path):
 
     loaded = load_pipeline(REPO / "examples" / "quickstart.yaml", str(tmp_path))
     assert loaded.generate and loaded.mix and loaded.export
+
+
+def test_an_export_refuses_items_that_a_later_curate_marked(tmp_path):
+    run_pipeline(write(tmp_path / "p.yaml", pipeline(tmp_path)), say=lambda line: None)
+    ws = tmp_path / "w"
+    con = duckdb.connect(str(ws / "cotmill.duckdb"))
+    con.execute("""insert into curation_marks (kind, item_id, reason, detail)
+                   select 'problem', problem_id, 'contaminated', 'test' from mixture_items limit 1""")
+    con.close()
+    result = run_cli("export", "-w", str(ws), "--mixture", "m", "--out", str(tmp_path / "again"))
+    assert result.returncode != 0 and "1 item(s) of mixture 'm' are no longer eligible" in result.stderr
+    assert "cotmill mix build" in result.stderr
