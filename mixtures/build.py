@@ -99,6 +99,8 @@ def _take(sequence: list[Item], quota: int, upsample: float, by_tokens: bool) ->
         for item in sequence:
             cost = item.tokens if by_tokens else 1
             if used + cost > cap:
+                if by_tokens and used < cap:
+                    continue  # too long for what is left; a shorter one may still fit
                 return chosen
             chosen.append(Item(**{**item.__dict__, "repeat": repeat}))
             used += cost
@@ -120,6 +122,15 @@ def _fill_bucket(bucket: Bucket, unique: list[Item], spec: MixSpec) -> list[Item
         carry = quota - (sum(i.tokens for i in taken) if by_tokens else len(taken))
         bucket.sources[source] = len(taken)
         chosen.extend(taken)
+    if by_tokens and carry > 0:
+        # what the last source could not use goes round the sources once more
+        picked = {i.completion_id for i in chosen}
+        for source in sorted(per_source):
+            rest = [i for i in per_source[source] if i.completion_id not in picked]
+            taken = _take(rest, carry, 1.0, by_tokens)
+            carry -= sum(i.tokens for i in taken)
+            bucket.sources[source] += len(taken)
+            chosen.extend(taken)
     for item in chosen:
         item.bucket = bucket.name
     bucket.chosen = len(chosen)

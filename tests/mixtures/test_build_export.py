@@ -156,7 +156,8 @@ def test_token_budget(workspace):
     assert sum(d["target"] for d in domains.values()) == 60_000
     for name, share in SPEC["ratios"].items():
         assert domains[name]["target"] == 60_000 * share
-        assert 0.9 * domains[name]["target"] < domains[name]["chosen_tokens"] <= domains[name]["target"]
+        # within a few tokens: items too long for what is left are passed over, not the end
+        assert 0.98 * domains[name]["target"] < domains[name]["chosen_tokens"] <= domains[name]["target"]
 
 
 def test_dpo_pairs_come_from_one_problem(workspace):
