@@ -5,8 +5,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 WORKSPACE ?= demo-workspace
+# The CPU build of torch that lies on this kind of machine's disk; a GPU machine runs
+# `make test-gpu`, which leaves torch to the range in pyproject (a CUDA build).
+TORCH ?= torch==2.13.0
 
-.PHONY: install install-dev sandbox-tools demo test lint format clean
+.PHONY: install install-dev install-train sandbox-tools demo test test-gpu lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +19,12 @@ install: $(PY) sandbox-tools
 	$(PIP) install -q -e .
 
 install-dev: $(PY) sandbox-tools
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q "$(TORCH)"
+	$(PIP) install -q -e ".[dev,train]"
+
+install-train: $(PY)
+	$(PIP) install -q "$(TORCH)"
+	$(PIP) install -q -e ".[train]"
 
 # bubblewrap isolates the code verifier's sandbox; installed where we can (root with
 # apt-get), never failing where we cannot (verifiers.sandbox then falls back).
@@ -36,6 +44,11 @@ demo: install
 test: install-dev
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+# on a CUDA machine: the GPU-marked tests (bf16 training, QLoRA, vLLM rollouts)
+test-gpu: $(PY) sandbox-tools
+	$(PIP) install -q -e ".[dev,train]"
+	$(PY) -m pytest -q -m gpu -p no:cacheprovider
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

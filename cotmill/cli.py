@@ -337,6 +337,12 @@ from cotmill.cmd_mix import export, mix  # noqa: E402
 
 main.add_command(mix)
 main.add_command(export)
+from cotmill.cmd_train import train  # noqa: E402
+
+main.add_command(train)
+from cotmill.cmd_eval import eval_command  # noqa: E402
+
+main.add_command(eval_command)
 
 
 if __name__ == "__main__":

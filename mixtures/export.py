@@ -13,7 +13,8 @@ Formats (what each row holds):
   separate reasoning when there is one, else the text before its final paragraph
   (or final code block), since teachers like the builtin one write both in one text.
 - rl: one row per problem: `prompt` (messages), `reference`, `verifier`, problem_id,
-  domain, task, difficulty, pass_rate.
+  domain, task, difficulty, pass_rate, `meta` (the problem's meta as JSON text; logic
+  verifiers need it).
 - prm: TRL's stepwise-supervision format, `prompt` (the user message), `completions`
   (step texts) and `labels` (one bool per step) from the step checker's verdict:
   correct -> True, wrong -> False, unchecked -> True (the checker found no false
@@ -63,7 +64,7 @@ _ITEMS_SQL = (
     _LATEST
     + """
     SELECT mi.position, mi.split, mi.completion_id, mi.problem_id, p.domain, p.task, p.prompt, p.answer,
-           p.verifier, p.difficulty, d.pass_rate, c.text, c.reasoning, c.job, c.strategy, l.steps
+           p.meta, p.verifier, p.difficulty, d.pass_rate, c.text, c.reasoning, c.job, c.strategy, l.steps
     FROM mixture_items mi
     JOIN completions c ON c.completion_id = mi.completion_id
     JOIN problems p ON p.problem_id = c.problem_id
@@ -158,6 +159,13 @@ def sft_rows(store: Store, items: list[dict], think_tags: bool) -> list[dict]:
     ]  # fmt: skip
 
 
+def _meta_json(meta) -> str:
+    # logic verifiers judge against the puzzle in meta, so rl rows carry it (as JSON text)
+    if meta is None:
+        return "{}"
+    return meta if isinstance(meta, str) else json.dumps(meta)
+
+
 def rl_rows(
     store: Store, items: list[dict], pass_rates: tuple[float | None, float | None] = (None, None)
 ) -> list[dict]:
@@ -174,7 +182,8 @@ def rl_rows(
         seen.add(r["problem_id"])
         rows.append({"split": r["split"], "prompt": render.messages(r), "reference": r["answer"],
                      "verifier": r["verifier"], "problem_id": r["problem_id"], "domain": r["domain"],
-                     "task": r["task"], "difficulty": r["difficulty"], "pass_rate": r["pass_rate"]})  # fmt: skip
+                     "task": r["task"], "difficulty": r["difficulty"], "pass_rate": r["pass_rate"],
+                     "meta": _meta_json(r["meta"])})  # fmt: skip
     return rows
 
 
