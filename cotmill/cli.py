@@ -89,7 +89,11 @@ WORKSPACE = click.option(
     type=int,
     help="Samples asked for in one request through the API's n (1: separate requests). [default: all samples]",
 )
-@click.option("--teacher", help="builtin (a simulator) or openai:MODEL. [default: builtin]")
+@click.option(
+    "--teacher",
+    help="builtin (a simulator), openai:MODEL (an OpenAI-compatible endpoint) or hf:PATH (a local "
+    "transformers model or adapter directory, batched on this machine). [default: builtin]",
+)
 @click.option("--base-url", help="Base URL of an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
 @click.option("--api-key-env", help="Environment variable holding the API key. [default: OPENAI_API_KEY]")
 @click.option("--strategy", help="Prompt strategy: cot, least_to_most or step_back. [default: cot]")
@@ -146,8 +150,13 @@ def generate(ctx: click.Context, config_file, fields, **flags) -> None:
         overrides["fields"] = _fields(fields)
     try:
         cfg = load_config(config_file, overrides)
+        teacher = None
+        if cfg.teacher.startswith("hf:"):  # lazily: torch loads only for local-model teachers
+            from train.hf_teacher import make_hf_teacher
+
+            teacher = make_hf_teacher(cfg.teacher)
         with GenerateProgress(cfg.job) as progress:
-            stats = run_generate(cfg, on_update=progress.update, on_plan=progress.plan)
+            stats = run_generate(cfg, on_update=progress.update, on_plan=progress.plan, teacher=teacher)
     except (ConfigError, SourceError, TemplateError, WorkspaceError, JobError, ValueError, KeyError) as e:
         # KeyError's str() adds quotes around the message
         raise UserError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from None

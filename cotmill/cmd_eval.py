@@ -1,9 +1,100 @@
-"""placeholder: replaced by the helper that owns cotmill/cmd_eval.py"""
+"""`cotmill eval`: a thin shell over `train.evaluate.run_eval`; with two models, a before/after table."""
+
+from __future__ import annotations
+
+import sys
 
 import click
+from rich.console import Console
+from rich.table import Table
+
+from cotmill.cli import WORKSPACE, UserError
+
+
+def _label(scores) -> list[tuple[str, str, str]]:
+    return [(s.domain, s.task, s.metric) for s in scores]
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def results_table(results) -> Table:
+    """One row per (domain, task, metric); a column per model, and a delta column for two."""
+    names = [f"{'AB'[i]}: {r.model}" if len(results) > 1 else r.model for i, r in enumerate(results)]
+    title = f"eval on {results[0].data} ({results[0].split}, {results[0].samples} sample(s) per problem)"
+    table = Table(title=title)
+    for col in ("domain", "task", "metric", *names, *(["delta"] if len(results) == 2 else []), "n"):
+        table.add_column(col, justify="left" if col in ("domain", "task", "metric") else "right")
+    keys = list(dict.fromkeys(key for r in results for key in _label(r.scores)))
+    for domain, task, metric in keys:
+        values = [r.value(metric, domain, task) for r in results]
+        n = next(
+            s.n for r in results for s in r.scores if (s.domain, s.task, s.metric) == (domain, task, metric)
+        )
+        delta = []
+        if len(results) == 2:
+            a, b = values
+            delta = ["-" if a is None or b is None else f"{b - a:+.1%}"]
+        table.add_row(domain, task, metric, *map(_fmt, values), *delta, f"{n:,}")
+    return table
 
 
 @click.command(name="eval")
-def eval_command() -> None:
-    """(not written yet)"""
-    raise click.ClickException("not written yet")
+@click.option("--model", "models", multiple=True, required=True, type=click.Path(exists=False),
+              help="Model or LoRA adapter directory; give two for a before/after table.")  # fmt: skip
+@click.option("--data", required=True, type=click.Path(), help="An rl (or sft) export directory or file.")
+@click.option("--split", type=click.Choice(["val", "train"]), default="val", show_default=True)
+@click.option("--samples", type=int, default=1, show_default=True, help="Samples per problem (K).")
+@click.option("--limit", type=int, help="Evaluate the first N problems only.")
+@click.option("--max-new-tokens", type=int, default=256, show_default=True)
+@click.option(
+    "--temperature", type=float, help="Sampling temperature. [default: greedy for 1 sample, else 0.7]"
+)
+@click.option("--batch-size", type=int, default=16, show_default=True, help="Sequences generated at once.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@WORKSPACE
+@click.option("--run", "run_name", help="Run id in the runs/evals tables (two models: NAME-a, NAME-b).")
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Per-problem results as JSONL (two models: both)."
+)
+def eval_command(models, data, split, samples, limit, max_new_tokens, temperature, batch_size, seed, workspace,
+                 run_name, out) -> None:  # fmt: skip
+    """Evaluate models on an export's problems: pass@1, pass@K and maj@K per domain and task,
+    judged by the verifiers and stored in the workspace's runs and evals tables."""
+    from datagen.store import WorkspaceError
+
+    if len(models) > 2:
+        raise UserError("give one --model, or two for a before/after comparison")
+    for name, value, least in (("samples", samples, 1), ("limit", limit, 1), ("max-new-tokens", max_new_tokens, 1),
+                               ("batch-size", batch_size, 1)):  # fmt: skip
+        if value is not None and value < least:
+            raise UserError(f"--{name} must be at least {least}, got {value}")
+    try:
+        from train.evaluate import run_eval
+    except ImportError as e:
+        raise UserError(
+            f"cotmill eval needs the training extras (pip install 'cotmill[train]'): {e}"
+        ) from None
+    results = []
+    for i, model in enumerate(models):
+        run = f"{run_name}-{'ab'[i]}" if run_name and len(models) == 2 else run_name
+        file = out if len(models) == 1 or not out else _suffixed(out, "ab"[i])
+        try:
+            result = run_eval(model, data, split=split, samples=samples, limit=limit, max_new_tokens=max_new_tokens,
+                              temperature=temperature, batch_size=batch_size, seed=seed, workspace=workspace,
+                              run=run, out=file)  # fmt: skip
+        except (ValueError, WorkspaceError) as e:
+            raise UserError(str(e)) from None
+        except OSError as e:
+            raise UserError(f"{e.filename or out}: {e.strerror or e}") from None
+        results.append(result)
+        click.echo(
+            f"stored run {result.run}: {len(result.problems):,} problems" + (f"; {file}" if file else "")
+        )
+    Console(width=None if sys.stdout.isatty() else 160).print(results_table(results))
+
+
+def _suffixed(path: str, tag: str) -> str:
+    stem, dot, ext = path.rpartition(".")
+    return f"{stem}-{tag}.{ext}" if dot and "/" not in ext else f"{path}-{tag}"

@@ -89,8 +89,13 @@ class GenerateConfig(BaseModel):
     @field_validator("teacher")
     @classmethod
     def _teacher(cls, value: str) -> str:
+        if value.startswith("hf:"):
+            path = value[len("hf:") :]
+            if not path or not Path(path).is_dir():
+                raise ValueError(f"teacher {value}: no model directory at {path or '(empty path)'!r}")
+            return value
         if value != "builtin" and not (value.startswith("openai:") and len(value) > len("openai:")):
-            raise ValueError(f"unknown teacher {value!r}; use builtin or openai:MODEL")
+            raise ValueError(f"unknown teacher {value!r}; use builtin, openai:MODEL or hf:PATH")
         return value
 
     @field_validator("tasks")

@@ -19,7 +19,7 @@ from datagen.records import GenParams, Problem, content_hash
 from datagen.sources import load_problems
 from datagen.store import Store
 from datagen.tasks import make_problem, select_task_groups
-from datagen.teachers import make_teacher
+from datagen.teachers import Teacher, make_teacher
 
 
 class JobError(RuntimeError):
@@ -117,9 +117,15 @@ async def _run_engine(engine: Engine, problems: list[Problem]) -> JobStats:
         await engine.teacher.aclose()
 
 
-def run_generate(cfg: GenerateConfig, on_update=None, on_plan=None) -> JobStats:
+def run_generate(
+    cfg: GenerateConfig, on_update=None, on_plan=None, teacher: Teacher | None = None
+) -> JobStats:
+    """`teacher`: a ready-made one (the CLI builds `hf:PATH` teachers with train.hf_teacher, which
+    datagen must not import); by default make_teacher builds it from cfg.teacher."""
     template = load_template(cfg.strategy, cfg.template)
-    teacher = make_teacher(
+    if teacher is None and cfg.teacher.startswith("hf:"):
+        raise JobError(f"teacher {cfg.teacher}: pass teacher=train.hf_teacher.make_hf_teacher(spec)")
+    teacher = teacher or make_teacher(
         cfg.teacher,
         base_url=cfg.base_url,
         api_key_env=cfg.api_key_env,
