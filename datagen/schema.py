@@ -169,4 +169,45 @@ MIGRATIONS.append(
     ]
 )
 
+MIGRATIONS.append(
+    # 5: training runs, their metrics, and evaluations
+    [
+        # one row per training or eval run; a resumed run keeps its id and row
+        """CREATE TABLE runs (
+            run VARCHAR PRIMARY KEY,
+            kind VARCHAR,               -- sft, grpo, eval
+            model VARCHAR,
+            data VARCHAR,
+            out VARCHAR,
+            config JSON,
+            status VARCHAR,             -- running, finished, failed, interrupted
+            summary JSON,
+            started_at TIMESTAMP,
+            finished_at TIMESTAMP
+        )""",
+        # no key: a resumed run may log a step again, and the latest row wins in queries
+        """CREATE TABLE metrics (
+            run VARCHAR NOT NULL,
+            step INTEGER NOT NULL,
+            name VARCHAR NOT NULL,
+            value DOUBLE,
+            created_at TIMESTAMP DEFAULT current_timestamp
+        )""",
+        # domain and task are 'all' for totals
+        """CREATE TABLE evals (
+            run VARCHAR NOT NULL,
+            model VARCHAR,
+            data VARCHAR,
+            split VARCHAR,
+            domain VARCHAR,
+            task VARCHAR,
+            metric VARCHAR,             -- pass@1, pass@k, maj@k
+            k INTEGER,
+            value DOUBLE,
+            n INTEGER,
+            created_at TIMESTAMP DEFAULT current_timestamp
+        )""",
+    ]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
