@@ -1,0 +1,68 @@
+"""`cotmill generate --teacher hf:DIR` as a user runs it: a local tiny model writes completions
+through the engine into the store, a re-run resumes, `cotmill verify` judges them, and a pipeline
+file can name the same teacher."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import query, run_cli
+from tests.train.conftest import tiny_model_dir  # noqa: F401 - the session's tiny model
+
+
+def test_generate_with_a_local_model_resumes_and_verifies(tiny_model_dir, tmp_path):  # noqa: F811
+    ws = tmp_path / "w"
+    args = ["generate", "--workspace", str(ws), "--teacher", f"hf:{tiny_model_dir}", "--tasks", "arithmetic",
+            "--count", "6", "--samples", "2", "--max-tokens", "16", "--job", "student"]  # fmt: skip
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    rows = query(
+        ws, "select teacher, finish_reason, prompt_tokens, completion_tokens, text, error from completions"
+    )
+    assert len(rows) == 12
+    teachers = {r[0] for r in rows}
+    assert len(teachers) == 1 and re.fullmatch(r"hf:model@[0-9a-f]{8}", teachers.pop())
+    for _, finish, prompt_tokens, completion_tokens, text, error in rows:
+        assert error is None and isinstance(text, str)
+        assert finish in ("stop", "length") and prompt_tokens > 0 and 1 <= completion_tokens <= 16
+    assert query(
+        ws, "select count(distinct problem_id), min(sample_index), max(sample_index) from completions"
+    ) == [(6, 0, 1)]
+    assert query(ws, "select teacher, status from jobs") == [(rows[0][0], "done")]
+
+    second = run_cli(*args)
+    assert second.returncode == 0, second.stderr
+    assert re.search(r"stored in this run\s*│\s*0 ", second.stdout)
+    assert "Loading weights" not in second.stderr  # nothing to generate: the model is not even loaded
+    assert query(ws, "select count(*) from completions") == [(12,)]
+
+    verify = run_cli("verify", "--workspace", str(ws))
+    assert verify.returncode == 0, verify.stderr
+    assert query(ws, "select count(*), count(distinct verifier) from verdicts") == [(12, 1)]
+    assert "arithmetic" in verify.stdout and "hf:model@" in verify.stdout
+
+
+def test_a_missing_model_directory_is_a_clear_error(tmp_path):
+    result = run_cli("generate", "--workspace", str(tmp_path / "w"), "--teacher", f"hf:{tmp_path / 'nope'}",
+                     "--tasks", "arithmetic", "--count", "2")  # fmt: skip
+    assert result.returncode != 0
+    assert "no model directory" in result.stderr and "Traceback" not in result.stderr
+    not_a_model = run_cli("generate", "--workspace", str(tmp_path / "w"), "--teacher", f"hf:{tmp_path}",
+                          "--tasks", "arithmetic", "--count", "2")  # fmt: skip
+    assert not_a_model.returncode != 0
+    assert "not a model directory" in not_a_model.stderr and "Traceback" not in not_a_model.stderr
+
+
+def test_pipeline_generate_stage_takes_an_hf_teacher(tiny_model_dir, tmp_path):  # noqa: F811
+    from cotmill.pipeline import run_pipeline
+
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(
+        f"workspace: {tmp_path / 'w'}\n"
+        f"generate: {{job: p, teacher: 'hf:{tiny_model_dir}', tasks: arithmetic, count: 3, max_tokens: 8}}\n"
+        "verify: {}\n"
+    )
+    said = []
+    run_pipeline(pipeline, say=said.append)
+    assert said[0].startswith("generate: 3 completions stored (3 new)"), said
+    assert query(tmp_path / "w", "select count(*) from completions where teacher like 'hf:model@%'") == [(3,)]
