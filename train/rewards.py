@@ -1,0 +1,200 @@
+"""GRPO rewards: the problem's verifier, the answer format, DAPO's soft overlong penalty.
+
+Each reward is a plain function of one rl export row and one completion; the total is
+a weighted sum (`--reward-weights verifier=1,format=0.1,overlong=1`). The verifier
+reward is the same judge that curated the data (the `verifiers` registry), so GRPO
+optimises exactly what the dataset was filtered for. Completions are model output, so
+they are hostile input: any verifier exception scores 0 and the verifiers bound their
+own time (the code sandbox has a wall-clock limit, sympy runs in killable helpers).
+
+Verifying a batch is the slow part of a step for code (a sandboxed run each), so
+`compute_rewards` verifies the completions on a thread pool: the code sandbox pool and
+the math helper pool are thread-safe and do their work in other processes.
+
+Simplification: the format reward checks only that the final answer is where the
+verifier reads it (not that it parses); it is a shaping signal for an untrained model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
+import torch
+from torch import Tensor
+
+import verifiers
+import verifiers.logic  # noqa: F401 - registers the logic checkers (see _verifier)
+import verifiers.math  # noqa: F401 - registers the math verifier
+from verifiers.answers import final_answer, last_boxed
+from verifiers.code import extract_program
+
+REWARDS = ("verifier", "format", "overlong")
+DEFAULT_WEIGHTS = {"verifier": 1.0}
+_MAX_THREADS = 32  # verifications in flight; the sandbox pool queues beyond its workers
+
+
+def parse_weights(text: str | dict | None) -> dict[str, float]:
+    """ "verifier=1,format=0.1" (or a dict) -> {name: weight}; None or "" -> verifier only."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return dict(DEFAULT_WEIGHTS)
+    if isinstance(text, dict):
+        pairs = list(text.items())
+    else:
+        pairs = []
+        for part in filter(None, (p.strip() for p in str(text).split(","))):
+            name, sep, value = part.partition("=")
+            if not sep:
+                raise ValueError(f"reward weights: {part!r} is not name=weight (e.g. verifier=1,format=0.1)")
+            pairs.append((name.strip(), value.strip()))
+    weights = {}
+    for name, value in pairs:
+        if name not in REWARDS:
+            raise ValueError(f"reward weights: unknown reward {name!r}; known: {', '.join(REWARDS)}")
+        try:
+            weight = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"reward weights: {name}={value!r} is not a number") from None
+        if not math.isfinite(weight):
+            raise ValueError(f"reward weights: {name}={value!r} is not finite")
+        weights[name] = weight
+    if not weights:
+        raise ValueError(f"reward weights: none given in {text!r}")
+    return weights
+
+
+# ---------------------------------------------------------------- the rewards
+
+
+def _problem(row: dict) -> SimpleNamespace:
+    """What the verifiers read: answer (the reference), meta (a dict), task, domain."""
+    meta = row.get("meta")
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta) if meta.strip() else {}
+        except ValueError:
+            meta = {}
+    return SimpleNamespace(
+        answer=row.get("reference"),
+        meta=meta if isinstance(meta, dict) else {},
+        task=row.get("task"),
+        domain=row.get("domain"),
+    )
+
+
+def _verifier(row: dict) -> Callable:
+    """The row's verifier; a missing or unknown name is a data error, not a 0 reward.
+
+    The verifier modules are imported above: the registry loads them itself only while it
+    is empty, and importing verifiers.code (for extract_program) already fills it."""
+    name = row.get("verifier")
+    try:
+        return verifiers.get(name)
+    except KeyError as exc:
+        raise ValueError(f"rl row {row.get('problem_id', '?')}: {exc.args[0]}") from None
+
+
+def verifier_reward(row: dict, text: str) -> float:
+    """The verifier's score (0..1) of `text` for the problem of `row`; 0 if it raises."""
+    verify = _verifier(row)
+    try:
+        score = float(verify(_problem(row), text).score)
+    except Exception:  # noqa: BLE001 - hostile output must not stop training
+        return 0.0
+    return score if math.isfinite(score) else 0.0
+
+
+def _has_code_block(text: str) -> bool:
+    program = extract_program(text)  # the last fenced python block, else the whole text
+    return program != text and bool(program.strip())
+
+
+# where each verifier family reads the final answer (datagen.prompts asks for these)
+_FORMATS: dict[str, Callable[[str], bool]] = {
+    "math": lambda text: bool(last_boxed(text)),
+    "code": _has_code_block,
+    "logic": lambda text: bool(final_answer(text)),  # \boxed{} or an "Answer:" line
+}
+
+
+def format_reward(row: dict, text: str) -> float:
+    """1.0 when the final answer is where the row's verifier looks for it, else 0.0."""
+    family = str(row.get("verifier") or "").split(".")[0]
+    if family not in _FORMATS:
+        family = row.get("domain") if row.get("domain") in _FORMATS else "logic"
+    try:
+        return 1.0 if isinstance(text, str) and _FORMATS[family](text) else 0.0
+    except Exception:  # noqa: BLE001
+        return 0.0
+
+
+def overlong_penalty(length: int, max_new_tokens: int, buffer: int) -> float:
+    """DAPO's soft overlong punishment: 0 up to max_new_tokens - buffer tokens, then
+    linear down to -1 at max_new_tokens, -1 beyond."""
+    if not 0 <= buffer <= max_new_tokens:
+        raise ValueError(f"overlong buffer must be in 0..max_new_tokens ({max_new_tokens}), got {buffer}")
+    free = max_new_tokens - buffer
+    if length <= free:
+        return 0.0
+    if length > max_new_tokens:
+        return -1.0
+    return (free - length) / buffer
+
+
+# ------------------------------------------------------------------- a batch
+
+
+def _verify_all(rows: Sequence[dict], texts: Sequence[str]) -> list[float]:
+    for row in rows:
+        _verifier(row)  # unknown names fail loudly here, before any thread starts
+    if len(rows) <= 1:
+        return [verifier_reward(r, t) for r, t in zip(rows, texts)]
+    workers = min(len(rows), _MAX_THREADS, 4 * (os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reward") as pool:
+        return list(pool.map(verifier_reward, rows, texts))
+
+
+def compute_rewards(
+    rows: Sequence[dict],
+    texts: Sequence[str],
+    lengths: Sequence[int],
+    *,
+    weights: str | dict | None,
+    max_new_tokens: int,
+    overlong_buffer: int,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Total reward [N] = sum of weight * reward over the weighted rewards, and each of
+    those rewards [N] (float32, on the CPU) for logging."""
+    if not len(rows) == len(texts) == len(lengths):
+        raise ValueError(
+            f"rows, texts and lengths differ in length: {len(rows)}, {len(texts)}, {len(lengths)}"
+        )
+    weights = parse_weights(weights)
+    values: dict[str, list[float]] = {}
+    for name in weights:
+        if name == "verifier":
+            values[name] = _verify_all(rows, texts)
+        elif name == "format":
+            values[name] = [format_reward(r, t) for r, t in zip(rows, texts)]
+        else:
+            values[name] = [overlong_penalty(n, max_new_tokens, overlong_buffer) for n in lengths]
+    parts = {name: torch.tensor(v, dtype=torch.float32) for name, v in values.items()}
+    total = torch.zeros(len(rows), dtype=torch.float32)
+    for name, part in parts.items():
+        total += weights[name] * part
+    return total, parts
+
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "REWARDS",
+    "compute_rewards",
+    "format_reward",
+    "overlong_penalty",
+    "parse_weights",
+    "verifier_reward",
+]
