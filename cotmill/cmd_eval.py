@@ -36,7 +36,8 @@ def results_table(results) -> Table:
         if len(results) == 2:
             a, b = values
             delta = ["-" if a is None or b is None else f"{b - a:+.1%}"]
-        table.add_row(domain, task, metric, *map(_fmt, values), *delta, f"{n:,}")
+        label = metric.replace("@k", f"@{results[0].samples}")
+        table.add_row(domain, task, label, *map(_fmt, values), *delta, f"{n:,}")
     return table
 
 

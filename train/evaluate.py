@@ -10,7 +10,8 @@ K samples per problem (greedy when K == 1 and no temperature is given, else temp
   no maj@k and are left out of its totals.
 A sample passes when its verifier score is 1.0: the code verifier gives partial credit, and only all
 tests passing counts. Every metric is a mean over problems per (domain, task), per domain (task
-'all') and overall ('all', 'all'); stored in `evals` with a `runs` row of kind "eval".
+'all') and overall ('all', 'all'); stored in `evals` (metric 'pass@1' with k 1, 'pass@k' and 'maj@k'
+with k = K; n = problems averaged) with a `runs` row of kind "eval".
 
 Input rows are rl export rows (prompt messages, reference, verifier, meta). sft rows carry only the
 messages and problem_id, so their reference, verifier and meta come from the workspace that exported
@@ -55,10 +56,14 @@ class Score:
 
     domain: str
     task: str
-    metric: str  # "pass@1", "pass@4", "maj@4"
+    metric: str  # "pass@1", "pass@k" or "maj@k"; k says which k
     k: int
     value: float
     n: int
+
+    @property
+    def label(self) -> str:  # "pass@4"
+        return self.metric.replace("@k", f"@{self.k}")
 
 
 @dataclass
@@ -91,16 +96,16 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 def metric_names(samples: int) -> list[str]:
     # with one sample pass@k and maj@k equal pass@1, so they are not repeated
-    return ["pass@1"] if samples == 1 else ["pass@1", f"pass@{samples}", f"maj@{samples}"]
+    return ["pass@1"] if samples == 1 else ["pass@1", "pass@k", "maj@k"]
 
 
 def problem_metrics(p: ProblemResult, samples: int) -> dict[str, float]:
     n, c = len(p.scores), sum(p.passed)
     values = {"pass@1": c / n}
     if samples > 1:
-        values[f"pass@{samples}"] = pass_at_k(n, c, samples)
+        values["pass@k"] = pass_at_k(n, c, samples)
         if p.maj is not None:
-            values[f"maj@{samples}"] = float(p.maj)
+            values["maj@k"] = float(p.maj)
     return values
 
 
@@ -117,7 +122,7 @@ def summarize(problems: list[ProblemResult], samples: int) -> list[Score]:
         for metric in order:
             values = metrics.get(metric)
             if values:
-                k = int(metric.split("@")[1])
+                k = 1 if metric == "pass@1" else samples
                 scores.append(Score(domain, task, metric, k, sum(values) / len(values), len(values)))
     return scores
 
@@ -287,7 +292,7 @@ def store_eval(workspace, result: EvalResult, started: dt.datetime, out=None) ->
     from datagen.store import Store
 
     now = dt.datetime.now()
-    summary = {s.metric: s.value for s in result.scores if (s.domain, s.task) == ("all", "all")}
+    summary = {s.label: s.value for s in result.scores if (s.domain, s.task) == ("all", "all")}
     run_row = {"run": result.run, "kind": "eval", "model": result.model, "data": result.data,
                "out": str(out or ""), "config": json.dumps({**result.config, "split": result.split}),
                "status": "finished", "summary": json.dumps(summary), "started_at": started,
