@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from math import comb
 from pathlib import Path
@@ -159,12 +160,15 @@ def evaluate(model, tokenizer, rows: list[dict], *, samples: int = 1, max_new_to
     prompts = [encode_prompt(row["prompt"], tokenizer) for row in rows]
     out = generate(model, tokenizer, prompts, n=samples, max_new_tokens=max_new_tokens,
                    temperature=temperature, generator=generator, batch_size=batch_size)  # fmt: skip
+    judged_rows = [row for row in rows for _ in range(samples)]  # matches generate's row order
+    # threads: the code sandbox waits on processes, and math's sympy path has its own time limit
+    with ThreadPoolExecutor(max_workers=min(8, len(judged_rows)), thread_name_prefix="eval-verify") as pool:
+        all_scores = list(pool.map(verifier_reward, judged_rows, out.texts))
     problems = []
     for i, row in enumerate(rows):
         part = slice(i * samples, (i + 1) * samples)
-        texts = out.texts[part]
-        p = ProblemResult(row["problem_id"], row["domain"], row["task"], texts,
-                          [verifier_reward(row, t) for t in texts], out.truncated[part])  # fmt: skip
+        p = ProblemResult(row["problem_id"], row["domain"], row["task"], out.texts[part], all_scores[part],
+                          out.truncated[part])  # fmt: skip
         if samples > 1:
             vote_answer(p)
         problems.append(p)
