@@ -182,3 +182,18 @@ def test_rejects_bad_arguments():
         sequence_logprobs(model, ids, mask, PROMPT, temperature=0)
     with pytest.raises(ValueError, match="completion_start"):
         sequence_logprobs(model, ids, mask, 0)
+
+
+def test_a_model_from_load_model(tiny_model_dir):
+    """The real loading path: a tiny model dir with a fresh LoRA adapter from train.model."""
+    from train.model import LoraSettings, load_model
+
+    model, tokenizer = load_model(tiny_model_dir, device="cpu", lora=LoraSettings(r=4, dropout=0.0))
+    vocab = model.get_output_embeddings().weight.shape[0]
+    ids, mask = batch(vocab)
+    want, _ = naive(model, ids, mask)
+    logp, _ = sequence_logprobs(model, ids, mask, PROMPT, chunk_size=4)
+    torch.testing.assert_close(logp, want, atol=1e-5, rtol=0)
+    (logp * mask[:, PROMPT:]).sum().backward()
+    trained = [n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+    assert trained and all("lora_" in n for n in trained)

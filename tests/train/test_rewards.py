@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import verifiers
-from datagen.tasks import make_problem, solve_problem
+from datagen.tasks import get_task, make_problem, solve_problem
 from datagen.teachers.render import render_solution
 from train.rewards import (
     REWARDS,
@@ -185,3 +185,27 @@ def test_compute_rewards_weights_the_parts():
     assert list(parts) == ["verifier"] and only.tolist() == [1, 0, 1, 0]
     with pytest.raises(ValueError, match="differ in length"):
         compute_rewards(rows, texts[:2], lengths, weights=None, max_new_tokens=100, overlong_buffer=0)
+
+
+def test_rows_of_a_real_rl_export(workspace_exports):
+    """The export's rows as read from disk (meta is JSON text): each problem's builtin
+    solution earns the verifier reward and the format reward, a non-answer earns neither."""
+    rows = []
+    for split in ("train", "val"):
+        path = workspace_exports.rl / f"{split}.jsonl"
+        if path.exists():
+            rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    assert rows and all(isinstance(r["meta"], str) for r in rows)
+    assert {r["domain"] for r in rows} >= {"math", "logic"}
+    solutions = [
+        render_solution(
+            get_task(r["task"]).solve(json.loads(r["meta"])), "cot", r["domain"], random.Random(0)
+        )
+        for r in rows
+    ]
+    n = len(rows)
+    total, parts = compute_rewards(rows + rows, solutions + ["I do not know."] * n, [10] * (2 * n),
+                                   weights="verifier=1,format=1", max_new_tokens=64, overlong_buffer=0)  # fmt: skip
+    assert parts["verifier"].tolist() == [1.0] * n + [0.0] * n
+    assert parts["format"].tolist() == [1.0] * n + [0.0] * n
+    assert total.tolist() == [2.0] * n + [0.0] * n
