@@ -173,9 +173,6 @@ def build_tiny(
     if corpus is None:
         corpus = builtin_corpus(seed=seed)
     tokenizer = train_tokenizer(corpus, vocab_size)
-    # the saved config names Qwen2's tokenizer class: it rebuilds the same pipeline from
-    # tokenizer.json, exactly as a real Qwen2 checkpoint loads
-    tokenizer.init_kwargs["tokenizer_class"] = "Qwen2Tokenizer"
     shape = dict(SIZES[size])
     pad_id, eos_id = tokenizer.convert_tokens_to_ids([PAD, EOS])
     config = Qwen2Config(
@@ -193,6 +190,8 @@ def build_tiny(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
+    # AutoTokenizer loads this as Qwen2Tokenizer (from config.json's model_type), which
+    # rebuilds the same pipeline around tokenizer.json's vocabulary, as a real Qwen2 does
     tokenizer.save_pretrained(out)
     return out
 

@@ -49,10 +49,9 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_model_dir, tmp_path, lora)
     if lora is None:  # full fine-tuning: dropout from the attention instead
         _attention_dropout(model, 0.2)
     random.seed(1), np.random.seed(1)
-    for _ in range(2):
-        _step(model, optimizer, scheduler)
-    ckpt = save_checkpoint(tmp_path, 2, model, optimizer, scheduler, {"epoch": 0, "position": 4, "run": "r1"})
-    expected = [_step(model, optimizer, scheduler) for _ in range(3)]
+    _step(model, optimizer, scheduler)
+    ckpt = save_checkpoint(tmp_path, 1, model, optimizer, scheduler, {"epoch": 0, "position": 4, "run": "r1"})
+    expected = [_step(model, optimizer, scheduler) for _ in range(2)]
 
     # a fresh process's view: new model and optimizer, RNGs elsewhere
     model, optimizer, scheduler = _setup(tiny_model_dir, lora)
@@ -60,9 +59,9 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_model_dir, tmp_path, lora)
         _attention_dropout(model, 0.2)
     torch.manual_seed(123), random.seed(123), np.random.seed(123)
     state = load_checkpoint(ckpt, model, optimizer, scheduler)
-    assert state == {"epoch": 0, "position": 4, "run": "r1", "step": 2}
-    assert scheduler.last_epoch == 2
-    assert [_step(model, optimizer, scheduler) for _ in range(3)] == expected
+    assert state == {"epoch": 0, "position": 4, "run": "r1", "step": 1}
+    assert scheduler.last_epoch == 1
+    assert [_step(model, optimizer, scheduler) for _ in range(2)] == expected
 
 
 def test_lora_checkpoint_holds_only_the_adapter(tiny_model_dir, tmp_path):
