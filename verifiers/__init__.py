@@ -26,6 +26,7 @@ class Registered:
 
 
 _REGISTRY: dict[str, Registered] = {}
+_LOADED = False
 
 
 def register(name: str, version: str):
@@ -39,8 +40,13 @@ def register(name: str, version: str):
 
 
 def _load() -> None:
-    # importing the modules registers their verifiers
+    # importing the modules registers their verifiers. A flag, not an empty registry,
+    # says whether that happened: importing one module first (verifiers.code, say)
+    # fills the registry with its own entries only.
+    global _LOADED
     from verifiers import code, logic, math  # noqa: F401
+
+    _LOADED = True
 
 
 def get(name: str) -> VerifyFn:
@@ -52,7 +58,7 @@ def version(name: str) -> str:
 
 
 def entry(name: str) -> Registered:
-    if not _REGISTRY:
+    if not _LOADED:
         _load()
     try:
         return _REGISTRY[name]
@@ -61,7 +67,7 @@ def entry(name: str) -> Registered:
 
 
 def names() -> list[str]:
-    if not _REGISTRY:
+    if not _LOADED:
         _load()
     return sorted(_REGISTRY)
 
