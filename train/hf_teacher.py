@@ -8,7 +8,7 @@ worker thread runs `train.rollout.generate` on the whole batch, so the event loo
 model. Requests in a batch are grouped by their sampling parameters; a request for n choices becomes
 n rows of the batch.
 
-The name, `hf:<dirname>@<hash>`, is part of the resume key: the hash covers the config files'
+The name, `hf:<dirname>@<hash>` (`hf:<run>/final@<hash>` for a training run's output), is part of the resume key: the hash covers the config files'
 contents and the weight files' names, sizes and modification times (hashing gigabytes of weights on
 every start would cost more than it saves), so retrained weights in the same directory count as a
 new teacher and an unchanged directory resumes. The model is loaded on the first request, so a
@@ -54,7 +54,11 @@ def teacher_name(path) -> str:
         raise HFTeacherError(
             f"teacher hf:{path}: not a model directory (no config.json or adapter_config.json)"
         )
-    return f"hf:{path.resolve().name}@{model_fingerprint(path)}"
+    path = path.resolve()
+    # a training run's outputs are out/final, out/merged, out/checkpoint-N: the run's name says more
+    generic = path.name in ("final", "merged") or path.name.startswith("checkpoint-")
+    label = f"{path.parent.name}/{path.name}" if generic else path.name
+    return f"hf:{label}@{model_fingerprint(path)}"
 
 
 class HFTeacher:

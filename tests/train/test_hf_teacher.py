@@ -43,6 +43,9 @@ def test_name_is_deterministic_and_follows_the_weights(tiny_model_dir, tmp_path)
     st = weights.stat()
     os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # retrained weights: a new teacher
     assert teacher_name(copy) != name
+    final = tmp_path / "sft-run" / "final"
+    shutil.copytree(tiny_model_dir, final)
+    assert teacher_name(final).startswith("hf:sft-run/final@")
     with pytest.raises(HFTeacherError, match="no such model directory"):
         teacher_name(tmp_path / "missing")
     with pytest.raises(HFTeacherError, match="not a model directory"):
