@@ -272,9 +272,16 @@ def run_eval(model_path, data, *, split: str = "val", samples: int = 1, limit: i
     if out:
         write_problems(result, out)
     if store:
-        result.run = run or f"eval-{Path(model_path).name}-{started:%Y%m%d-%H%M%S}"
+        result.run = run or f"eval-{_model_label(model_path)}-{started:%Y%m%d-%H%M%S}"
         store_eval(workspace, result, started, out)
     return result
+
+
+def _model_label(model_path) -> str:
+    path = Path(model_path).resolve()
+    # a training run's outputs are out/final, out/merged, out/checkpoint-N: the run's name says more
+    generic = path.name in ("final", "merged") or path.name.startswith("checkpoint-")
+    return f"{path.parent.name}-{path.name}" if generic else path.name
 
 
 def write_problems(result: EvalResult, out) -> Path:

@@ -174,3 +174,11 @@ def test_run_eval_stores_the_run_and_its_scores(tiny_model_dir, workspace_export
     run_eval(tiny_model_dir, workspace_exports.rl, **kw)  # the same run id again replaces its rows
     assert query(ws, "select count(*) from runs") == [(1,)]
     assert query(ws, "select count(*) from evals") == [(len(result.scores),)]
+
+
+def test_default_run_ids_name_the_training_run(tmp_path):
+    from train.evaluate import _model_label
+
+    assert _model_label(tmp_path / "sft1" / "final") == "sft1-final"
+    assert _model_label(tmp_path / "grpo" / "checkpoint-000040") == "grpo-checkpoint-000040"
+    assert _model_label(tmp_path / "qwen-0.5b") == "qwen-0.5b"
