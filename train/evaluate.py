@@ -158,20 +158,23 @@ def evaluate(model, tokenizer, rows: list[dict], *, samples: int = 1, max_new_to
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     prompts = [encode_prompt(row["prompt"], tokenizer) for row in rows]
-    out = generate(model, tokenizer, prompts, n=samples, max_new_tokens=max_new_tokens,
+    # prompts of similar length share a batch, so little of each batch is padding
+    order = sorted(range(len(rows)), key=lambda i: len(prompts[i]))
+    rows = [rows[i] for i in order]
+    out = generate(model, tokenizer, [prompts[i] for i in order], n=samples, max_new_tokens=max_new_tokens,
                    temperature=temperature, generator=generator, batch_size=batch_size)  # fmt: skip
     judged_rows = [row for row in rows for _ in range(samples)]  # matches generate's row order
     # threads: the code sandbox waits on processes, and math's sympy path has its own time limit
     with ThreadPoolExecutor(max_workers=min(8, len(judged_rows)), thread_name_prefix="eval-verify") as pool:
         all_scores = list(pool.map(verifier_reward, judged_rows, out.texts))
-    problems = []
+    problems: list[ProblemResult | None] = [None] * len(rows)
     for i, row in enumerate(rows):
         part = slice(i * samples, (i + 1) * samples)
         p = ProblemResult(row["problem_id"], row["domain"], row["task"], out.texts[part], all_scores[part],
                           out.truncated[part])  # fmt: skip
         if samples > 1:
             vote_answer(p)
-        problems.append(p)
+        problems[order[i]] = p  # back in input order
     return EvalResult(samples, temperature, problems, summarize(problems, samples))
 
 
