@@ -1,0 +1,461 @@
+"""Supervised fine-tuning on an `sft` export: LoRA (or full) training on the assistant
+tokens, packed rows, warmup + cosine, eval loss and verifier accuracy on the val split,
+checkpoints that resume bit for bit.
+
+Why not `model(..., labels=...)`: it computes logits for every position and upcasts
+[B, T, V] to float32. Only the trained positions need logits, so the backbone runs to
+hidden states, the trained positions are gathered, and lm_head + cross-entropy run on
+those in chunks (recomputed in backward) so the float32 logits stay small.
+
+The step loop keeps the host ahead of the device: per-step loss and grad norm stay on
+the device and are read back once per `log_every` steps; token counts come from the
+host-side batches. The loss of an optimizer step is the mean over all its trained tokens
+(across micro-batches and packed examples alike), so packing changes no gradient.
+
+Resume: the data order of an epoch is a function of (seed, epoch), so a checkpoint
+stores the cursor (epoch, micro-batch position) next to the model, optimizer,
+scheduler and RNG states, and the resumed run sees the same batches and dropout masks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from torch.utils.checkpoint import checkpoint
+
+from train.data import collate, export_source, pack_examples, read_export, rows_of, sft_examples
+
+_CE_CHUNK_ELEMENTS = 2**27  # logits per cross-entropy chunk (512 MiB in float32)
+
+__all__ = ["SFTConfig", "SFTError", "SFTEvents", "SFTResult", "load_sft_config", "run_sft", "token_loss_sum"]
+
+
+class SFTError(ValueError):
+    """A run that cannot start or continue (bad config, nothing to resume, nothing to train)."""
+
+
+class SFTConfig(BaseModel):
+    """Every setting of an SFT run; `cotmill train sft` flags and `--config` YAML keys have
+    these names (dashes in YAML keys read as underscores)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str  # a Hugging Face model directory (or an adapter directory)
+    data: str  # an sft export directory (or one file)
+    out: str
+    max_steps: int | None = Field(default=None, ge=1)  # None: train `epochs` epochs
+    epochs: float = Field(default=1.0, gt=0)
+    lr: float = Field(default=2e-4, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    min_lr_ratio: float = Field(default=0.0, ge=0, le=1)  # the cosine ends at this share of lr
+    warmup_steps: int | None = Field(default=None, ge=0)  # None: warmup_ratio of the steps
+    warmup_ratio: float = Field(default=0.03, ge=0, le=1)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    batch_size: int = Field(default=8, ge=1)  # rows per micro-batch (a packed row holds several examples)
+    grad_accum: int = Field(default=1, ge=1)
+    max_length: int = Field(default=1024, ge=2)  # tokens per row
+    packing: bool = True
+    lora: bool = True  # False: full fine-tuning
+    lora_r: int = Field(default=16, ge=1)
+    lora_alpha: int = Field(default=32, ge=1)
+    lora_dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: str = "all-linear"  # or comma-separated module names, e.g. q_proj,v_proj
+    qlora: bool = False
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    gradient_checkpointing: bool | None = None  # None: on for CUDA
+    device: str = "auto"
+    seed: int = 0
+    log_every: int = Field(default=10, ge=1)  # steps between metric read-backs (one device sync each)
+    eval_every: int = Field(default=0, ge=0)  # 0: evaluate at the end only
+    eval_samples: int = Field(default=32, ge=0)  # val problems for verifier accuracy (greedy); 0: none
+    eval_max_new_tokens: int = Field(default=256, ge=1)
+    eval_batch_size: int = Field(default=16, ge=1)
+    save_every: int = Field(default=0, ge=0)  # steps between checkpoints; 0: at the end only
+    keep_checkpoints: int = Field(default=2, ge=1)
+    resume: bool = False
+    merge: bool = False
+    workspace: str | None = None  # metrics go to its tables; sft rows' references come from it
+    run: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SFTConfig:
+        if self.merge and not self.lora:
+            raise ValueError("merge needs LoRA: a full fine-tune is saved as a full model already")
+        if self.qlora and not self.lora:
+            raise ValueError("qlora trains a LoRA adapter: it cannot be combined with lora: false")
+        return self
+
+
+def load_sft_config(path, overrides: dict) -> SFTConfig:
+    """YAML file values first, then the overrides (command-line flags); errors name the
+    file (or the command line) and the key. With resume, the run's saved config.json fills
+    in what neither gives, so `--out DIR --resume` continues the run as it was started."""
+    from datagen.config import ConfigError, describe, read_yaml
+
+    data = read_yaml(path) if path else {}
+    data.update(overrides)
+    if data.get("resume") and data.get("out"):
+        saved = Path(data["out"]) / "config.json"
+        try:
+            data = {**json.loads(saved.read_text()), **data}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{saved}: cannot read the run's config: {e}") from None
+    try:
+        return SFTConfig(**data)
+    except ValidationError as e:
+        raise ConfigError(describe(e, str(path) if path else "command line")) from None
+
+
+class SFTEvents:
+    """Hooks for a front end (the CLI's progress bar); every method may be left as is."""
+
+    def start(self, total_steps: int, start_step: int, info: dict) -> None: ...
+
+    def step(self, step: int, values: dict[str, float]) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+
+@dataclass
+class SFTResult:
+    run: str
+    steps: int
+    final: Path
+    merged: Path | None = None
+    tokens: int = 0
+    seconds: float = 0.0
+    train_loss: float | None = None  # mean over the last logged window
+    eval_loss: float | None = None
+    eval_accuracy: float | None = None
+    history: list[dict] = field(default_factory=list)  # every logged step: {"step", "loss", ...}
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+# --- loss ----------------------------------------------------------------------------------------
+
+
+def _ce_chunk(head, h, y, softcap):
+    logits = head(h).float()  # [n, V]
+    if softcap:
+        logits = torch.tanh(logits / softcap) * softcap
+    return F.cross_entropy(logits, y, reduction="sum")
+
+
+def token_loss_sum(model, batch: dict) -> torch.Tensor:
+    """Sum of the cross-entropy over the batch's trained tokens (a 0-d tensor)."""
+    from train.model import unwrap
+
+    base = unwrap(model)
+    device = base.get_output_embeddings().weight.device
+    inputs = {k: batch[k].to(device, non_blocking=True) for k in ("input_ids", "position_ids", "attention_mask")
+              if k in batch}  # fmt: skip
+    hidden = base.get_decoder()(**inputs, use_cache=False).last_hidden_state  # [B, T, H]
+    index = batch["target_index"].to(device, non_blocking=True)  # [N]
+    targets = batch["targets"].to(device, non_blocking=True)  # [N]
+    h = hidden.reshape(-1, hidden.shape[-1]).index_select(0, index)  # [N, H]
+    head = base.get_output_embeddings()
+    softcap = getattr(base.config, "final_logit_softcapping", None)
+    rows = max(1, _CE_CHUNK_ELEMENTS // head.weight.shape[0])
+    if h.shape[0] <= rows:
+        return _ce_chunk(head, h, targets, softcap)
+    total = hidden.new_zeros((), dtype=torch.float32)
+    for s in range(0, h.shape[0], rows):
+        part = (head, h[s : s + rows], targets[s : s + rows], softcap)
+        total = total + (checkpoint(_ce_chunk, *part, use_reentrant=False) if torch.is_grad_enabled()
+                         else _ce_chunk(*part))  # fmt: skip
+    return total
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Data:
+    train: list[dict]  # rows: packed (several examples each) or one example each
+    val: list[dict]
+    val_raw: list[dict]  # the val split's export rows, for verifier accuracy
+    examples: int
+    dropped: int
+
+
+def _prepare(config: SFTConfig, tokenizer) -> _Data:
+    rows = read_export(config.data, "train")
+    train, dropped = sft_examples(rows, tokenizer, config.max_length, export_source(config.data, "train"))
+    if not train:
+        raise SFTError(f"{config.data}: no train example fits --max-length {config.max_length}")
+    val_raw = read_export(config.data, "val")
+    val, _ = sft_examples(val_raw, tokenizer, config.max_length, export_source(config.data, "val"))
+    as_rows = (lambda ex: pack_examples(ex, config.max_length)) if config.packing else rows_of
+    return _Data(as_rows(train), as_rows(val) if val else [], val_raw, len(train), dropped)
+
+
+def _groups(n_rows: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The micro-batches of an epoch: a seeded shuffle of the rows, cut into batch_size."""
+    order = torch.randperm(n_rows, generator=torch.Generator().manual_seed(seed * 100003 + epoch)).tolist()
+    return [order[i : i + batch_size] for i in range(0, n_rows, batch_size)]
+
+
+def _stream(rows: list[dict], config: SFTConfig, pad: int, epoch: int, position: int) -> Iterator:
+    """Endless micro-batches from the cursor (epoch, position): yields (cursor after it, batch)."""
+    while True:
+        groups = _groups(len(rows), config.batch_size, config.seed, epoch)
+        for pos in range(position, len(groups)):
+            yield (epoch, pos + 1), collate([rows[i] for i in groups[pos]], pad, config.packing)
+        epoch, position = epoch + 1, 0
+
+
+def _total_steps(config: SFTConfig, n_rows: int) -> int:
+    if config.max_steps is not None:
+        return config.max_steps
+    micro = math.ceil(n_rows / config.batch_size)
+    return max(1, math.ceil(config.epochs * micro / config.grad_accum))
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+
+
+def eval_loss(model, rows: list[dict], batch_size: int, pad: int, packed: bool) -> float:
+    """Mean cross-entropy per trained token over the rows (one device sync)."""
+    was_training = model.training
+    model.eval()
+    total, count = None, 0
+    with torch.no_grad():
+        for s in range(0, len(rows), batch_size):
+            batch = collate(rows[s : s + batch_size], pad, packed)
+            part = token_loss_sum(model, batch)
+            total = part if total is None else total + part
+            count += batch["n_targets"]
+    model.train(was_training)
+    return float(total) / max(count, 1) if total is not None else float("nan")
+
+
+def _accuracy_rows(config: SFTConfig, val_raw: list[dict], events: SFTEvents) -> list[dict]:
+    """The val problems (with reference and verifier) verifier accuracy is measured on."""
+    if not config.eval_samples or not val_raw:
+        return []
+    try:
+        from train.evaluate import EvalError, problem_rows
+    except ImportError as e:  # the evaluation module is part of the same package; kept optional
+        events.note(f"no verifier accuracy: {e}")
+        return []
+    try:
+        return problem_rows(val_raw, config.workspace, export_source(config.data, "val"), config.eval_samples)
+    except EvalError as e:
+        events.note(f"no verifier accuracy: {e}")
+        return []
+
+
+def eval_accuracy(model, tokenizer, problems: list[dict], config: SFTConfig) -> tuple[float, list]:
+    """Share of the problems whose greedy completion the verifier passes; the global RNG is
+    left as it was, so evaluating changes no later dropout mask."""
+    from train.evaluate import evaluate
+
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        result = evaluate(model, tokenizer, problems, samples=1, max_new_tokens=config.eval_max_new_tokens,
+                          batch_size=config.eval_batch_size, seed=config.seed)  # fmt: skip
+    return result.value("pass@1") or 0.0, result.problems
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def _load(config: SFTConfig):
+    from train.model import LoraSettings, load_model
+
+    lora = None
+    if config.lora:
+        targets = config.target_modules
+        if targets != "all-linear":
+            targets = [t.strip() for t in targets.split(",") if t.strip()]
+        lora = LoraSettings(r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
+                            target_modules=targets)  # fmt: skip
+    return load_model(config.model, device=config.device, precision=config.precision, lora=lora,
+                      qlora=config.qlora, gradient_checkpointing=config.gradient_checkpointing)  # fmt: skip
+
+
+def _seed(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class _Trainer:
+    """State of one run; `run_sft` is its outline."""
+
+    def __init__(self, config: SFTConfig, events: SFTEvents):
+        from train.schedule import make_optimizer, make_scheduler, warmup_steps_for
+
+        self.config, self.events = config, events
+        self.out = Path(config.out)
+        _seed(config.seed)
+        self.model, self.tokenizer = _load(config)
+        self.pad = self.tokenizer.pad_token_id
+        self.data = _prepare(config, self.tokenizer)
+        self.total = _total_steps(config, len(self.data.train))
+        self.warmup = warmup_steps_for(self.total, config.warmup_steps, config.warmup_ratio)
+        self.optimizer = make_optimizer(self.model, config.lr, config.weight_decay)
+        self.scheduler = make_scheduler(self.optimizer, self.warmup, self.total, config.min_lr_ratio)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.problems = _accuracy_rows(config, self.data.val_raw, events)
+        self.step, self.cursor, self.tokens, self.run = 0, (0, 0), 0, config.run
+        self.history: list[dict] = []
+        self.seconds = 0.0  # training time (logging windows; evaluation and saving left out)
+        self._resume_or_refuse()
+
+    def _resume_or_refuse(self) -> None:
+        from train.checkpoint import latest_checkpoint, load_checkpoint
+
+        ckpt = latest_checkpoint(self.out) if self.out.exists() else None
+        if not self.config.resume:
+            if ckpt is not None:
+                raise SFTError(f"{self.out} holds checkpoints of an earlier run ({ckpt.name}); "
+                               "pass --resume to continue it, or choose another --out")  # fmt: skip
+            return
+        if ckpt is None:
+            raise SFTError(f"--resume: no checkpoint in {self.out}")
+        state = load_checkpoint(ckpt, self.model, self.optimizer, self.scheduler)
+        if state["step"] >= self.total:
+            raise SFTError(f"nothing to train: checkpoint at step {state['step']}, --max-steps {self.total}")
+        if state.get("train_rows") != len(self.data.train):
+            raise SFTError(f"{ckpt}: trained on {state.get('train_rows')} rows, the data now gives "
+                           f"{len(self.data.train)}; resume with the same --data, --max-length and packing")  # fmt: skip
+        self.step, self.cursor, self.tokens = state["step"], tuple(state["cursor"]), state.get("tokens", 0)
+        self.run = self.config.run or state.get("run")
+        self.events.note(f"resumed from {ckpt} at step {self.step}")
+
+    def state(self) -> dict:
+        return {"step": self.step, "cursor": list(self.cursor), "tokens": self.tokens, "run": self.run,
+                "train_rows": len(self.data.train), "config": self.config.model_dump(mode="json")}  # fmt: skip
+
+    def optimizer_step(self, stream) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """grad_accum micro-batches, one update; (loss, grad norm) stay on the device."""
+        micro = []
+        for _ in range(self.config.grad_accum):
+            self.cursor, batch = next(stream)
+            micro.append(batch)
+        n_targets = sum(b["n_targets"] for b in micro)
+        loss = None
+        for batch in micro:
+            part = token_loss_sum(self.model, batch) / n_targets
+            part.backward()
+            loss = part.detach() if loss is None else loss + part.detach()
+        norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss, norm, sum(b["n_tokens"] for b in micro)
+
+
+def _log_window(trainer: _Trainer, logger, pending: list, started: float) -> float:
+    """Read back the window's losses and norms in one sync and log every step of it."""
+    values = torch.stack(
+        [torch.stack([loss.float(), norm.float()]) for _, loss, norm, _, _ in pending]
+    ).tolist()
+    now = time.perf_counter()
+    trainer.seconds += now - started
+    rate = sum(p[4] for p in pending) / max(now - started, 1e-9)
+    for (step, _, _, lr, _), (loss, norm) in zip(pending, values):
+        row = {"loss": loss, "grad_norm": norm, "lr": lr, "tokens_per_s": rate}
+        logger.log(step, row)
+        trainer.history.append({"step": step, **row})
+    trainer.events.step(pending[-1][0], trainer.history[-1])
+    pending.clear()
+    return now
+
+
+def _evaluate(trainer: _Trainer, logger) -> dict[str, float]:
+    config, values = trainer.config, {}
+    if trainer.data.val:
+        values["eval_loss"] = eval_loss(trainer.model, trainer.data.val, config.batch_size, trainer.pad,
+                                        config.packing)  # fmt: skip
+    if trainer.problems:
+        acc, problems = eval_accuracy(trainer.model, trainer.tokenizer, trainer.problems, config)
+        values["eval_accuracy"] = acc
+        for p in problems[:2]:
+            logger.text(trainer.step, "eval_sample", f"{p.problem_id} score={p.scores[0]}\n{p.texts[0]}")
+    if values:
+        logger.log(trainer.step, values)
+        trainer.events.step(trainer.step, values)
+    return values
+
+
+def _finish(trainer: _Trainer, logger, result: SFTResult) -> SFTResult:
+    from train.model import merge_adapter, save_model
+
+    result.final = save_model(trainer.model, trainer.tokenizer, trainer.out / "final")
+    if trainer.config.merge:
+        result.merged = merge_adapter(result.final, trainer.out / "merged")
+    return result
+
+
+def run_sft(config: SFTConfig, events: SFTEvents | None = None) -> SFTResult:
+    """Train, evaluate, checkpoint and save `out/final` (and `out/merged` with merge)."""
+    from train.checkpoint import save_checkpoint
+    from train.metrics import RunLogger
+
+    events = events or SFTEvents()
+    trainer = _Trainer(config, events)
+    out, data = trainer.out, trainer.data
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
+    logger = RunLogger(kind="sft", out_dir=out, workspace=config.workspace, run=trainer.run, model=config.model,
+                       data=config.data, config=config.model_dump(mode="json"))  # fmt: skip
+    trainer.run = logger.run
+    events.start(trainer.total, trainer.step, {"run": logger.run, "examples": data.examples, "rows": len(data.train),
+                 "val_rows": len(data.val), "dropped": data.dropped, "warmup": trainer.warmup})  # fmt: skip
+    stream = _stream(data.train, config, trainer.pad, *trainer.cursor)
+    pending: list = []
+    result = SFTResult(run=logger.run, steps=trainer.total, final=out / "final", history=trainer.history)
+    window = time.perf_counter()
+    start_tokens, last_eval = trainer.tokens, {}
+    try:
+        while trainer.step < trainer.total:
+            lr = trainer.scheduler.get_last_lr()[0]
+            loss, norm, tokens = trainer.optimizer_step(stream)
+            trainer.step += 1
+            trainer.tokens += tokens
+            pending.append((trainer.step, loss, norm, lr, tokens))
+            last = trainer.step == trainer.total
+            if last or trainer.step % config.log_every == 0:
+                window = _log_window(trainer, logger, pending, window)
+            if config.eval_every and (last or trainer.step % config.eval_every == 0):
+                last_eval = _evaluate(trainer, logger)
+                window = time.perf_counter()  # evaluation time is not training time
+            if last or (config.save_every and trainer.step % config.save_every == 0):
+                save_checkpoint(out, trainer.step, trainer.model, trainer.optimizer, trainer.scheduler,
+                                trainer.state(), keep=config.keep_checkpoints)  # fmt: skip
+                window = time.perf_counter()
+        if not config.eval_every:
+            last_eval = _evaluate(trainer, logger)
+        _finish(trainer, logger, result)
+    except BaseException as e:
+        logger.finish("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+        raise
+    window_rows = [h["loss"] for h in trainer.history[-config.log_every :]]
+    result.train_loss = sum(window_rows) / len(window_rows) if window_rows else None
+    result.eval_loss, result.eval_accuracy = last_eval.get("eval_loss"), last_eval.get("eval_accuracy")
+    result.tokens, result.seconds = trainer.tokens - start_tokens, trainer.seconds
+    summary = {"steps": trainer.step, "train_loss": result.train_loss, "eval_loss": result.eval_loss,
+               "eval_accuracy": result.eval_accuracy, "tokens": trainer.tokens,
+               "tokens_per_s": result.tokens_per_s, "final": str(result.final)}  # fmt: skip
+    logger.finish("finished", {k: v for k, v in summary.items() if v is not None})
+    return result
