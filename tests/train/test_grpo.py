@@ -1,0 +1,279 @@
+"""train.grpo: a run writes its metrics, GRPO raises a toy reward, resume continues exactly,
+dynamic sampling drops all-equal groups, micro-batches and --mask-truncated weigh tokens right."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tests.conftest import query  # noqa: E402
+from train.grpo import (  # noqa: E402
+    GRPOConfig,
+    GRPOError,
+    PromptSampler,
+    check_config,
+    collect_batch,
+    config_from,
+    optimise,
+    run_grpo,
+)
+
+QUESTION = [{"role": "user", "content": "What is 2 + 3?"}]
+
+
+@pytest.fixture(scope="module")
+def sharp_model(tiny_model_dir, tmp_path_factory):
+    """The tiny model with its matrices scaled up: a fresh model's next-token distribution is
+    nearly uniform over the vocabulary, so no reward has variance to learn from; scaled, it is
+    peaked, like a trained model's."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path_factory.mktemp("sharp") / "model"
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.mul_(8.0)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_prompt(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rows") / "rows.jsonl"
+    path.write_text(json.dumps({"prompt": QUESTION, "reference": "5", "verifier": "math"}) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def target(sharp_model):
+    """A first token the sharp model samples now and then (p in 0.02..0.5), and its probability."""
+    model, tok, ids = _policy(sharp_model)
+    probs = _first_token_probs(model, ids)
+    for p, i in zip(*probs.topk(10)):
+        if 0.02 < p < 0.5 and tok.decode([int(i)]).strip():
+            return int(i), tok.decode([int(i)]), float(p)
+    pytest.fail(f"no first token with a usable probability: {probs.topk(10)}")
+
+
+def _policy(path, adapter=None):
+    from train.data import encode_prompt
+    from train.model import LoraSettings, load_model
+
+    lora = None if adapter else LoraSettings(r=8, alpha=16, dropout=0.0)
+    model, tok = load_model(path, lora=lora, adapter=adapter, trainable=adapter is None)
+    return model, tok, encode_prompt(QUESTION, tok)
+
+
+def _first_token_probs(model, ids):
+    with torch.no_grad():
+        return model(input_ids=torch.tensor([ids])).logits[0, -1].softmax(-1)
+
+
+def starts_with(text: str):
+    """Toy reward: 1 when the completion starts with `text`."""
+
+    def reward(rows, texts, lengths):
+        r = torch.tensor([1.0 if t.startswith(text) else 0.0 for t in texts])
+        return r, {"starts": r}
+
+    return reward
+
+
+def alternating(rows, texts, lengths):
+    """Toy reward: 0, 1, 0, 1 ... so every group has mixed rewards whatever is sampled."""
+    r = torch.tensor([float(i % 2) for i in range(len(texts))])
+    return r, {"toy": r}
+
+
+def _cfg(model, data, out, **kw):
+    base = dict(model=str(model), data=str(data), out=str(out), max_steps=2, prompts_per_step=2, group_size=4,
+                max_new_tokens=8, lora_r=8, lora_alpha=16, save_every=100, sample_every=100)  # fmt: skip
+    return GRPOConfig(**(base | kw))
+
+
+def test_run_logs_every_metric_to_the_store(tiny_model_dir, workspace_exports, tmp_path):
+    out = tmp_path / "run"
+    summary = run_grpo(_cfg(tiny_model_dir, workspace_exports.rl, out, beta=0.1, iterations=2, sample_every=2,
+                            reward_weights="verifier=1,format=0.1", workspace=str(workspace_exports.workspace)))  # fmt: skip
+    assert summary["steps"] == 2 and (out / "final" / "adapter_config.json").exists()
+    sql = f"select name, step, value from metrics where run = (select run from runs where out = '{out}')"
+    rows = query(workspace_exports.workspace, sql)
+    names = {r[0] for r in rows}
+    for name in ("reward/verifier_mean", "reward/format_mean", "reward/total_std", "groups/zero_std_share",
+                 "train/clip_low_frac", "train/clip_high_frac", "train/entropy", "train/kl",
+                 "completion/length_mean", "completion/truncated_share", "time/step_s"):  # fmt: skip
+        assert name in names, name
+    assert {r[1] for r in rows} == {1, 2}
+    entropy = [v for n, _, v in rows if n == "train/entropy"]
+    assert all(0 < v < 10 for v in entropy)
+    status = query(workspace_exports.workspace, f"select kind, status from runs where out = '{out}'")
+    assert status == [("grpo", "finished")]
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in samples] == [1, 2] and "### completion 0" in samples[0]["text"]
+    assert json.loads((out / "config.json").read_text())["beta"] == 0.1
+
+
+def test_one_update_raises_the_rewarded_tokens_probability(sharp_model, target):
+    from train.schedule import make_optimizer
+
+    token, text, p0 = target
+    model, tok, ids = _policy(sharp_model)
+    cfg = _cfg(sharp_model, "-", "-", group_size=8, max_new_tokens=3, lr=1e-2)
+    batch = collect_batch(model, tok, [{"prompt": QUESTION}], [ids], PromptSampler(1, 0), cfg, starts_with(text),
+                          torch.Generator().manual_seed(0))  # fmt: skip
+    assert 0 < float(batch.rewards.mean()) < 1, "the group needs mixed rewards"
+    stats = optimise(model, None, make_optimizer(model, cfg.lr), batch, cfg)
+    assert stats["grad_norm"] > 0
+    assert float(_first_token_probs(model, ids)[token]) > p0 * 1.2
+
+
+@pytest.mark.parametrize("loss", ["grpo", "dr_grpo", "dapo"])
+def test_grpo_learns_a_toy_reward(sharp_model, one_prompt, target, tmp_path, loss):
+    token, text, p0 = target
+    out = tmp_path / "run"
+    run_grpo(_cfg(sharp_model, one_prompt, out, max_steps=6, group_size=8, max_new_tokens=3, lr=1e-2, loss=loss,
+                  scale_rewards="none" if loss == "dr_grpo" else "group"), reward_fn=starts_with(text))  # fmt: skip
+    rewards = [
+        json.loads(line)["reward/starts_mean"] for line in (out / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert len(rewards) == 6
+    assert sum(rewards[-3:]) / 3 > sum(rewards[:2]) / 2 + 0.3, rewards
+    model, _, ids = _policy(sharp_model, adapter=out / "final")
+    assert float(_first_token_probs(model, ids)[token]) > max(0.5, p0 + 0.3)
+
+
+def test_resume_continues_exactly_and_refuses_zero_steps(tiny_model_dir, workspace_exports, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "run"
+    cfg = _cfg(tiny_model_dir, workspace_exports.rl, out, max_steps=2, save_every=1, lr=1e-2, iterations=2)
+    run_grpo(cfg, reward_fn=alternating)
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-000001", "checkpoint-000002"]
+    resume = GRPOConfig(**{**cfg.__dict__, "resume": True})
+    with pytest.raises(GRPOError, match="nothing to train: checkpoint at step 2, --max-steps 2"):
+        run_grpo(resume, reward_fn=alternating)
+    shutil.copytree(out / "final", tmp_path / "straight")
+    shutil.rmtree(out / "checkpoint-000002")
+    shutil.rmtree(out / "final")
+    run_grpo(resume, reward_fn=alternating)
+    a = load_file(tmp_path / "straight" / "adapter_model.safetensors")
+    b = load_file(out / "final" / "adapter_model.safetensors")
+    assert any(v.abs().sum() > 0 for k, v in a.items() if "lora_B" in k), "the adapter trained"
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged] == [1, 2, 2]  # the resumed run logs step 2 again, the same way
+    assert logged[1]["completion/length_mean"] == logged[2]["completion/length_mean"]
+    with pytest.raises(GRPOError, match="no checkpoint"):
+        run_grpo(GRPOConfig(**{**resume.__dict__, "out": str(tmp_path / "empty")}), reward_fn=alternating)
+
+
+def _flat_or_mixed(rows, texts, lengths):
+    """Rows marked flat get 1.0 for every completion; the others alternate 0/1 within a group."""
+    r = torch.tensor([1.0 if row["flat"] else float(i % 2) for i, row in enumerate(rows)])
+    return r, {"toy": r}
+
+
+def test_dynamic_sampling_drops_equal_groups_and_refills(tiny_model_dir):
+    from train.model import load_model
+
+    model, tok = load_model(tiny_model_dir)
+    rows = [{"prompt": QUESTION, "flat": i % 3 != 0} for i in range(9)]  # 3 mixed, 6 flat
+    prompts = [[5 + i, 6, 7] for i in range(9)]
+    gen = torch.Generator().manual_seed(0)
+    cfg = _cfg(tiny_model_dir, "-", "-", prompts_per_step=3, max_new_tokens=2, dynamic_sampling=True)
+    batch = collect_batch(model, tok, rows, prompts, PromptSampler(9, 0), cfg, _flat_or_mixed, gen)
+    assert len(batch.rows) == 3 * 4 and not any(r["flat"] for r in batch.rows)
+    picks = PromptSampler(9, 0).draw(batch.drawn)
+    assert (
+        batch.drawn > 3 and batch.rounds > 1 and batch.zero_std_groups == sum(rows[i]["flat"] for i in picks)
+    )
+    assert batch.rollouts.prompt_ids.shape[0] == 12 and torch.equal(batch.rewards.view(3, 4).std(1) > 0,
+                                                                    torch.ones(3, dtype=torch.bool))  # fmt: skip
+    plain = collect_batch(model, tok, rows, prompts, PromptSampler(9, 0), GRPOConfig(**{**cfg.__dict__,
+                          "dynamic_sampling": False}), _flat_or_mixed, gen)  # fmt: skip
+    assert plain.drawn == 3 and plain.rounds == 1 and len(plain.rows) == 12
+    flat = [{**r, "flat": True} for r in rows]
+    none = collect_batch(model, tok, flat, prompts, PromptSampler(9, 0), cfg, _flat_or_mixed, gen)
+    assert none is None  # every round drew only all-equal groups; bounded by max_sampling_rounds
+
+
+def _toy_batch(model, tok, cfg):
+    rows = [{"prompt": QUESTION, "flat": False}] * 2
+    return collect_batch(model, tok, rows, [[5, 6, 7], [8, 9, 10, 11]], PromptSampler(2, 0), cfg, _flat_or_mixed,
+                         torch.Generator().manual_seed(1))  # fmt: skip
+
+
+@pytest.mark.parametrize("loss", ["grpo", "dr_grpo", "dapo"])
+def test_micro_batches_give_the_same_update(sharp_model, loss):
+    results = []
+    for micro in (0, 3):
+        torch.manual_seed(0)
+        model, tok, _ = _policy(sharp_model)
+        cfg = _cfg(
+            sharp_model, "-", "-", max_new_tokens=6, loss=loss, micro_batch_size=micro, lr=1e-2, beta=0.05
+        )
+        torch.manual_seed(0)
+        batch = _toy_batch(model, tok, cfg)
+        # ragged lengths make token-level and sequence-level weights differ
+        batch.rollouts.completion_mask[::3, 3:] = 0
+        # plain SGD: Adam's first step is about lr * sign(grad), which rounding flips where grad ~ 0
+        sgd = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
+        stats = optimise(model, None, sgd, batch, cfg)
+        assert stats["grad_norm"] > 0
+        results.append(([p.detach().clone() for p in model.parameters() if p.requires_grad], stats))
+    (a, sa), (b, sb) = results
+    assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(a, b))
+    assert sa["loss"] == pytest.approx(sb["loss"], abs=1e-6) and sa["entropy"] == pytest.approx(sb["entropy"])
+
+
+def test_mask_truncated_takes_cut_off_completions_out_of_the_loss(sharp_model):
+    from train.schedule import make_optimizer
+
+    for masked in (True, False):
+        model, tok, _ = _policy(sharp_model)
+        cfg = _cfg(sharp_model, "-", "-", max_new_tokens=2, mask_truncated=masked, lr=1e-2)
+        batch = _toy_batch(model, tok, cfg)
+        assert all(batch.rollouts.truncated)
+        before = [p.detach().clone() for p in model.parameters() if p.requires_grad]
+        optimise(model, None, make_optimizer(model, cfg.lr), batch, cfg)
+        after = [p for p in model.parameters() if p.requires_grad]
+        assert all(torch.equal(x, y) for x, y in zip(before, after)) is masked
+
+
+def test_full_model_with_kl_keeps_a_frozen_reference(tiny_model_dir, one_prompt, tmp_path):
+    out = tmp_path / "full"
+    run_grpo(_cfg(tiny_model_dir, one_prompt, out, max_steps=2, no_lora=True, beta=0.1, lr=1e-3),
+             reward_fn=alternating)  # fmt: skip
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert logged[0]["train/kl"] == pytest.approx(0.0, abs=1e-7) and logged[1]["train/kl"] > 0
+    assert (out / "final" / "model.safetensors").exists()
+
+
+def test_config_checks_and_yaml(tmp_path):
+    cfg = GRPOConfig(model="m", data="d", out="o")
+    assert check_config(cfg) == {"verifier": 1.0} and cfg.eps_high() == 0.28
+    assert GRPOConfig(model="m", data="d", out="o", loss="grpo").eps_high() == 0.2
+    assert "overlong" in check_config(GRPOConfig(model="m", data="d", out="o", overlong_buffer=16))
+    bad = {"group_size": 1, "loss": "ppo", "scale_rewards": "x", "reward_weights": "speed=1", "max_steps": 0,
+           "overlong_buffer": 10_000}  # fmt: skip
+    for field, value in bad.items():
+        with pytest.raises(GRPOError, match=field.replace("_", "-").split("-")[0]):
+            check_config(GRPOConfig(model="m", data="d", out="o", **{field: value}))
+    with pytest.raises(GRPOError, match="overlong"):
+        check_config(GRPOConfig(model="m", data="d", out="o", reward_weights="verifier=1,overlong=1"))
+    spec = tmp_path / "grpo.yaml"
+    spec.write_text("group-size: 4\nlr: 1\nepsilon_high: null\ndynamic_sampling: true\nmodel: a\n")
+    cfg = config_from(spec, {"model": "b", "data": "d", "out": "o"})
+    assert (cfg.group_size, cfg.lr, cfg.dynamic_sampling, cfg.model) == (4, 1.0, True, "b")
+    spec.write_text("group_sise: 4\n")
+    with pytest.raises(GRPOError, match=r"grpo.yaml: unknown setting 'group_sise'"):
+        config_from(spec, {})
+    spec.write_text("group_size: four\n")
+    with pytest.raises(GRPOError, match="group_size must be int"):
+        config_from(spec, {})

@@ -1,0 +1,512 @@
+"""GRPO with verifier rewards: the training loop.
+
+One step: draw prompts -> sample G completions each (`train.rollout`) -> score them with the
+verifiers (plus optional format reward and DAPO's soft overlong penalty, `train.rewards`) ->
+group-relative advantages -> `iterations` (mu) optimiser steps on the clipped objective
+(`train.losses`), log-probs computed in chunks (`train.logprobs`).
+
+What is simplified, and why:
+- Old log-probs are recomputed only when mu > 1. With mu == 1 the policy that sampled is the one
+  being trained, so the ratio is exactly 1 and only its gradient matters: the detached current
+  log-probs stand in for the old ones and a forward pass is saved.
+- The KL reference (beta > 0) is the same model with its LoRA adapter disabled (no second copy).
+  With --no-lora there is no adapter to disable, so a frozen deep copy of the starting model is kept:
+  twice the weights in memory, which is why LoRA is the default.
+- Dynamic sampling (DAPO) keeps only groups whose rewards differ (an all-equal group has zero
+  advantage and teaches nothing) and draws more prompts to refill the batch, for at most
+  `max_sampling_rounds` extra rounds; a batch still short after that trains on what it has.
+- One learning-rate schedule step per GRPO step, whatever mu is.
+- The sampling generator is re-seeded from (seed, step) every step, so a resumed run samples what
+  the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+
+GRPO_LOSSES = ("grpo", "dr_grpo", "dapo")
+REWARD_SCALES = ("group", "batch", "none")
+
+
+class GRPOError(ValueError):
+    """A GRPO run the user set up wrong (bad setting, nothing to resume, nothing to train)."""
+
+
+@dataclass
+class GRPOConfig:
+    model: str = ""  # HF model dir (or an adapter dir: trained on top of its base + adapter)
+    data: str = ""  # rl export dir or file
+    out: str = ""
+    max_steps: int = 100
+    prompts_per_step: int = 4
+    group_size: int = 8  # G completions per prompt
+    max_new_tokens: int = 256
+    max_prompt_tokens: int = 1024  # longer prompts are left out of the pool
+    temperature: float = 1.0
+    top_p: float = 1.0
+    lr: float = 1e-5
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0  # dropout would make the trained log-probs differ from the sampling policy's
+    target_modules: str = "all-linear"
+    no_lora: bool = False
+    beta: float = 0.0  # k3 KL weight; 0 skips the reference pass
+    epsilon_low: float = 0.2
+    epsilon_high: float | None = None  # None: 0.28 for dapo (clip-higher), epsilon_low otherwise
+    loss: str = "dapo"
+    scale_rewards: str = "group"
+    iterations: int = 1  # mu: optimiser steps per batch of rollouts
+    dynamic_sampling: bool = False
+    max_sampling_rounds: int = 3  # extra rounds dynamic sampling may draw to refill a batch
+    mask_truncated: bool = False  # completions cut off at max_new_tokens get no loss
+    overlong_buffer: int = 0  # soft overlong penalty over the last N tokens (with an `overlong` weight)
+    reward_weights: str = "verifier=1"
+    seed: int = 0
+    workspace: str | None = None
+    save_every: int = 50
+    sample_every: int = 10
+    resume: bool = False
+    run: str | None = None
+    precision: str = "auto"
+    device: str = "auto"
+    micro_batch_size: int = 0  # completions per forward/backward; 0 = the whole batch at once
+    logprob_chunk: int = 1024
+    vllm: bool = True  # sample with vLLM where it is installed on CUDA (LoRA runs only)
+
+    def eps_high(self) -> float:
+        if self.epsilon_high is not None:
+            return self.epsilon_high
+        return 0.28 if self.loss == "dapo" else self.epsilon_low
+
+
+def check_config(cfg: GRPOConfig) -> dict[str, float]:
+    """Raise GRPOError naming the first bad setting; returns the parsed reward weights."""
+    from train.rewards import parse_weights
+
+    if not cfg.model or not cfg.data or not cfg.out:
+        raise GRPOError("model, data and out are required")
+    positive = ("max_steps", "prompts_per_step", "max_new_tokens", "iterations", "lr", "save_every",
+                "sample_every", "max_prompt_tokens", "logprob_chunk")  # fmt: skip
+    for name in positive:
+        if getattr(cfg, name) <= 0:
+            raise GRPOError(f"{name.replace('_', '-')} must be > 0, got {getattr(cfg, name)}")
+    if cfg.group_size < 2:
+        raise GRPOError(
+            f"group-size must be at least 2 (advantages are relative to the group), got {cfg.group_size}"
+        )
+    checks = [("loss", cfg.loss, GRPO_LOSSES), ("scale-rewards", cfg.scale_rewards, REWARD_SCALES)]
+    for name, value, allowed in checks:
+        if value not in allowed:
+            raise GRPOError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    if cfg.temperature <= 0 or not 0 < cfg.top_p <= 1:
+        raise GRPOError("temperature must be > 0 and top-p within (0, 1] (GRPO samples from the policy)")
+    if cfg.beta < 0 or cfg.epsilon_low < 0 or cfg.eps_high() < 0 or cfg.overlong_buffer < 0:
+        raise GRPOError("beta, epsilon-low, epsilon-high and overlong-buffer must be >= 0")
+    if cfg.overlong_buffer > cfg.max_new_tokens:
+        raise GRPOError(
+            f"overlong-buffer {cfg.overlong_buffer} is longer than max-new-tokens {cfg.max_new_tokens}"
+        )
+    try:
+        weights = parse_weights(cfg.reward_weights)
+    except ValueError as e:
+        raise GRPOError(f"reward-weights: {e}") from None
+    if cfg.overlong_buffer and "overlong" not in weights:
+        weights["overlong"] = 1.0  # a buffer asks for the penalty; DAPO weighs it 1
+    if "overlong" in weights and not cfg.overlong_buffer:
+        raise GRPOError("the overlong reward needs --overlong-buffer > 0 (the tokens over which it ramps)")
+    return weights
+
+
+def config_from(path, overrides: dict) -> GRPOConfig:
+    """A YAML file's settings (keys are GRPOConfig fields, `-` or `_`) with `overrides` on top."""
+    import yaml
+
+    values: dict = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise GRPOError(f"{path}: cannot read config: {e}") from None
+        if not isinstance(loaded, dict):
+            raise GRPOError(f"{path}: a config file is a mapping of setting: value")
+        known = {f.name: f for f in fields(GRPOConfig)}
+        for key, value in loaded.items():
+            name = str(key).replace("-", "_")
+            if name not in known:
+                raise GRPOError(f"{path}: unknown setting {key!r}")
+            values[name] = _coerce(path, key, known[name], value)
+    values.update(overrides)
+    return GRPOConfig(**values)
+
+
+def _coerce(path, key, spec, value):
+    """A YAML value checked against the field's type (ints may stand for floats)."""
+    kind = {"int": int, "float": float, "bool": bool, "str": str}.get(str(spec.type).split(" |")[0])
+    if value is None and "None" in str(spec.type):
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+        raise GRPOError(f"{path}: {key} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+# --- prompts -----------------------------------------------------------------------------------------
+
+
+class PromptSampler:
+    """Shuffled passes over the prompt pool; its state (epoch, position) goes into checkpoints."""
+
+    def __init__(self, size: int, seed: int, epoch: int = 0, position: int = 0):
+        self.size, self.seed, self.epoch, self.position = size, seed, epoch, position
+
+    def _order(self) -> list[int]:
+        order = list(range(self.size))
+        random.Random(self.seed * 100_003 + self.epoch).shuffle(order)
+        return order
+
+    def draw(self, k: int) -> list[int]:
+        out: list[int] = []
+        while len(out) < k:
+            order = self._order()
+            take = order[self.position : self.position + k - len(out)]
+            out += take
+            self.position += len(take)
+            if self.position >= self.size:
+                self.epoch, self.position = self.epoch + 1, 0
+        return out
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position}
+
+
+def load_prompts(cfg: GRPOConfig, tokenizer) -> tuple[list[dict], list[list[int]]]:
+    """rl export rows with a prompt, verifier and reference, and their encoded prompts."""
+    from train.data import encode_prompt, read_export
+
+    rows, prompts = [], []
+    for i, row in enumerate(read_export(cfg.data, "train")):
+        missing = [k for k in ("prompt", "verifier") if not row.get(k)]
+        if missing:
+            raise GRPOError(f"{cfg.data}: row {i} has no {', '.join(missing)} (GRPO needs an rl export)")
+        ids = encode_prompt(list(row["prompt"]), tokenizer)
+        if len(ids) <= cfg.max_prompt_tokens:
+            rows.append(row)
+            prompts.append(ids)
+    if not rows:
+        raise GRPOError(f"{cfg.data}: no prompt fits max-prompt-tokens {cfg.max_prompt_tokens}")
+    return rows, prompts
+
+
+# --- one step ----------------------------------------------------------------------------------------
+
+
+# (rows, texts, lengths) -> (total [N], {name: [N]}): one row per completion, as train.rewards.compute_rewards
+RewardFn = Callable[[list[dict], list[str], list[int]], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+@dataclass
+class Batch:
+    rows: list[dict]  # one per completion (each prompt's row repeated G times)
+    rollouts: object  # train.rollout.Rollouts, N = kept prompts * G
+    rewards: torch.Tensor  # [N] weighted total
+    parts: dict[str, torch.Tensor]  # reward name -> [N]
+    drawn: int  # prompts sampled this step (all rounds)
+    rounds: int
+    zero_std_groups: int  # groups drawn whose rewards were all equal
+
+
+def _sample(model, tokenizer, prompts, cfg, generator, engine):
+    from train.rollout import generate
+
+    kw = dict(
+        n=cfg.group_size, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p
+    )
+    if engine is not None:
+        return engine.generate(model, tokenizer, prompts, seed=int(torch.randint(0, 2**31, (1,), generator=generator)),
+                               **kw)  # fmt: skip
+    return generate(model, tokenizer, prompts, generator=generator, **kw)
+
+
+def verifier_rewards(weights: dict[str, float], cfg: GRPOConfig) -> RewardFn:
+    """The run's reward function: weighted verifier / format / overlong rewards (train.rewards)."""
+    from train.rewards import compute_rewards
+
+    def score(rows, texts, lengths):
+        return compute_rewards(rows, texts, lengths, weights=weights, max_new_tokens=cfg.max_new_tokens,
+                               overlong_buffer=cfg.overlong_buffer)  # fmt: skip
+
+    return score
+
+
+def collect_batch(model, tokenizer, rows, prompts, sampler, cfg, reward_fn: RewardFn, generator,
+                  engine=None) -> Batch | None:  # fmt: skip
+    """Sample and score groups until the batch is full; None when no group is usable."""
+    from train.rollout import eos_ids, pad_id, rollouts_from_tokens
+
+    g, want = cfg.group_size, cfg.prompts_per_step
+    kept: list[tuple[int, list[list[int]], list[float], dict[str, list[float]]]] = []
+    drawn = rounds = zero_std = 0
+    while len(kept) < want and rounds <= (cfg.max_sampling_rounds if cfg.dynamic_sampling else 0):
+        need = want - len(kept)
+        rate = len(kept) / drawn if drawn else 1.0  # draw more when most groups were dropped so far
+        picks = sampler.draw(min(math.ceil(need / max(rate, 0.25)), 4 * want) if drawn else need)
+        out = _sample(model, tokenizer, [prompts[i] for i in picks], cfg, generator, engine)
+        texts_rows = [rows[i] for i in picks for _ in range(g)]
+        total, parts = reward_fn(texts_rows, out.texts, out.lengths)
+        drawn, rounds = drawn + len(picks), rounds + 1
+        grouped = total.view(len(picks), g)  # [k, G]
+        flat = grouped.max(dim=1).values == grouped.min(dim=1).values  # [k] all-equal groups
+        zero_std += int(flat.sum())
+        ids = out.completion_ids.tolist()
+        for j, i in enumerate(picks):
+            if cfg.dynamic_sampling and bool(flat[j]):
+                continue
+            part = slice(j * g, (j + 1) * g)
+            completions = [r[:n] for r, n in zip(ids[part], out.lengths[part])]
+            kept.append(
+                (i, completions, total[part].tolist(), {k: v[part].tolist() for k, v in parts.items()})
+            )
+    kept = kept[:want]
+    if not kept:
+        return None
+    device = out.completion_ids.device
+    rollouts = rollouts_from_tokens(tokenizer, [prompts[i] for i, *_ in kept], [c for _, cs, *_ in kept for c in cs],
+                                    n=g, stop_ids=eos_ids(model, tokenizer), pad=pad_id(tokenizer),
+                                    max_new_tokens=cfg.max_new_tokens, device=device)  # fmt: skip
+    rewards = torch.tensor([r for _, _, rs, _ in kept for r in rs], dtype=torch.float32)
+    names = kept[0][3].keys()
+    parts_t = {k: torch.tensor([v for *_, p in kept for v in p[k]], dtype=torch.float32) for k in names}
+    batch_rows = [rows[i] for i, *_ in kept for _ in range(g)]
+    return Batch(batch_rows, rollouts, rewards, parts_t, drawn, rounds, zero_std)
+
+
+def _micro_batches(n: int, size: int) -> list[slice]:
+    size = size if size > 0 else n
+    return [slice(s, min(s + size, n)) for s in range(0, n, size)]
+
+
+def _logprobs(model, ids, mask, start, cfg, rows, with_entropy=False):
+    """log-probs [N, C] (and entropy) over micro-batches of rows; used without grad."""
+    from train.logprobs import sequence_logprobs
+
+    outs = [sequence_logprobs(model, ids[s], mask[s], start, chunk_size=cfg.logprob_chunk,
+                              temperature=cfg.temperature, with_entropy=with_entropy) for s in rows]  # fmt: skip
+    logp = torch.cat([o[0] for o in outs])
+    return logp, (torch.cat([o[1] for o in outs]) if with_entropy else None)
+
+
+def optimise(model, ref_model, optimizer, batch: Batch, cfg: GRPOConfig) -> dict[str, float]:
+    """mu optimiser steps on one batch of rollouts; returns the step's training stats."""
+    from train.losses import group_advantages, policy_loss
+    from train.model import reference_context
+
+    r = batch.rollouts
+    ids = torch.cat([r.prompt_ids, r.completion_ids], dim=1)  # [N, P+C]
+    attn = torch.cat([r.prompt_mask, r.completion_mask], dim=1)  # [N, P+C]
+    start = r.prompt_ids.shape[1]
+    loss_mask = r.completion_mask.float()  # [N, C]
+    if cfg.mask_truncated:
+        loss_mask = loss_mask * (~torch.tensor(r.truncated, device=loss_mask.device))[:, None].float()
+    adv = group_advantages(batch.rewards, cfg.group_size, cfg.scale_rewards).to(ids.device)  # [N]
+    n = ids.shape[0]
+    micro = _micro_batches(n, cfg.micro_batch_size)
+    tokens = loss_mask.sum().clamp(min=1)
+    with torch.no_grad():
+        old = _logprobs(model, ids, attn, start, cfg, micro)[0] if cfg.iterations > 1 else None
+        ref = None
+        if cfg.beta > 0:
+            if ref_model is not None:
+                ref = _logprobs(ref_model, ids, attn, start, cfg, micro)[0]
+            else:
+                with reference_context(model):
+                    ref = _logprobs(model, ids, attn, start, cfg, micro)[0]
+    stats: dict[str, float] = {}
+    entropy_sum = 0.0
+    params = [p for p in model.parameters() if p.requires_grad]
+    for it in range(cfg.iterations):
+        acc: dict[str, float] = {}
+        for s in micro:
+            logp, ent = _logprobs_grad(model, ids[s], attn[s], start, cfg, with_entropy=it == 0)
+            loss, st = policy_loss(logp, None if old is None else old[s], adv[s], loss_mask[s], loss=cfg.loss,
+                                   eps_low=cfg.epsilon_low, eps_high=cfg.eps_high(),
+                                   ref_logp=None if ref is None else ref[s], beta=cfg.beta,
+                                   max_tokens=cfg.max_new_tokens)  # fmt: skip
+            # each micro-batch's loss is normalised within it; weight it by its share of the whole
+            share = float(loss_mask[s].sum() / tokens) if cfg.loss == "dapo" else (s.stop - s.start) / n
+            (loss * share).backward()
+            acc["loss"] = acc.get("loss", 0.0) + float(loss.detach()) * share
+            for k, v in st.items():
+                acc[k] = acc.get(k, 0.0) + v * share
+            if ent is not None:
+                entropy_sum += float((ent * r.completion_mask[s]).sum())
+        norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm > 0 else None
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if it == 0:
+            stats = dict(acc, grad_norm=float(norm) if norm is not None else 0.0)
+    stats["entropy"] = entropy_sum / max(1.0, float(r.completion_mask.sum()))
+    return stats
+
+
+def _logprobs_grad(model, ids, mask, start, cfg, with_entropy):
+    from train.logprobs import sequence_logprobs
+
+    return sequence_logprobs(model, ids, mask, start, chunk_size=cfg.logprob_chunk, temperature=cfg.temperature,
+                             with_entropy=with_entropy)  # fmt: skip
+
+
+# --- the run -----------------------------------------------------------------------------------------
+
+
+def _load(cfg: GRPOConfig):
+    """(model, tokenizer, frozen reference copy or None)."""
+    from train.model import LoraSettings, load_model
+
+    lora = None if cfg.no_lora else LoraSettings(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
+                                                 target_modules=cfg.target_modules)  # fmt: skip
+    model, tokenizer = load_model(cfg.model, device=cfg.device, precision=cfg.precision, lora=lora)
+    ref_model = None
+    if cfg.no_lora and cfg.beta > 0:  # no adapter to switch off: the reference is a frozen copy
+        ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+    return model, tokenizer, ref_model
+
+
+def _engine(cfg: GRPOConfig):
+    """A vLLM engine for LoRA runs on CUDA where vllm is installed, else None (our own loop)."""
+    from train.model import is_adapter_dir
+    from train.rollout import VLLMRollouts, vllm_available
+
+    if not cfg.vllm or cfg.no_lora or is_adapter_dir(cfg.model) or not vllm_available():
+        return None
+    return VLLMRollouts(cfg.model, max_lora_rank=max(8, cfg.lora_r), seed=cfg.seed,
+                        max_model_len=cfg.max_prompt_tokens + cfg.max_new_tokens)  # fmt: skip
+
+
+def _resume(cfg: GRPOConfig, model, optimizer, scheduler) -> dict:
+    from train.checkpoint import latest_checkpoint, load_checkpoint
+
+    ckpt = latest_checkpoint(cfg.out)
+    if ckpt is None:
+        raise GRPOError(f"--resume: no checkpoint under {cfg.out}")
+    state = load_checkpoint(ckpt, model, optimizer, scheduler)
+    if state["step"] >= cfg.max_steps:
+        raise GRPOError(f"nothing to train: checkpoint at step {state['step']}, --max-steps {cfg.max_steps}")
+    return state
+
+
+def step_metrics(batch: Batch, stats: dict[str, float], cfg: GRPOConfig) -> dict[str, float]:
+    r = batch.rollouts
+    lengths = torch.tensor(r.lengths, dtype=torch.float32)
+    values = {f"reward/{k}_mean": float(v.mean()) for k, v in batch.parts.items()}
+    values |= {f"reward/{k}_std": float(v.std(unbiased=False)) for k, v in batch.parts.items()}
+    groups = batch.rewards.view(-1, cfg.group_size)
+    values |= {
+        "reward/total_mean": float(batch.rewards.mean()),
+        "reward/total_std": float(batch.rewards.std(unbiased=False)),
+        "reward/group_std_mean": float(groups.std(dim=1).mean()),
+        "groups/zero_std_share": batch.zero_std_groups / batch.drawn,
+        "groups/trained": float(groups.shape[0]),
+        "sampling/prompts_drawn": float(batch.drawn),
+        "sampling/rounds": float(batch.rounds),
+        "completion/length_mean": float(lengths.mean()),
+        "completion/length_max": float(lengths.max()),
+        "completion/truncated_share": sum(r.truncated) / len(r.truncated),
+    }
+    return values | {k if "/" in k else f"train/{k}": v for k, v in stats.items()}
+
+
+def _sample_text(batch: Batch, cfg: GRPOConfig, k: int = 4) -> str:
+    """The first prompt's question and up to k of its completions with their rewards."""
+    prompt = batch.rows[0]["prompt"][-1]["content"]
+    parts = [f"### prompt\n{prompt}"]
+    for i in range(min(k, cfg.group_size)):
+        parts.append(f"### completion {i} (reward {float(batch.rewards[i]):.3f})\n{batch.rollouts.texts[i]}")
+    return "\n\n".join(parts)
+
+
+def run_grpo(cfg: GRPOConfig, reward_fn: RewardFn | None = None) -> dict:
+    """Train; returns the summary (steps, final reward mean, out paths). Writes out/final at the end.
+
+    reward_fn replaces the verifier rewards (any callable like train.rewards.compute_rewards)."""
+    from train.checkpoint import save_checkpoint
+    from train.metrics import RunLogger
+    from train.model import save_model
+    from train.schedule import make_optimizer, make_scheduler
+
+    weights = check_config(cfg)
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out)
+    model, tokenizer, ref_model = _load(cfg)
+    rows, prompts = load_prompts(cfg, tokenizer)
+    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
+    scheduler = make_scheduler(optimizer, cfg.warmup_steps, cfg.max_steps)
+    state = _resume(cfg, model, optimizer, scheduler) if cfg.resume else {"step": 0, "sampler": {}}
+    sampler = PromptSampler(len(rows), cfg.seed, **state.get("sampler", {}))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    logger = RunLogger(kind="grpo", out_dir=out, workspace=cfg.workspace, run=state.get("run") or cfg.run,
+                       model=str(cfg.model), data=str(cfg.data), config=asdict(cfg))  # fmt: skip
+    engine = _engine(cfg)
+    reward_fn = reward_fn or verifier_rewards(weights, cfg)
+    model.train()
+    last: dict[str, float] = {}
+    try:
+        with logger:  # an exception marks the run failed (interrupted on Ctrl-C) in `runs`
+            for step in range(state["step"] + 1, cfg.max_steps + 1):
+                last = _train_step(step, model, tokenizer, ref_model, optimizer, rows, prompts, sampler, cfg,
+                                   reward_fn, engine, logger)  # fmt: skip
+                scheduler.step()
+                if step % cfg.save_every == 0 or step == cfg.max_steps:
+                    ckpt_state = {
+                        "step": step,
+                        "sampler": sampler.state(),
+                        "run": logger.run,
+                        "config": asdict(cfg),
+                    }
+                    save_checkpoint(out, step, model, optimizer, scheduler, ckpt_state)
+            final = save_model(model, tokenizer, out / "final")
+            summary = {
+                "steps": cfg.max_steps,
+                "final": str(final),
+                "reward_mean": last.get("reward/total_mean"),
+            }
+            logger.finish("finished", summary)
+    finally:
+        if engine is not None:
+            engine.close()
+    return summary
+
+
+def _train_step(step, model, tokenizer, ref_model, optimizer, rows, prompts, sampler, cfg, reward_fn, engine,
+                logger) -> dict[str, float]:  # fmt: skip
+    """One GRPO step: sample, score, optimise, log. Returns the logged values."""
+    t0 = time.perf_counter()
+    generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    batch = collect_batch(model, tokenizer, rows, prompts, sampler, cfg, reward_fn, generator, engine)
+    t1 = time.perf_counter()
+    if batch is None:  # every group drawn had equal rewards: nothing to learn from this step
+        values = {"groups/zero_std_share": 1.0, "groups/trained": 0.0, "time/step_s": t1 - t0}
+        logger.log(step, values)
+        return values
+    stats = optimise(model, ref_model, optimizer, batch, cfg)
+    values = step_metrics(batch, stats, cfg)
+    values |= {"train/lr": optimizer.param_groups[0]["lr"], "time/rollout_s": t1 - t0,
+               "time/step_s": time.perf_counter() - t0}  # fmt: skip
+    logger.log(step, values)
+    if step % cfg.sample_every == 0 or step == 1:
+        logger.text(step, "completions", _sample_text(batch, cfg))
+    return values
