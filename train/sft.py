@@ -34,7 +34,7 @@ from torch.utils.checkpoint import checkpoint
 
 from train.data import collate, export_source, pack_examples, read_export, rows_of, sft_examples
 
-_CE_CHUNK_ELEMENTS = 2**27  # logits per cross-entropy chunk (512 MiB in float32)
+_CE_CHUNK_ELEMENTS = 2**28  # logits per cross-entropy chunk (1 GiB in float32)
 
 __all__ = ["SFTConfig", "SFTError", "SFTEvents", "SFTResult", "load_sft_config", "run_sft", "token_loss_sum"]
 
@@ -252,9 +252,11 @@ def _accuracy_rows(config: SFTConfig, val_raw: list[dict], events: SFTEvents) ->
     except ImportError as e:  # the evaluation module is part of the same package; kept optional
         events.note(f"no verifier accuracy: {e}")
         return []
+    import duckdb
+
     try:
         return problem_rows(val_raw, config.workspace, export_source(config.data, "val"), config.eval_samples)
-    except EvalError as e:
+    except (EvalError, duckdb.Error) as e:  # no such problems, or a workspace another process holds
         events.note(f"no verifier accuracy: {e}")
         return []
 
@@ -398,18 +400,45 @@ def _evaluate(trainer: _Trainer, logger) -> dict[str, float]:
     return values
 
 
-def _finish(trainer: _Trainer, logger, result: SFTResult) -> SFTResult:
+def _finish(trainer: _Trainer, result: SFTResult) -> None:
     from train.model import merge_adapter, save_model
 
     result.final = save_model(trainer.model, trainer.tokenizer, trainer.out / "final")
     if trainer.config.merge:
         result.merged = merge_adapter(result.final, trainer.out / "merged")
-    return result
+
+
+def _train(trainer: _Trainer, logger) -> dict[str, float]:
+    """Steps from the trainer's step to its total, logging, evaluating and checkpointing on
+    the way; returns the last evaluation's values."""
+    from train.checkpoint import save_checkpoint
+
+    config = trainer.config
+    stream = _stream(trainer.data.train, config, trainer.pad, *trainer.cursor)
+    pending: list = []
+    last_eval: dict[str, float] = {}
+    window = time.perf_counter()
+    while trainer.step < trainer.total:
+        lr = trainer.scheduler.get_last_lr()[0]
+        loss, norm, tokens = trainer.optimizer_step(stream)
+        trainer.step += 1
+        trainer.tokens += tokens
+        pending.append((trainer.step, loss, norm, lr, tokens))
+        last = trainer.step == trainer.total
+        if last or trainer.step % config.log_every == 0:
+            window = _log_window(trainer, logger, pending, window)
+        if config.eval_every and (last or trainer.step % config.eval_every == 0):
+            last_eval = _evaluate(trainer, logger)
+            window = time.perf_counter()  # evaluation time is not training time
+        if last or (config.save_every and trainer.step % config.save_every == 0):
+            save_checkpoint(trainer.out, trainer.step, trainer.model, trainer.optimizer, trainer.scheduler,
+                            trainer.state(), keep=config.keep_checkpoints)  # fmt: skip
+            window = time.perf_counter()
+    return last_eval if config.eval_every else _evaluate(trainer, logger)
 
 
 def run_sft(config: SFTConfig, events: SFTEvents | None = None) -> SFTResult:
     """Train, evaluate, checkpoint and save `out/final` (and `out/merged` with merge)."""
-    from train.checkpoint import save_checkpoint
     from train.metrics import RunLogger
 
     events = events or SFTEvents()
@@ -422,36 +451,16 @@ def run_sft(config: SFTConfig, events: SFTEvents | None = None) -> SFTResult:
     trainer.run = logger.run
     events.start(trainer.total, trainer.step, {"run": logger.run, "examples": data.examples, "rows": len(data.train),
                  "val_rows": len(data.val), "dropped": data.dropped, "warmup": trainer.warmup})  # fmt: skip
-    stream = _stream(data.train, config, trainer.pad, *trainer.cursor)
-    pending: list = []
     result = SFTResult(run=logger.run, steps=trainer.total, final=out / "final", history=trainer.history)
-    window = time.perf_counter()
-    start_tokens, last_eval = trainer.tokens, {}
+    start_tokens = trainer.tokens
     try:
-        while trainer.step < trainer.total:
-            lr = trainer.scheduler.get_last_lr()[0]
-            loss, norm, tokens = trainer.optimizer_step(stream)
-            trainer.step += 1
-            trainer.tokens += tokens
-            pending.append((trainer.step, loss, norm, lr, tokens))
-            last = trainer.step == trainer.total
-            if last or trainer.step % config.log_every == 0:
-                window = _log_window(trainer, logger, pending, window)
-            if config.eval_every and (last or trainer.step % config.eval_every == 0):
-                last_eval = _evaluate(trainer, logger)
-                window = time.perf_counter()  # evaluation time is not training time
-            if last or (config.save_every and trainer.step % config.save_every == 0):
-                save_checkpoint(out, trainer.step, trainer.model, trainer.optimizer, trainer.scheduler,
-                                trainer.state(), keep=config.keep_checkpoints)  # fmt: skip
-                window = time.perf_counter()
-        if not config.eval_every:
-            last_eval = _evaluate(trainer, logger)
-        _finish(trainer, logger, result)
+        last_eval = _train(trainer, logger)
+        _finish(trainer, result)
     except BaseException as e:
         logger.finish("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
         raise
-    window_rows = [h["loss"] for h in trainer.history[-config.log_every :]]
-    result.train_loss = sum(window_rows) / len(window_rows) if window_rows else None
+    tail = [h["loss"] for h in trainer.history[-config.log_every :]]
+    result.train_loss = sum(tail) / len(tail) if tail else None
     result.eval_loss, result.eval_accuracy = last_eval.get("eval_loss"), last_eval.get("eval_accuracy")
     result.tokens, result.seconds = trainer.tokens - start_tokens, trainer.seconds
     summary = {"steps": trainer.step, "train_loss": result.train_loss, "eval_loss": result.eval_loss,
