@@ -130,10 +130,15 @@ def check_config(cfg: GRPOConfig) -> dict[str, float]:
 
 
 def config_from(path, overrides: dict) -> GRPOConfig:
-    """A YAML file's settings (keys are GRPOConfig fields, `-` or `_`) with `overrides` on top."""
+    """A YAML file's settings (keys are GRPOConfig fields, `-` or `_`) with `overrides` on top. With
+    resume set, the run's saved out/config.json comes first, so `--out DIR --resume` is enough."""
     import yaml
 
     values: dict = {}
+    saved = Path(overrides.get("out") or "") / "config.json"
+    if overrides.get("resume") and overrides.get("out") and saved.is_file():
+        known = {f.name for f in fields(GRPOConfig)}
+        values = {k: v for k, v in json.loads(saved.read_text()).items() if k in known}
     if path is not None:
         try:
             loaded = yaml.safe_load(Path(path).read_text()) or {}
@@ -215,6 +220,7 @@ def load_prompts(cfg: GRPOConfig, tokenizer) -> tuple[list[dict], list[list[int]
 
 # (rows, texts, lengths) -> (total [N], {name: [N]}): one row per completion, as train.rewards.compute_rewards
 RewardFn = Callable[[list[dict], list[str], list[int]], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+StepHook = Callable[[int, dict[str, float], int], None]
 
 
 @dataclass
@@ -437,10 +443,11 @@ def _sample_text(batch: Batch, cfg: GRPOConfig, k: int = 4) -> str:
     return "\n\n".join(parts)
 
 
-def run_grpo(cfg: GRPOConfig, reward_fn: RewardFn | None = None) -> dict:
-    """Train; returns the summary (steps, final reward mean, out paths). Writes out/final at the end.
+def run_grpo(cfg: GRPOConfig, reward_fn: RewardFn | None = None, on_step: StepHook | None = None) -> dict:
+    """Train; returns the summary (run, steps, last reward mean, final dir). Writes out/final at the end.
 
-    reward_fn replaces the verifier rewards (any callable like train.rewards.compute_rewards)."""
+    reward_fn replaces the verifier rewards (any callable like train.rewards.compute_rewards);
+    on_step(step, values, max_steps) sees each step's logged values (the CLI prints them)."""
     from train.checkpoint import save_checkpoint
     from train.metrics import RunLogger
     from train.model import save_model
@@ -470,20 +477,14 @@ def run_grpo(cfg: GRPOConfig, reward_fn: RewardFn | None = None) -> dict:
                 last = _train_step(step, model, tokenizer, ref_model, optimizer, rows, prompts, sampler, cfg,
                                    reward_fn, engine, logger)  # fmt: skip
                 scheduler.step()
+                if on_step is not None:
+                    on_step(step, last, cfg.max_steps)
                 if step % cfg.save_every == 0 or step == cfg.max_steps:
-                    ckpt_state = {
-                        "step": step,
-                        "sampler": sampler.state(),
-                        "run": logger.run,
-                        "config": asdict(cfg),
-                    }
-                    save_checkpoint(out, step, model, optimizer, scheduler, ckpt_state)
+                    keep = {"sampler": sampler.state(), "run": logger.run, "config": asdict(cfg)}
+                    save_checkpoint(out, step, model, optimizer, scheduler, {"step": step, **keep})
             final = save_model(model, tokenizer, out / "final")
-            summary = {
-                "steps": cfg.max_steps,
-                "final": str(final),
-                "reward_mean": last.get("reward/total_mean"),
-            }
+            reward = last.get("reward/total_mean")
+            summary = {"run": logger.run, "steps": cfg.max_steps, "final": str(final), "reward_mean": reward}
             logger.finish("finished", summary)
     finally:
         if engine is not None:

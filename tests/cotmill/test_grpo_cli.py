@@ -1,0 +1,55 @@
+"""`cotmill train grpo` end to end in a subprocess: train, store metrics, resume, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from tests.conftest import query, run_cli
+from tests.train.conftest import tiny_model_dir, workspace_exports  # noqa: F401 - session fixtures
+
+
+def test_grpo_trains_stores_metrics_and_resumes(tiny_model_dir, workspace_exports, tmp_path):  # noqa: F811
+    ws = tmp_path / "ws"
+    shutil.copytree(workspace_exports.workspace, ws, ignore=shutil.ignore_patterns("cotmill.lock"))
+    out = tmp_path / "run"
+    config = tmp_path / "grpo.yaml"
+    config.write_text("prompts-per-step: 2\ngroup_size: 4\nmax-new-tokens: 8\nbeta: 0.05\n")
+    args = ["train", "grpo", "--config", str(config), "--model", str(tiny_model_dir), "--data",
+            str(workspace_exports.rl), "--out", str(out), "--max-steps", "2", "--loss", "grpo",
+            "--dynamic-sampling", "--max-sampling-rounds", "1", "--workspace", str(ws), "--run", "cli-grpo"]  # fmt: skip
+    done = run_cli(*args, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "run cli-grpo: 2 steps" in done.stdout and f"final: {out / 'final'}" in done.stdout
+    assert "step 2/2" in done.stderr
+    assert (out / "final" / "adapter_config.json").exists()
+    names = dict(query(ws, "SELECT name, count(*) FROM metrics WHERE run = 'cli-grpo' GROUP BY name"))
+    assert names["groups/zero_std_share"] == 2
+    status, stored = query(ws, "SELECT status, config FROM runs WHERE run = 'cli-grpo'")[0]
+    stored = json.loads(stored)
+    assert status == "finished" and (stored["group_size"], stored["loss"], stored["dynamic_sampling"]) == (
+        4,
+        "grpo",
+        True,
+    )
+
+    # --resume takes the saved settings; a finished run has nothing left, a longer one trains on
+    again = run_cli("train", "grpo", "--out", str(out), "--resume", timeout=300)
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    assert "error: nothing to train: checkpoint at step 2, --max-steps 2" in again.stderr
+    more = run_cli("train", "grpo", "--out", str(out), "--resume", "--max-steps", "3", timeout=300)
+    assert more.returncode == 0, more.stderr
+    assert "step 3/3" in more.stderr and "step 2/" not in more.stderr
+    assert query(ws, "SELECT max(step) FROM metrics WHERE run = 'cli-grpo'") == [(3,)]
+
+
+def test_grpo_errors_are_one_line(tmp_path):
+    bad = tmp_path / "grpo.yaml"
+    bad.write_text("model: m\ndata: d\nout: o\ngroup-sise: 4\n")
+    done = run_cli("train", "grpo", "--config", str(bad))
+    assert done.returncode != 0 and f"error: {bad}: unknown setting 'group-sise'" in done.stderr
+    absent = run_cli("train", "grpo", "--model", str(tmp_path / "nope"), "--data", str(tmp_path), "--out",
+                     str(tmp_path / "o"))  # fmt: skip
+    assert (
+        absent.returncode != 0 and "no such directory" in absent.stderr and "Traceback" not in absent.stderr
+    )
