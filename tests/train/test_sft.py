@@ -71,6 +71,31 @@ def test_packed_loss_equals_unpacked_loss(tiny_model_dir, workspace_exports):
     )
 
 
+def test_chunked_cross_entropy_matches_one_chunk(tiny_model_dir, workspace_exports, monkeypatch):
+    """Large batches compute lm_head + cross-entropy in checkpointed chunks: same loss, same grads."""
+    import train.sft as sft
+    from train.data import collate, pack_examples, read_export, sft_examples
+    from train.model import LoraSettings, load_model
+
+    model, tok = load_model(tiny_model_dir, device="cpu", lora=LoraSettings(r=4, dropout=0.0))
+    examples, _ = sft_examples(read_export(workspace_exports.sft, "train")[:4], tok, 256)
+    batch = collate(pack_examples(examples, 512), tok.pad_token_id, packed=True)
+
+    def loss_and_grads():
+        model.zero_grad()
+        loss = token_loss_sum(model, batch)
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    whole, grads = loss_and_grads()
+    vocab = model.get_output_embeddings().weight.shape[0]
+    monkeypatch.setattr(sft, "_CE_CHUNK_ELEMENTS", vocab * 37)  # rows of 37 targets
+    assert batch["n_targets"] > 3 * 37
+    chunked, chunked_grads = loss_and_grads()
+    assert chunked == pytest.approx(whole, rel=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads, chunked_grads))
+
+
 def test_run_learns_and_writes_everything(tiny_model_dir, workspace_exports, workspace, tmp_path):
     out = tmp_path / "run"
     events = Notes()
