@@ -192,12 +192,10 @@ class _Data:
     dropped: int
 
 
-def _prepare(config: SFTConfig, tokenizer) -> _Data:
-    rows = read_export(config.data, "train")
+def _prepare(config: SFTConfig, tokenizer, rows: list[dict], val_raw: list[dict]) -> _Data:
     train, dropped = sft_examples(rows, tokenizer, config.max_length, export_source(config.data, "train"))
     if not train:
         raise SFTError(f"{config.data}: no train example fits --max-length {config.max_length}")
-    val_raw = read_export(config.data, "val")
     val, _ = sft_examples(val_raw, tokenizer, config.max_length, export_source(config.data, "val"))
     as_rows = (lambda ex: pack_examples(ex, config.max_length)) if config.packing else rows_of
     return _Data(as_rows(train), as_rows(val) if val else [], val_raw, len(train), dropped)
@@ -308,10 +306,14 @@ class _Trainer:
 
         self.config, self.events = config, events
         self.out = Path(config.out)
+        raw = (
+            read_export(config.data, "train"),
+            read_export(config.data, "val"),
+        )  # bad data fails before loading
         _seed(config.seed)
         self.model, self.tokenizer = _load(config)
         self.pad = self.tokenizer.pad_token_id
-        self.data = _prepare(config, self.tokenizer)
+        self.data = _prepare(config, self.tokenizer, *raw)
         self.total = _total_steps(config, len(self.data.train))
         self.warmup = warmup_steps_for(self.total, config.warmup_steps, config.warmup_ratio)
         self.optimizer = make_optimizer(self.model, config.lr, config.weight_decay)

@@ -50,3 +50,28 @@ def test_sft_config_errors_name_file_and_key(tmp_path):
                                   "--out", str(tmp_path / "o")])  # fmt: skip
     assert absent.exit_code != 0 and "no such directory" in absent.output
     assert isinstance(absent.exception, SystemExit)  # a clear message, not a traceback
+
+
+def test_help_defaults_match_the_config():
+    """--help states defaults without importing torch; they must be SFTConfig's."""
+    import re
+
+    from cotmill.cmd_sft import sft
+    from train.sft import SFTConfig
+
+    checked = 0
+    for param in sft.params:
+        found = re.search(r"\[default: ([^\]]+)\]", param.help or "")
+        field = SFTConfig.model_fields.get(param.name)
+        if not found or field is None:
+            continue
+        stated, default = found.group(1), field.default
+        try:
+            assert float(stated) == default, param.name
+        except ValueError:
+            if isinstance(default, str):
+                assert stated == default, param.name
+            else:
+                continue
+        checked += 1
+    assert checked >= 20
