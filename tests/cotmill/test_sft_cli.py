@@ -37,7 +37,7 @@ def test_sft_trains_stores_metrics_and_refuses_an_empty_resume(tiny_model_dir, w
     assert again.exception is None or isinstance(again.exception, SystemExit)
 
 
-def test_sft_config_errors_name_file_and_key(tmp_path):
+def test_sft_config_errors_name_file_and_key(tiny_model_dir, workspace_exports, tmp_path):  # noqa: F811
     runner = CliRunner()
     bad = tmp_path / "sft.yaml"
     bad.write_text("model: m\ndata: d\nout: o\nlora-rank: 4\n")
@@ -46,10 +46,13 @@ def test_sft_config_errors_name_file_and_key(tmp_path):
     assert f"error: {bad}: key 'lora_rank': unknown key" in done.output
     missing = runner.invoke(main, ["train", "sft", "--model", "m", "--out", "o", "--batch-size", "0"])
     assert "key 'data': Field required" in missing.output and "key 'batch_size'" in missing.output
-    absent = runner.invoke(main, ["train", "sft", "--model", str(tmp_path / "nope"), "--data", str(tmp_path),
+    absent = runner.invoke(main, ["train", "sft", "--model", str(tmp_path / "nope"), "--data", str(workspace_exports.sft),
                                   "--out", str(tmp_path / "o")])  # fmt: skip
     assert absent.exit_code != 0 and "no such directory" in absent.output
     assert isinstance(absent.exception, SystemExit)  # a clear message, not a traceback
+    qlora = runner.invoke(main, ["train", "sft", "--model", str(tiny_model_dir), "--data", str(workspace_exports.sft),
+                                 "--out", str(tmp_path / "q"), "--qlora", "--device", "cpu"])  # fmt: skip
+    assert qlora.exit_code != 0 and "QLoRA needs a CUDA device" in qlora.output
 
 
 def test_help_defaults_match_the_config():

@@ -218,3 +218,16 @@ def test_config_file_errors_name_the_key_and_file(tmp_path):
     assert f"{bad}: key 'batch_size'" in str(e.value)
     with pytest.raises(ConfigError, match="merge needs LoRA"):
         load_sft_config(None, {"model": "m", "data": "d", "out": "o", "lora": False, "merge": True})
+
+
+def test_steps_from_epochs_and_named_target_modules(tiny_model_dir):
+    from train.sft import _load, _total_steps
+
+    config = SFTConfig(model=str(tiny_model_dir), data="d", out="o", epochs=1.5, batch_size=4, grad_accum=2,
+                       target_modules="q_proj, v_proj", lora_r=4)  # fmt: skip
+    assert _total_steps(config, n_rows=20) == 4  # 5 micro-batches an epoch, 7.5 -> 4 steps of 2
+    assert _total_steps(config.model_copy(update={"max_steps": 9}), n_rows=20) == 9
+    model, _ = _load(config)
+    assert set(model.peft_config["default"].target_modules) == {"q_proj", "v_proj"}
+    trained = {n.split(".")[-4] for n, p in model.named_parameters() if p.requires_grad}
+    assert trained == {"q_proj", "v_proj"}
