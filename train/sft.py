@@ -12,6 +12,12 @@ the device and are read back once per `log_every` steps; token counts come from 
 host-side batches. The loss of an optimizer step is the mean over all its trained tokens
 (across micro-batches and packed examples alike), so packing changes no gradient.
 
+Metrics (TensorBoard, metrics.jsonl, the `metrics` table; GRPO's naming): train/loss,
+train/lr, train/grad_norm, train/tokens_per_s every step (read back every `log_every`),
+eval/loss and eval/accuracy (greedy, verifier-judged, on at most `eval_samples` val
+problems; sft rows get their reference from the workspace) every `eval_every` steps and at
+the end.
+
 Resume: the data order of an epoch is a function of (seed, epoch), so a checkpoint
 stores the cursor (epoch, micro-batch position) next to the model, optimizer,
 scheduler and RNG states, and the resumed run sees the same batches and dropout masks.
@@ -138,7 +144,7 @@ class SFTResult:
     train_loss: float | None = None  # mean over the last logged window
     eval_loss: float | None = None
     eval_accuracy: float | None = None
-    history: list[dict] = field(default_factory=list)  # every logged step: {"step", "loss", ...}
+    history: list[dict] = field(default_factory=list)  # per step: step, loss, lr, grad_norm, tokens_per_s
 
     @property
     def tokens_per_s(self) -> float:
@@ -379,7 +385,7 @@ def _log_window(trainer: _Trainer, logger, pending: list, started: float) -> flo
     rate = sum(p[4] for p in pending) / max(now - started, 1e-9)
     for (step, _, _, lr, _), (loss, norm) in zip(pending, values):
         row = {"loss": loss, "grad_norm": norm, "lr": lr, "tokens_per_s": rate}
-        logger.log(step, row)
+        logger.log(step, {f"train/{k}": v for k, v in row.items()})  # GRPO's names: train/loss, ...
         trainer.history.append({"step": step, **row})
     trainer.events.step(pending[-1][0], trainer.history[-1])
     pending.clear()
@@ -397,7 +403,7 @@ def _evaluate(trainer: _Trainer, logger) -> dict[str, float]:
         for p in problems[:2]:
             logger.text(trainer.step, "eval_sample", f"{p.problem_id} score={p.scores[0]}\n{p.texts[0]}")
     if values:
-        logger.log(trainer.step, values)
+        logger.log(trainer.step, {k.replace("eval_", "eval/"): v for k, v in values.items()})
         trainer.events.step(trainer.step, values)
     return values
 

@@ -26,7 +26,7 @@ def test_sft_trains_stores_metrics_and_refuses_an_empty_resume(tiny_model_dir, w
     assert f"final: {out / 'final'}" in done.stdout
     assert (out / "final" / "adapter_config.json").exists()
     names = dict(query(ws, "SELECT name, count(*) FROM metrics WHERE run = 'cli-sft' GROUP BY name"))
-    assert names["loss"] == 2 and names["eval_loss"] == 1 and "eval_accuracy" in names
+    assert names["train/loss"] == 2 and names["eval/loss"] == 1 and "eval/accuracy" in names
     status, config = query(ws, "SELECT status, config FROM runs WHERE run = 'cli-sft'")[0]
     assert status == "finished" and json.loads(config)["max_length"] == 128
 

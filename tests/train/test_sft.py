@@ -114,10 +114,17 @@ def test_run_learns_and_writes_everything(tiny_model_dir, workspace_exports, wor
     assert json.loads((out / "config.json").read_text())["max_steps"] == 6
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     names = {k for line in lines for k in line} - {"step", "time"}
-    assert names == {"loss", "lr", "grad_norm", "tokens_per_s", "eval_loss", "eval_accuracy"}
-    assert [line["step"] for line in lines if "eval_loss" in line] == [3, 6]
+    assert names == {
+        "train/loss",
+        "train/lr",
+        "train/grad_norm",
+        "train/tokens_per_s",
+        "eval/loss",
+        "eval/accuracy",
+    }
+    assert [line["step"] for line in lines if "eval/loss" in line] == [3, 6]
     stored = dict(query(workspace, "SELECT name, count(*) FROM metrics WHERE run = 'sft-test' GROUP BY name"))
-    assert stored["loss"] == 6 and stored["eval_accuracy"] == 2
+    assert stored["train/loss"] == 6 and stored["eval/accuracy"] == 2
     status, summary = query(workspace, "SELECT status, summary FROM runs WHERE run = 'sft-test'")[0]
     assert status == "finished" and json.loads(summary)["steps"] == 6
     assert [s for s, _ in events.steps if "eval_loss" in _] == [3, 6]
