@@ -12,9 +12,7 @@ What is simplified, and why:
 - The KL reference (beta > 0) is the same model with its LoRA adapter disabled (no second copy).
   With --no-lora there is no adapter to disable, so a frozen deep copy of the starting model is kept:
   twice the weights in memory, which is why LoRA is the default.
-- Dynamic sampling (DAPO) keeps only groups whose rewards differ (an all-equal group has zero
-  advantage and teaches nothing) and draws more prompts to refill the batch, for at most
-  `max_sampling_rounds` extra rounds; a batch still short after that trains on what it has.
+- Batches (prompt order, sampling, rewards, dynamic sampling) are built in `train.grpo_batch`.
 - One learning-rate schedule step per GRPO step, whatever mu is.
 - The sampling generator is re-seeded from (seed, step) every step, so a resumed run samples what
   the uninterrupted one would have.
@@ -24,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import random
 import time
 from collections.abc import Callable
@@ -32,6 +29,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
+
+from train.grpo_batch import Batch, PromptSampler, RewardFn, collect_batch, load_prompts, verifier_rewards
 
 GRPO_LOSSES = ("grpo", "dr_grpo", "dapo")
 REWARD_SCALES = ("group", "batch", "none")
@@ -168,137 +167,6 @@ def _coerce(path, key, spec, value):
     return value
 
 
-# --- prompts -----------------------------------------------------------------------------------------
-
-
-class PromptSampler:
-    """Shuffled passes over the prompt pool; its state (epoch, position) goes into checkpoints."""
-
-    def __init__(self, size: int, seed: int, epoch: int = 0, position: int = 0):
-        self.size, self.seed, self.epoch, self.position = size, seed, epoch, position
-
-    def _order(self) -> list[int]:
-        order = list(range(self.size))
-        random.Random(self.seed * 100_003 + self.epoch).shuffle(order)
-        return order
-
-    def draw(self, k: int) -> list[int]:
-        out: list[int] = []
-        while len(out) < k:
-            order = self._order()
-            take = order[self.position : self.position + k - len(out)]
-            out += take
-            self.position += len(take)
-            if self.position >= self.size:
-                self.epoch, self.position = self.epoch + 1, 0
-        return out
-
-    def state(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position}
-
-
-def load_prompts(cfg: GRPOConfig, tokenizer) -> tuple[list[dict], list[list[int]]]:
-    """rl export rows with a prompt, verifier and reference, and their encoded prompts."""
-    from train.data import encode_prompt, read_export
-
-    rows, prompts = [], []
-    for i, row in enumerate(read_export(cfg.data, "train")):
-        missing = [k for k in ("prompt", "verifier") if not row.get(k)]
-        if missing:
-            raise GRPOError(f"{cfg.data}: row {i} has no {', '.join(missing)} (GRPO needs an rl export)")
-        ids = encode_prompt(list(row["prompt"]), tokenizer)
-        if len(ids) <= cfg.max_prompt_tokens:
-            rows.append(row)
-            prompts.append(ids)
-    if not rows:
-        raise GRPOError(f"{cfg.data}: no prompt fits max-prompt-tokens {cfg.max_prompt_tokens}")
-    return rows, prompts
-
-
-# --- one step ----------------------------------------------------------------------------------------
-
-
-# (rows, texts, lengths) -> (total [N], {name: [N]}): one row per completion, as train.rewards.compute_rewards
-RewardFn = Callable[[list[dict], list[str], list[int]], tuple[torch.Tensor, dict[str, torch.Tensor]]]
-StepHook = Callable[[int, dict[str, float], int], None]
-
-
-@dataclass
-class Batch:
-    rows: list[dict]  # one per completion (each prompt's row repeated G times)
-    rollouts: object  # train.rollout.Rollouts, N = kept prompts * G
-    rewards: torch.Tensor  # [N] weighted total
-    parts: dict[str, torch.Tensor]  # reward name -> [N]
-    drawn: int  # prompts sampled this step (all rounds)
-    rounds: int
-    zero_std_groups: int  # groups drawn whose rewards were all equal
-
-
-def _sample(model, tokenizer, prompts, cfg, generator, engine):
-    from train.rollout import generate
-
-    kw = dict(
-        n=cfg.group_size, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p
-    )
-    if engine is not None:
-        return engine.generate(model, tokenizer, prompts, seed=int(torch.randint(0, 2**31, (1,), generator=generator)),
-                               **kw)  # fmt: skip
-    return generate(model, tokenizer, prompts, generator=generator, **kw)
-
-
-def verifier_rewards(weights: dict[str, float], cfg: GRPOConfig) -> RewardFn:
-    """The run's reward function: weighted verifier / format / overlong rewards (train.rewards)."""
-    from train.rewards import compute_rewards
-
-    def score(rows, texts, lengths):
-        return compute_rewards(rows, texts, lengths, weights=weights, max_new_tokens=cfg.max_new_tokens,
-                               overlong_buffer=cfg.overlong_buffer)  # fmt: skip
-
-    return score
-
-
-def collect_batch(model, tokenizer, rows, prompts, sampler, cfg, reward_fn: RewardFn, generator,
-                  engine=None) -> Batch | None:  # fmt: skip
-    """Sample and score groups until the batch is full; None when no group is usable."""
-    from train.rollout import eos_ids, pad_id, rollouts_from_tokens
-
-    g, want = cfg.group_size, cfg.prompts_per_step
-    kept: list[tuple[int, list[list[int]], list[float], dict[str, list[float]]]] = []
-    drawn = rounds = zero_std = 0
-    while len(kept) < want and rounds <= (cfg.max_sampling_rounds if cfg.dynamic_sampling else 0):
-        need = want - len(kept)
-        rate = len(kept) / drawn if drawn else 1.0  # draw more when most groups were dropped so far
-        picks = sampler.draw(min(math.ceil(need / max(rate, 0.25)), 4 * want) if drawn else need)
-        out = _sample(model, tokenizer, [prompts[i] for i in picks], cfg, generator, engine)
-        texts_rows = [rows[i] for i in picks for _ in range(g)]
-        total, parts = reward_fn(texts_rows, out.texts, out.lengths)
-        drawn, rounds = drawn + len(picks), rounds + 1
-        grouped = total.view(len(picks), g)  # [k, G]
-        flat = grouped.max(dim=1).values == grouped.min(dim=1).values  # [k] all-equal groups
-        zero_std += int(flat.sum())
-        ids = out.completion_ids.tolist()
-        for j, i in enumerate(picks):
-            if cfg.dynamic_sampling and bool(flat[j]):
-                continue
-            part = slice(j * g, (j + 1) * g)
-            completions = [r[:n] for r, n in zip(ids[part], out.lengths[part])]
-            kept.append(
-                (i, completions, total[part].tolist(), {k: v[part].tolist() for k, v in parts.items()})
-            )
-    kept = kept[:want]
-    if not kept:
-        return None
-    device = out.completion_ids.device
-    rollouts = rollouts_from_tokens(tokenizer, [prompts[i] for i, *_ in kept], [c for _, cs, *_ in kept for c in cs],
-                                    n=g, stop_ids=eos_ids(model, tokenizer), pad=pad_id(tokenizer),
-                                    max_new_tokens=cfg.max_new_tokens, device=device)  # fmt: skip
-    rewards = torch.tensor([r for _, _, rs, _ in kept for r in rs], dtype=torch.float32)
-    names = kept[0][3].keys()
-    parts_t = {k: torch.tensor([v for *_, p in kept for v in p[k]], dtype=torch.float32) for k in names}
-    batch_rows = [rows[i] for i, *_ in kept for _ in range(g)]
-    return Batch(batch_rows, rollouts, rewards, parts_t, drawn, rounds, zero_std)
-
-
 def _micro_batches(n: int, size: int) -> list[slice]:
     size = size if size > 0 else n
     return [slice(s, min(s + size, n)) for s in range(0, n, size)]
@@ -374,6 +242,9 @@ def _logprobs_grad(model, ids, mask, start, cfg, with_entropy):
                              with_entropy=with_entropy)  # fmt: skip
 
 
+StepHook = Callable[[int, dict[str, float], int], None]  # (step, logged values, max_steps)
+
+
 # --- the run -----------------------------------------------------------------------------------------
 
 
@@ -381,8 +252,11 @@ def _load(cfg: GRPOConfig):
     """(model, tokenizer, frozen reference copy or None)."""
     from train.model import LoraSettings, load_model
 
+    modules = cfg.target_modules
+    if modules != "all-linear":  # peft reads a plain string as a regex; a comma list means module names
+        modules = [m.strip() for m in modules.split(",") if m.strip()]
     lora = None if cfg.no_lora else LoraSettings(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
-                                                 target_modules=cfg.target_modules)  # fmt: skip
+                                                 target_modules=modules)  # fmt: skip
     model, tokenizer = load_model(cfg.model, device=cfg.device, precision=cfg.precision, lora=lora)
     ref_model = None
     if cfg.no_lora and cfg.beta > 0:  # no adapter to switch off: the reference is a frozen copy
@@ -499,8 +373,9 @@ def _train_step(step, model, tokenizer, ref_model, optimizer, rows, prompts, sam
     generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
     batch = collect_batch(model, tokenizer, rows, prompts, sampler, cfg, reward_fn, generator, engine)
     t1 = time.perf_counter()
-    if batch is None:  # every group drawn had equal rewards: nothing to learn from this step
-        values = {"groups/zero_std_share": 1.0, "groups/trained": 0.0, "time/step_s": t1 - t0}
+    if batch.rollouts is None:  # dynamic sampling found only all-equal groups: nothing to learn from
+        values = {"groups/zero_std_share": 1.0, "groups/trained": 0.0, "sampling/prompts_drawn": float(batch.drawn),
+                  "sampling/rounds": float(batch.rounds), "time/step_s": t1 - t0}  # fmt: skip
         logger.log(step, values)
         return values
     stats = optimise(model, ref_model, optimizer, batch, cfg)

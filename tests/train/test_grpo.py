@@ -11,16 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from tests.conftest import query  # noqa: E402
-from train.grpo import (  # noqa: E402
-    GRPOConfig,
-    GRPOError,
-    PromptSampler,
-    check_config,
-    collect_batch,
-    config_from,
-    optimise,
-    run_grpo,
-)
+from train.grpo import GRPOConfig, GRPOError, check_config, config_from, optimise, run_grpo  # noqa: E402
+from train.grpo_batch import PromptSampler, collect_batch  # noqa: E402
 
 QUESTION = [{"role": "user", "content": "What is 2 + 3?"}]
 
@@ -177,30 +169,6 @@ def _flat_or_mixed(rows, texts, lengths):
     """Rows marked flat get 1.0 for every completion; the others alternate 0/1 within a group."""
     r = torch.tensor([1.0 if row["flat"] else float(i % 2) for i, row in enumerate(rows)])
     return r, {"toy": r}
-
-
-def test_dynamic_sampling_drops_equal_groups_and_refills(tiny_model_dir):
-    from train.model import load_model
-
-    model, tok = load_model(tiny_model_dir)
-    rows = [{"prompt": QUESTION, "flat": i % 3 != 0} for i in range(9)]  # 3 mixed, 6 flat
-    prompts = [[5 + i, 6, 7] for i in range(9)]
-    gen = torch.Generator().manual_seed(0)
-    cfg = _cfg(tiny_model_dir, "-", "-", prompts_per_step=3, max_new_tokens=2, dynamic_sampling=True)
-    batch = collect_batch(model, tok, rows, prompts, PromptSampler(9, 0), cfg, _flat_or_mixed, gen)
-    assert len(batch.rows) == 3 * 4 and not any(r["flat"] for r in batch.rows)
-    picks = PromptSampler(9, 0).draw(batch.drawn)
-    assert (
-        batch.drawn > 3 and batch.rounds > 1 and batch.zero_std_groups == sum(rows[i]["flat"] for i in picks)
-    )
-    assert batch.rollouts.prompt_ids.shape[0] == 12 and torch.equal(batch.rewards.view(3, 4).std(1) > 0,
-                                                                    torch.ones(3, dtype=torch.bool))  # fmt: skip
-    plain = collect_batch(model, tok, rows, prompts, PromptSampler(9, 0), GRPOConfig(**{**cfg.__dict__,
-                          "dynamic_sampling": False}), _flat_or_mixed, gen)  # fmt: skip
-    assert plain.drawn == 3 and plain.rounds == 1 and len(plain.rows) == 12
-    flat = [{**r, "flat": True} for r in rows]
-    none = collect_batch(model, tok, flat, prompts, PromptSampler(9, 0), cfg, _flat_or_mixed, gen)
-    assert none is None  # every round drew only all-equal groups; bounded by max_sampling_rounds
 
 
 def _toy_batch(model, tok, cfg):
