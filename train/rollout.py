@@ -17,6 +17,7 @@ it serves the current LoRA adapter by saving it to a temp dir each step.
 from __future__ import annotations
 
 import inspect
+import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -300,6 +301,8 @@ class VLLMRollouts:
         outputs = self.llm.generate([{"prompt_token_ids": list(p)} for p in prompts], params,
                                     lora_request=request, use_tqdm=False)  # fmt: skip
         completions = [list(o.token_ids) for out in outputs for o in out.outputs]
+        if self._version > 1:  # the engine holds one adapter (max_loras=1); the previous one is evicted
+            shutil.rmtree(Path(self._tmp.name) / f"v{self._version - 1}", ignore_errors=True)
         device = next(model.parameters()).device
         return rollouts_from_tokens(tokenizer, prompts, completions, n=n, stop_ids=eos_ids(model, tokenizer),
                                     pad=pad_id(tokenizer), max_new_tokens=max_new_tokens, device=device)  # fmt: skip
