@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from train.rollout import generate, lora_merged, vllm_available  # noqa: E402
+from train.rollout import generate, lora_merged, sample_next, vllm_available  # noqa: E402
 
 MESSAGES = [
     [{"role": "user", "content": "What is 2 + 3?"}],
@@ -97,6 +97,18 @@ def test_sampling_is_reproducible_with_a_seeded_generator(loaded):
         group = a.prompt_ids[i * 4 : i * 4 + 4]
         assert all(torch.equal(group[0], row) for row in group)
         assert len({tuple(r) for r in a.completion_ids[i * 4 : i * 4 + 4].tolist()}) > 1
+
+
+def test_sampling_follows_the_tempered_and_nucleus_distribution():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.tensor([[0.0, 1.0, 2.0, -1e9]]).repeat(40_000, 1)  # 40k draws of one distribution
+    for temperature in (1.0, 0.5):
+        freq = torch.bincount(sample_next(logits, temperature, 1.0, g), minlength=4) / 40_000
+        assert torch.allclose(freq, (logits[0] / temperature).softmax(-1), atol=0.01)
+    # top_p 0.7 of (0.665, 0.245, 0.090): the third token is cut, the first two renormalised
+    freq = torch.bincount(sample_next(logits, 1.0, 0.7, g), minlength=4) / 40_000
+    assert torch.allclose(freq, torch.tensor([0.0, 0.269, 0.731, 0.0]), atol=0.01)
+    assert torch.equal(sample_next(logits[:2], 0.0, 1.0, g), torch.tensor([2, 2]))
 
 
 def test_tiny_top_p_is_greedy_and_batch_size_does_not_change_results(loaded):
