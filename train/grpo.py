@@ -167,79 +167,70 @@ def _coerce(path, key, spec, value):
     return value
 
 
-def _micro_batches(n: int, size: int) -> list[slice]:
-    size = size if size > 0 else n
-    return [slice(s, min(s + size, n)) for s in range(0, n, size)]
-
-
-def _logprobs(model, ids, mask, start, cfg, rows, with_entropy=False):
-    """log-probs [N, C] (and entropy) over micro-batches of rows; used without grad."""
-    from train.logprobs import sequence_logprobs
-
-    outs = [sequence_logprobs(model, ids[s], mask[s], start, chunk_size=cfg.logprob_chunk,
-                              temperature=cfg.temperature, with_entropy=with_entropy) for s in rows]  # fmt: skip
-    logp = torch.cat([o[0] for o in outs])
-    return logp, (torch.cat([o[1] for o in outs]) if with_entropy else None)
-
-
-def optimise(model, ref_model, optimizer, batch: Batch, cfg: GRPOConfig) -> dict[str, float]:
-    """mu optimiser steps on one batch of rollouts; returns the step's training stats."""
-    from train.losses import group_advantages, policy_loss
-    from train.model import reference_context
-
-    r = batch.rollouts
-    ids = torch.cat([r.prompt_ids, r.completion_ids], dim=1)  # [N, P+C]
-    attn = torch.cat([r.prompt_mask, r.completion_mask], dim=1)  # [N, P+C]
-    start = r.prompt_ids.shape[1]
-    loss_mask = r.completion_mask.float()  # [N, C]
-    if cfg.mask_truncated:
-        loss_mask = loss_mask * (~torch.tensor(r.truncated, device=loss_mask.device))[:, None].float()
-    adv = group_advantages(batch.rewards, cfg.group_size, cfg.scale_rewards).to(ids.device)  # [N]
-    n = ids.shape[0]
-    micro = _micro_batches(n, cfg.micro_batch_size)
-    tokens = loss_mask.sum().clamp(min=1)
-    with torch.no_grad():
-        old = _logprobs(model, ids, attn, start, cfg, micro)[0] if cfg.iterations > 1 else None
-        ref = None
-        if cfg.beta > 0:
-            if ref_model is not None:
-                ref = _logprobs(ref_model, ids, attn, start, cfg, micro)[0]
-            else:
-                with reference_context(model):
-                    ref = _logprobs(model, ids, attn, start, cfg, micro)[0]
-    stats: dict[str, float] = {}
-    entropy_sum = 0.0
-    params = [p for p in model.parameters() if p.requires_grad]
-    for it in range(cfg.iterations):
-        acc: dict[str, float] = {}
-        for s in micro:
-            logp, ent = _logprobs_grad(model, ids[s], attn[s], start, cfg, with_entropy=it == 0)
-            loss, st = policy_loss(logp, None if old is None else old[s], adv[s], loss_mask[s], loss=cfg.loss,
-                                   eps_low=cfg.epsilon_low, eps_high=cfg.eps_high(),
-                                   ref_logp=None if ref is None else ref[s], beta=cfg.beta,
-                                   max_tokens=cfg.max_new_tokens)  # fmt: skip
-            # each micro-batch's loss is normalised within it; weight it by its share of the whole
-            share = float(loss_mask[s].sum() / tokens) if cfg.loss == "dapo" else (s.stop - s.start) / n
-            (loss * share).backward()
-            acc["loss"] = acc.get("loss", 0.0) + float(loss.detach()) * share
-            for k, v in st.items():
-                acc[k] = acc.get(k, 0.0) + v * share
-            if ent is not None:
-                entropy_sum += float((ent * r.completion_mask[s]).sum())
-        norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm > 0 else None
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if it == 0:
-            stats = dict(acc, grad_norm=float(norm) if norm is not None else 0.0)
-    stats["entropy"] = entropy_sum / max(1.0, float(r.completion_mask.sum()))
-    return stats
-
-
-def _logprobs_grad(model, ids, mask, start, cfg, with_entropy):
+def _logprobs(model, ids, mask, start, cfg, with_entropy=False):
+    """Per-token log-probs [N, C] (and entropy) of the completions, at the sampling temperature."""
     from train.logprobs import sequence_logprobs
 
     return sequence_logprobs(model, ids, mask, start, chunk_size=cfg.logprob_chunk, temperature=cfg.temperature,
                              with_entropy=with_entropy)  # fmt: skip
+
+
+def _fixed_logprobs(model, ref_model, ids, attn, start, cfg, micro) -> tuple:
+    """Old log-probs (mu > 1 only) and reference log-probs (beta > 0 only), [N, C] each or None."""
+    from train.model import reference_context
+
+    def score(m):
+        return torch.cat([_logprobs(m, ids[s], attn[s], start, cfg)[0] for s in micro])
+
+    with torch.no_grad():
+        old = score(model) if cfg.iterations > 1 else None
+        if cfg.beta <= 0:
+            return old, None
+        if ref_model is not None:
+            return old, score(ref_model)
+        with reference_context(model):  # the adapter switched off: the starting model
+            return old, score(model)
+
+
+def optimise(model, ref_model, optimizer, batch: Batch, cfg: GRPOConfig) -> dict[str, float]:
+    """mu optimiser steps on one batch of rollouts; returns the training stats (means over the steps)."""
+    from train.losses import group_advantages, policy_loss
+
+    r = batch.rollouts
+    ids = torch.cat([r.prompt_ids, r.completion_ids], dim=1)  # [N, P+C]
+    attn = torch.cat([r.prompt_mask, r.completion_mask], dim=1)  # [N, P+C]
+    start, n = r.prompt_ids.shape[1], ids.shape[0]
+    loss_mask = r.completion_mask.float()  # [N, C]
+    if cfg.mask_truncated:
+        loss_mask = loss_mask * (~torch.tensor(r.truncated, device=loss_mask.device))[:, None].float()
+    adv = group_advantages(batch.rewards, cfg.group_size, cfg.scale_rewards).to(ids.device)  # [N]
+    micro = [
+        slice(i, min(i + (cfg.micro_batch_size or n), n)) for i in range(0, n, cfg.micro_batch_size or n)
+    ]
+    old, ref = _fixed_logprobs(model, ref_model, ids, attn, start, cfg, micro)
+    tokens = loss_mask.sum().clamp(min=1)
+    params = [p for p in model.parameters() if p.requires_grad]
+    stats: dict[str, float] = {}
+    entropy = 0.0
+    for it in range(cfg.iterations):
+        for s in micro:
+            logp, ent = _logprobs(model, ids[s], attn[s], start, cfg, with_entropy=it == 0)
+            loss, values = policy_loss(logp, None if old is None else old[s], adv[s], loss_mask[s], loss=cfg.loss,
+                                       eps_low=cfg.epsilon_low, eps_high=cfg.eps_high(), beta=cfg.beta,
+                                       ref_logp=None if ref is None else ref[s], max_tokens=cfg.max_new_tokens)  # fmt: skip
+            # each micro-batch's loss is normalised within it; weight it by its share of the whole
+            share = float(loss_mask[s].sum() / tokens) if cfg.loss == "dapo" else (s.stop - s.start) / n
+            (loss * share).backward()
+            for k, v in {"loss": float(loss.detach()), **values}.items():
+                stats[k] = stats.get(k, 0.0) + v * share / cfg.iterations
+            if ent is not None:
+                entropy += float((ent * r.completion_mask[s]).sum())
+        if cfg.max_grad_norm > 0:
+            norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
+            stats["grad_norm"] = stats.get("grad_norm", 0.0) + norm / cfg.iterations
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return stats | {"entropy": entropy / max(1.0, float(r.completion_mask.sum()))}
 
 
 StepHook = Callable[[int, dict[str, float], int], None]  # (step, logged values, max_steps)
