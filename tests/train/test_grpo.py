@@ -247,6 +247,13 @@ def test_config_checks_and_yaml(tmp_path):
     spec.write_text("group_sise: 4\n")
     with pytest.raises(GRPOError, match=r"grpo.yaml: unknown setting 'group_sise'"):
         config_from(spec, {})
+    saved = tmp_path / "run"  # --resume with only --out: the run's saved settings, then the file, then flags
+    saved.mkdir()
+    (saved / "config.json").write_text(json.dumps({"model": "m0", "data": "d0", "out": str(saved), "group_size": 6,
+                                                   "lr": 0.5, "max_steps": 2}))  # fmt: skip
+    spec.write_text("lr: 0.25\n")
+    cfg = config_from(spec, {"out": str(saved), "resume": True, "max_steps": 3})
+    assert (cfg.model, cfg.group_size, cfg.lr, cfg.max_steps, cfg.resume) == ("m0", 6, 0.25, 3, True)
     spec.write_text("group_size: four\n")
     with pytest.raises(GRPOError, match="group_size must be int"):
         config_from(spec, {})
