@@ -262,7 +262,8 @@ def _engine(cfg: GRPOConfig):
 
     if not cfg.vllm or cfg.no_lora or is_adapter_dir(cfg.model) or not vllm_available():
         return None
-    return VLLMRollouts(cfg.model, max_lora_rank=max(8, cfg.lora_r), seed=cfg.seed,
+    rank = max(8, 1 << (cfg.lora_r - 1).bit_length())  # vLLM takes power-of-two rank limits
+    return VLLMRollouts(cfg.model, max_lora_rank=rank, seed=cfg.seed,
                         max_model_len=cfg.max_prompt_tokens + cfg.max_new_tokens)  # fmt: skip
 
 
