@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from train.grpo_batch import Batch, PromptSampler, RewardFn, collect_batch, load_prompts, verifier_rewards
@@ -321,6 +322,7 @@ def run_grpo(cfg: GRPOConfig, reward_fn: RewardFn | None = None, on_step: StepHo
 
     weights = check_config(cfg)
     random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     model, tokenizer, ref_model = _load(cfg)
@@ -333,12 +335,13 @@ def run_grpo(cfg: GRPOConfig, reward_fn: RewardFn | None = None, on_step: StepHo
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     logger = RunLogger(kind="grpo", out_dir=out, workspace=cfg.workspace, run=state.get("run") or cfg.run,
                        model=str(cfg.model), data=str(cfg.data), config=asdict(cfg))  # fmt: skip
-    engine = _engine(cfg)
     reward_fn = reward_fn or verifier_rewards(weights, cfg)
     model.train()
     last: dict[str, float] = {}
+    engine = None
     try:
         with logger:  # an exception marks the run failed (interrupted on Ctrl-C) in `runs`
+            engine = _engine(cfg)
             for step in range(state["step"] + 1, cfg.max_steps + 1):
                 last = _train_step(step, model, tokenizer, ref_model, optimizer, rows, prompts, sampler, cfg,
                                    reward_fn, engine, logger)  # fmt: skip

@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from train.decode import LeanDecoder, lean_supported
+
 _DONE_CHECK_EVERY = 8  # steps between host syncs that ask whether every row has finished
 
 
@@ -174,9 +176,12 @@ def _generate_batch(model, ids: Tensor, mask: Tensor, *, stop: Tensor, pad: int,
     cache = DynamicCache(config=getattr(model, "config", None))
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
                 **{cache_kw: cache})  # fmt: skip
+    logits = out.logits[:, -1, :]  # [B, V]
+    lean = LeanDecoder(model, cache, batch, width + max_new_tokens) if lean_supported(model) else None
+    real = full_mask.bool()
     steps = 0
     for t in range(max_new_tokens):
-        token = sample_next(out.logits[:, -1, :], temperature, top_p, generator)  # [B]
+        token = sample_next(logits, temperature, top_p, generator)  # [B]
         token = token.masked_fill(done, pad)
         out_ids[:, t] = token
         out_mask[:, t] = (~done).long()
@@ -184,8 +189,12 @@ def _generate_batch(model, ids: Tensor, mask: Tensor, *, stop: Tensor, pad: int,
         steps = t + 1
         if steps == max_new_tokens or (steps % _DONE_CHECK_EVERY == 0 and bool(done.all())):
             break
-        out = model(input_ids=token[:, None], attention_mask=full_mask[:, : width + steps], position_ids=next_pos,
-                    use_cache=True, logits_to_keep=1, **{cache_kw: cache})  # fmt: skip
+        if lean is not None:
+            logits = lean.step(token, next_pos, width + t, real[:, : width + steps])
+        else:
+            out = model(input_ids=token[:, None], attention_mask=full_mask[:, : width + steps], position_ids=next_pos,
+                        use_cache=True, logits_to_keep=1, **{cache_kw: cache})  # fmt: skip
+            logits = out.logits[:, -1, :]
         next_pos = next_pos + 1
     return out_ids[:, :steps], out_mask[:, :steps]
 
@@ -214,9 +223,7 @@ def generate(model, tokenizer, prompts: list[list[int]], *, n: int = 1, max_new_
         with lora_merged(model):
             for start in range(0, len(rows), size):
                 ids, mask = prompt_ids[start : start + size], prompt_mask[start : start + size]
-                keep = (
-                    int(mask.sum(0).nonzero()[0]) if mask.any() else 0
-                )  # columns that are padding in every row
+                keep = int(mask.sum(0).nonzero()[0]) if mask.any() else 0  # skip all-padding columns
                 parts.append(_generate_batch(model, ids[:, keep:], mask[:, keep:], stop=stop, pad=pad,
                                              max_new_tokens=max_new_tokens, temperature=temperature,
                                              top_p=top_p, generator=gen, cache_kw=cache_kw))  # fmt: skip

@@ -81,6 +81,40 @@ def test_peft_model_merged_sampling_matches_hf_and_restores_weights(loaded):
         peft_model.unload()  # the module fixture's model goes back to plain layers
 
 
+def test_lean_decode_step_matches_the_hf_forward(loaded, monkeypatch):
+    from peft import LoraConfig, get_peft_model
+
+    import train.rollout as rollout
+    from train.decode import lean_supported
+
+    model, tok, prompts = loaded
+    assert lean_supported(model), "the tiny Qwen2 model takes the lean path"
+
+    def both(m):
+        outs = []
+        for lean in (True, False):
+            monkeypatch.setattr(rollout, "lean_supported", lean_supported if lean else lambda _m: False)
+            g = torch.Generator().manual_seed(3)
+            outs.append(generate(m, tok, prompts, n=2, max_new_tokens=20, temperature=1.0, generator=g))
+        return outs
+
+    lean, hf = both(model)
+    assert torch.equal(lean.completion_ids, hf.completion_ids) and lean.texts == hf.texts
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    try:
+        with torch.no_grad():
+            for name, p in peft_model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(std=0.05)
+        assert not lean_supported(peft_model), "an unmerged adapter is not what the lean step computes"
+        with lora_merged(peft_model):
+            assert lean_supported(peft_model)
+        lean, hf = both(peft_model)
+        assert torch.equal(lean.completion_ids, hf.completion_ids)
+    finally:
+        peft_model.unload()
+
+
 def test_sampling_is_reproducible_with_a_seeded_generator(loaded):
     model, tok, prompts = loaded
 
