@@ -93,7 +93,8 @@ def test_chunked_cross_entropy_matches_one_chunk(tiny_model_dir, workspace_expor
     assert batch["n_targets"] > 3 * 37
     chunked, chunked_grads = loss_and_grads()
     assert chunked == pytest.approx(whole, rel=1e-5)
-    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads, chunked_grads))
+    worst = max(float(((a - b).abs() / (b.abs() + 1e-3)).max()) for a, b in zip(grads, chunked_grads))
+    assert worst < 1e-3, worst
 
 
 def test_run_learns_and_writes_everything(tiny_model_dir, workspace_exports, workspace, tmp_path):
