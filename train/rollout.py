@@ -159,7 +159,8 @@ def sample_next(logits: Tensor, temperature: float, top_p: float, generator) -> 
 
 @torch.no_grad()
 def _generate_batch(model, ids: Tensor, mask: Tensor, *, stop: Tensor, pad: int, max_new_tokens: int,
-                    temperature: float, top_p: float, generator, cache_kw: str) -> tuple[Tensor, Tensor]:  # fmt: skip
+                    temperature: float, top_p: float, generator, cache_kw: str,
+                    repeat: int = 1) -> tuple[Tensor, Tensor]:  # fmt: skip
     """One batch of left-padded prompts [B, P] -> completion ids and mask [B, steps]."""
     from transformers import DynamicCache
 
@@ -174,9 +175,14 @@ def _generate_batch(model, ids: Tensor, mask: Tensor, *, stop: Tensor, pad: int,
     out_mask = torch.zeros((batch, max_new_tokens), dtype=torch.long, device=device)
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     cache = DynamicCache(config=getattr(model, "config", None))
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
-                **{cache_kw: cache})  # fmt: skip
-    logits = out.logits[:, -1, :]  # [B, V]
+    # rows come in runs of `repeat` copies of one prompt: prefill each prompt once, then copy its cache
+    one = slice(None, None, repeat)
+    out = model(input_ids=ids[one], attention_mask=mask[one], position_ids=positions[one], use_cache=True,
+                logits_to_keep=1, **{cache_kw: cache})  # fmt: skip
+    logits = out.logits[:, -1, :]  # [B / repeat, V]
+    if repeat > 1:
+        cache.batch_repeat_interleave(repeat)
+        logits = logits.repeat_interleave(repeat, dim=0)  # [B, V]
     lean = LeanDecoder(model, cache, batch, width + max_new_tokens) if lean_supported(model) else None
     real = full_mask.bool()
     steps = 0
@@ -215,7 +221,7 @@ def generate(model, tokenizer, prompts: list[list[int]], *, n: int = 1, max_new_
     prompt_ids, prompt_mask = left_pad(rows, pad, device)
     gen = _device_generator(generator, device)
     cache_kw = _cache_kwarg(model)
-    size = batch_size or len(rows)
+    size = max(n, (batch_size or len(rows)) // n * n)  # whole groups per batch: each prompt prefilled once
     was_training = model.training
     model.eval()
     parts: list[tuple[Tensor, Tensor]] = []
@@ -226,7 +232,7 @@ def generate(model, tokenizer, prompts: list[list[int]], *, n: int = 1, max_new_
                 keep = int(mask.sum(0).nonzero()[0]) if mask.any() else 0  # skip all-padding columns
                 parts.append(_generate_batch(model, ids[:, keep:], mask[:, keep:], stop=stop, pad=pad,
                                              max_new_tokens=max_new_tokens, temperature=temperature,
-                                             top_p=top_p, generator=gen, cache_kw=cache_kw))  # fmt: skip
+                                             top_p=top_p, generator=gen, cache_kw=cache_kw, repeat=n))  # fmt: skip
     finally:
         model.train(was_training)
     return _assemble(tokenizer, prompt_ids, prompt_mask, parts, pad, stop_ids, max_new_tokens)

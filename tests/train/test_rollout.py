@@ -124,6 +124,12 @@ def test_sampling_is_reproducible_with_a_seeded_generator(loaded):
 
     a, b, c = sample(1), sample(1), sample(2)
     assert torch.equal(a.completion_ids, b.completion_ids) and a.texts == b.texts
+    # n copies share one prefill; the same rows given one by one sample the same
+    rows = [p for p in prompts for _ in range(4)]
+    flat = generate(
+        model, tok, rows, n=1, max_new_tokens=12, temperature=1.0, generator=torch.Generator().manual_seed(1)
+    )
+    assert torch.equal(a.completion_ids, flat.completion_ids)
     assert not torch.equal(a.completion_ids, c.completion_ids)
     assert a.completion_ids.shape[0] == len(prompts) * 4
     # rows i*n .. i*n+n-1 share prompt i, and a group's samples differ from one another
