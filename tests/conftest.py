@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from tests.openai_server import Faults, OpenAIServer, ServerState
+from tests.train_fixtures import tiny_model_dir, workspace_exports  # noqa: F401 - session fixtures, built once
 
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = REPO.parent / "shared" / "data" / "benchmarks"

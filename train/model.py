@@ -117,6 +117,10 @@ def _check_model_dir(path: Path) -> None:
 
 def _from_pretrained(path: Path, dtype, quantization=None, attn_implementation=None):
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    # transformers draws a "Loading weights" bar per load: noise in our own progress output
+    hf_logging.disable_progress_bar()
 
     kwargs = {"dtype": dtype}
     if quantization is not None:

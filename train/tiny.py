@@ -189,6 +189,9 @@ def build_tiny(
     model.generation_config = GenerationConfig(bos_token_id=pad_id, eos_token_id=eos_id, pad_token_id=pad_id)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Writing model shards" bar inside our own output
     model.save_pretrained(out)
     # AutoTokenizer loads this as Qwen2Tokenizer (from config.json's model_type), which
     # rebuilds the same pipeline around tokenizer.json's vocabulary, as a real Qwen2 does

@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 from cotmill.cli import main
 from tests.conftest import query, run_cli
-from tests.train.conftest import tiny_model_dir, workspace_exports  # noqa: F401 - session fixtures
 
 
 def test_eval_stores_scores_and_prints_them(tiny_model_dir, workspace_exports, tmp_path):  # noqa: F811

@@ -6,7 +6,6 @@ import json
 import shutil
 
 from tests.conftest import query, run_cli
-from tests.train.conftest import tiny_model_dir, workspace_exports  # noqa: F401 - session fixtures
 
 
 def test_grpo_trains_stores_metrics_and_resumes(tiny_model_dir, workspace_exports, tmp_path):  # noqa: F811

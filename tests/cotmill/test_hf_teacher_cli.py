@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 from tests.conftest import query, run_cli
-from tests.train.conftest import tiny_model_dir  # noqa: F401 - the session's tiny model
 
 
 def test_generate_with_a_local_model_resumes_and_verifies(tiny_model_dir, tmp_path):  # noqa: F811

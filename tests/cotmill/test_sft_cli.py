@@ -10,7 +10,6 @@ from click.testing import CliRunner
 
 from cotmill.cli import main
 from tests.conftest import query, run_cli
-from tests.train.conftest import tiny_model_dir, workspace_exports  # noqa: F401 - session fixtures
 
 
 def test_sft_trains_stores_metrics_and_refuses_an_empty_resume(tiny_model_dir, workspace_exports, tmp_path):  # noqa: F811

@@ -1,5 +1,5 @@
-"""Shared fixtures of the training tests: one tiny model and one workspace with sft and
-rl exports, each built once per session (a few seconds each)."""
+"""Shared fixtures of the training tests, registered in tests/conftest.py: one tiny
+model and one workspace with sft and rl exports, each built once per session (a few seconds each)."""
 
 from __future__ import annotations
 
