@@ -13,6 +13,8 @@ What is simplified, and why:
   With --no-lora there is no adapter to disable, so a frozen deep copy of the starting model is kept:
   twice the weights in memory, which is why LoRA is the default.
 - Batches (prompt order, sampling, rewards, dynamic sampling) are built in `train.grpo_batch`.
+- Defaults follow DAPO (token-level loss, clip-higher eps_high 0.28, no KL) with LoRA dropout 0,
+  so the trained log-probs are those of the policy that sampled.
 - One learning-rate schedule step per GRPO step, whatever mu is.
 - The sampling generator is re-seeded from (seed, step) every step, so a resumed run samples what
   the uninterrupted one would have.
@@ -193,25 +195,36 @@ def _fixed_logprobs(model, ref_model, ids, attn, start, cfg, micro) -> tuple:
             return old, score(model)
 
 
+def _trained_rows(adv, loss_mask, cfg: GRPOConfig):
+    """Indices [n] of the completions whose loss can be non-zero. Without KL (beta 0) a completion
+    with zero advantage (its group's rewards all equal) or no unmasked token adds exactly zero to
+    the gradient, so it is left out of the forward and backward passes; it still counts in the
+    loss's normaliser, so the update is the one the whole batch gives."""
+    if cfg.beta > 0:
+        return torch.arange(adv.shape[0], device=adv.device)
+    return ((adv != 0) & (loss_mask.sum(dim=1) > 0)).nonzero().squeeze(1)
+
+
 def optimise(model, ref_model, optimizer, batch: Batch, cfg: GRPOConfig) -> dict[str, float]:
-    """mu optimiser steps on one batch of rollouts; returns the training stats (means over the steps)."""
+    """mu optimiser steps on one batch of rollouts; returns the training stats (means over the steps;
+    entropy over the completions trained on)."""
     from train.losses import group_advantages, policy_loss
 
     r = batch.rollouts
-    ids = torch.cat([r.prompt_ids, r.completion_ids], dim=1)  # [N, P+C]
-    attn = torch.cat([r.prompt_mask, r.completion_mask], dim=1)  # [N, P+C]
-    start, n = r.prompt_ids.shape[1], ids.shape[0]
     loss_mask = r.completion_mask.float()  # [N, C]
     if cfg.mask_truncated:
         loss_mask = loss_mask * (~torch.tensor(r.truncated, device=loss_mask.device))[:, None].float()
-    adv = group_advantages(batch.rewards, cfg.group_size, cfg.scale_rewards).to(ids.device)  # [N]
-    micro = [
-        slice(i, min(i + (cfg.micro_batch_size or n), n)) for i in range(0, n, cfg.micro_batch_size or n)
-    ]
-    old, ref = _fixed_logprobs(model, ref_model, ids, attn, start, cfg, micro)
-    tokens = loss_mask.sum().clamp(min=1)
+    adv = group_advantages(batch.rewards, cfg.group_size, cfg.scale_rewards).to(loss_mask.device)  # [N]
+    n, tokens = adv.shape[0], loss_mask.sum().clamp(min=1)  # the normalisers of the whole batch
+    rows = _trained_rows(adv, loss_mask, cfg)
+    ids = torch.cat([r.prompt_ids, r.completion_ids], dim=1)[rows]  # [n, P+C]
+    attn = torch.cat([r.prompt_mask, r.completion_mask], dim=1)[rows]  # [n, P+C]
+    adv, loss_mask, start = adv[rows], loss_mask[rows], r.prompt_ids.shape[1]
+    size = cfg.micro_batch_size or max(1, len(rows))
+    micro = [slice(i, min(i + size, len(rows))) for i in range(0, len(rows), size)]
+    old, ref = _fixed_logprobs(model, ref_model, ids, attn, start, cfg, micro) if micro else (None, None)
     params = [p for p in model.parameters() if p.requires_grad]
-    stats: dict[str, float] = {}
+    stats: dict[str, float] = {"loss": 0.0, "clip_low_frac": 0.0, "clip_high_frac": 0.0}
     entropy = 0.0
     for it in range(cfg.iterations):
         for s in micro:
@@ -225,13 +238,19 @@ def optimise(model, ref_model, optimizer, batch: Batch, cfg: GRPOConfig) -> dict
             for k, v in {"loss": float(loss.detach()), **values}.items():
                 stats[k] = stats.get(k, 0.0) + v * share / cfg.iterations
             if ent is not None:
-                entropy += float((ent * r.completion_mask[s]).sum())
+                entropy += float((ent * attn[s, start:]).sum())
+        if not micro:  # nothing to train on: a zero gradient, so AdamW steps as the full batch would
+            for p in params:
+                p.grad = torch.zeros_like(p)
         if cfg.max_grad_norm > 0:
             norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
             stats["grad_norm"] = stats.get("grad_norm", 0.0) + norm / cfg.iterations
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    return stats | {"entropy": entropy / max(1.0, float(r.completion_mask.sum()))}
+    stats["trained_completions"] = float(len(rows))
+    if micro:
+        stats["entropy"] = entropy / max(1.0, float(attn[:, start:].sum()))
+    return stats
 
 
 StepHook = Callable[[int, dict[str, float], int], None]  # (step, logged values, max_steps)

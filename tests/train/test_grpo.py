@@ -10,6 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import train.grpo as grpo  # noqa: E402
 from tests.conftest import query  # noqa: E402
 from train.grpo import GRPOConfig, GRPOError, check_config, config_from, optimise, run_grpo  # noqa: E402
 from train.grpo_batch import PromptSampler, collect_batch  # noqa: E402
@@ -182,27 +183,43 @@ def _toy_batch(model, tok, cfg):
                          torch.Generator().manual_seed(1))  # fmt: skip
 
 
+def _update(sharp_model, batch_rows, **settings):
+    """Parameters after one optimise() step (plain SGD: Adam's first step is about lr * sign(grad),
+    which rounding flips where grad ~ 0) on a fixed toy batch, and the stats."""
+    torch.manual_seed(0)
+    model, tok, _ = _policy(sharp_model)
+    cfg = _cfg(sharp_model, "-", "-", max_new_tokens=6, lr=1e-2, max_grad_norm=0, **settings)  # no clipping
+    batch = collect_batch(model, tok, batch_rows, [[5, 6, 7], [8, 9, 10, 11]], PromptSampler(2, 0), cfg,
+                          _flat_or_mixed, torch.Generator().manual_seed(1))  # fmt: skip
+    batch.rollouts.completion_mask[::3, 3:] = 0  # ragged lengths: token and sequence weights differ
+    sgd = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
+    before = [p.detach().clone() for p in model.parameters() if p.requires_grad]
+    stats = optimise(model, None, sgd, batch, cfg)
+    after = [p.detach().clone() for p in model.parameters() if p.requires_grad]
+    assert any(not torch.equal(x, y) for x, y in zip(before, after))
+    return [p.detach().clone() for p in model.parameters() if p.requires_grad], stats
+
+
+def _same(a, b):
+    (pa, sa), (pb, sb) = a, b
+    assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(pa, pb))
+    assert sa["loss"] == pytest.approx(sb["loss"], abs=1e-6)
+
+
 @pytest.mark.parametrize("loss", ["grpo", "dr_grpo", "dapo"])
-def test_micro_batches_give_the_same_update(sharp_model, loss):
-    results = []
-    for micro in (0, 3):
-        torch.manual_seed(0)
-        model, tok, _ = _policy(sharp_model)
-        cfg = _cfg(
-            sharp_model, "-", "-", max_new_tokens=6, loss=loss, micro_batch_size=micro, lr=1e-2, beta=0.05
-        )
-        torch.manual_seed(0)
-        batch = _toy_batch(model, tok, cfg)
-        # ragged lengths make token-level and sequence-level weights differ
-        batch.rollouts.completion_mask[::3, 3:] = 0
-        # plain SGD: Adam's first step is about lr * sign(grad), which rounding flips where grad ~ 0
-        sgd = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
-        stats = optimise(model, None, sgd, batch, cfg)
-        assert stats["grad_norm"] > 0
-        results.append(([p.detach().clone() for p in model.parameters() if p.requires_grad], stats))
-    (a, sa), (b, sb) = results
-    assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(a, b))
-    assert sa["loss"] == pytest.approx(sb["loss"], abs=1e-6) and sa["entropy"] == pytest.approx(sb["entropy"])
+def test_micro_batches_and_skipped_zero_advantage_rows_give_the_same_update(sharp_model, loss, monkeypatch):
+    mixed = [{"prompt": QUESTION, "flat": False}] * 2
+    whole, micro = (_update(sharp_model, mixed, loss=loss, beta=0.05, micro_batch_size=m) for m in (0, 3))
+    _same(whole, micro)
+    assert whole[1]["entropy"] == pytest.approx(micro[1]["entropy"])
+    # one group with equal rewards: without KL its rows are skipped, and the update is unchanged
+    half = [{"prompt": QUESTION, "flat": True}, {"prompt": QUESTION, "flat": False}]
+    skipped = _update(sharp_model, half, loss=loss, micro_batch_size=3)
+    assert skipped[1]["trained_completions"] == 4
+    monkeypatch.setattr(grpo, "_trained_rows", lambda adv, mask, cfg: torch.arange(adv.shape[0]))
+    everything = _update(sharp_model, half, loss=loss)
+    assert everything[1]["trained_completions"] == 8
+    _same(skipped, everything)
 
 
 def test_mask_truncated_takes_cut_off_completions_out_of_the_loss(sharp_model):
