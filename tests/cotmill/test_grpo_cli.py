@@ -8,7 +8,7 @@ import shutil
 from tests.conftest import query, run_cli
 
 
-def test_grpo_trains_stores_metrics_and_resumes(tiny_model_dir, workspace_exports, tmp_path):  # noqa: F811
+def test_grpo_trains_stores_metrics_and_resumes(tiny_model_dir, workspace_exports, tmp_path):
     ws = tmp_path / "ws"
     shutil.copytree(workspace_exports.workspace, ws, ignore=shutil.ignore_patterns("cotmill.lock"))
     out = tmp_path / "run"
