@@ -9,10 +9,16 @@ iteration per batch (mu = 1), clip epsilon 0.2 both sides, DAPO token-level loss
 same learning rate, fp32 on CPU and no gradient checkpointing (TRL defaults to bf16 and
 checkpointing; ours uses fp32 without checkpointing on CPU, so TRL is set the same).
 
-Reward: train.rewards.verifier_reward for both (ours through its reward weights
-"verifier=1", TRL as its one reward function). Neither skips a group whose rewards are all
-equal (ours only does with --dynamic-sampling, which is off), so both do the same
-policy-gradient work whatever the rewards are.
+Reward: train.rewards.verifier_reward plus a tie-breaker, 1e-3 x the share of distinct
+characters in the completion, the same function for both (ours gets it by swapping
+train.rewards.verifier_reward for the run). Why the tie-breaker: a random model almost never
+answers right, so the verifier alone leaves nearly every group with equal rewards and zero
+advantages, and ours (rightly: with beta 0 they add nothing to the gradient) skips the
+forward/backward of such completions while TRL computes them. A curated RL pool holds
+problems with mixed outcomes, so the realistic case is groups with spread; the tie-breaker
+gives every group spread and both trainers the full policy-gradient work.
+`--pure-verifier` runs the verifier alone (the random-model case, where ours skips most of
+the training pass).
 
 Lengths: both stop a row at eos and the batch when every row has stopped. A random model
 samples eos about once in vocab-size tokens, so in practice every batch runs the full 64
@@ -22,6 +28,10 @@ Time: marginal seconds per optimizer step, (t_N - t_M) / (N - M), where t_K is t
 time of a whole K-step run (load, build the trainer, train, save), so start-up cancels.
 One untimed warm-up run of each first; rounds alternate the two; medians are reported.
 Goal: ours at most 0.5x TRL's seconds per step.
+
+On a machine busy with other work pass --threads 1: with more torch threads than free
+cores, OpenMP's spin-waiting makes both trainers many times slower and the ratio noise.
+The line above the table prints the load average the run saw.
 
     python bench/grpo_vs_trl.py [--steps 12] [--base-steps 4] [--rounds 2] [--size tiny]
 """
@@ -58,6 +68,20 @@ PROMPTS = 2
 GROUP = 8
 LORA_R, LORA_ALPHA = 8, 16
 EPSILON = 0.2
+
+
+def verifier_with_tie_breaker(row: dict, text: str) -> float:
+    return VERIFIER(row, text) + 1e-3 * len(set(text)) / max(len(text), 1)
+
+
+def _verifier(row: dict, text: str) -> float:
+    return VERIFIER(row, text)
+
+
+VERIFIER = None  # train.rewards.verifier_reward, set in main (train is imported lazily)
+REWARD = verifier_with_tie_breaker  # what both trainers score completions with
+
+
 ROW_COLUMNS = ("reference", "verifier", "domain", "task", "meta")  # what verifier_reward reads
 
 
@@ -111,13 +135,11 @@ def trl_run(model_dir: Path, rows: list[dict], steps: int, lr: float, new_tokens
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
-    from train.rewards import verifier_reward
-
     def reward(prompts, completions, **columns) -> list[float]:
         # TRL passes the dataset's other columns as lists, one entry per completion
         texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
         lists = {k: columns[k] for k in ROW_COLUMNS}
-        return [verifier_reward({k: v[i] for k, v in lists.items()}, t) for i, t in enumerate(texts)]
+        return [REWARD({k: v[i] for k, v in lists.items()}, t) for i, t in enumerate(texts)]
 
     start = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(model_dir)
@@ -142,7 +164,7 @@ def trl_run(model_dir: Path, rows: list[dict], steps: int, lr: float, new_tokens
     stats = {
         "mean_length": float(logs[-1]["completions/mean_length"]),
         "batch_width": float(logs[-1]["completions/max_length"]),
-        "reward_std": float(logs[-1]["reward_std"]),
+        "reward_mean": float(logs[-1]["reward"]),
     }
     return seconds, stats
 
@@ -161,14 +183,20 @@ def ours_run(model_dir: Path, export: Path, steps: int, lr: float, new_tokens: i
         lora_alpha=LORA_ALPHA, lora_dropout=0.0, beta=0.0, epsilon_low=EPSILON, epsilon_high=EPSILON,
         loss="dapo", iterations=1, reward_weights="verifier=1", seed=0, vllm=False,
     )  # fmt: skip
-    run_grpo(config)
+    import train.rewards
+
+    train.rewards.verifier_reward = REWARD  # ours scores through train.rewards' module global
+    try:
+        run_grpo(config)
+    finally:
+        train.rewards.verifier_reward = VERIFIER
     seconds = time.perf_counter() - start
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
     rows = [r for r in rows if "completion/length_mean" in r]
     stats = {
         "mean_length": statistics.fmean(r["completion/length_mean"] for r in rows),
         "batch_width": statistics.fmean(r["completion/length_max"] for r in rows),
-        "reward_std": statistics.fmean(r["reward/group_std_mean"] for r in rows),
+        "reward_mean": statistics.fmean(r["reward/total_mean"] for r in rows),
     }
     return seconds, stats
 
@@ -189,6 +217,7 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--pure-verifier", action="store_true", help="the verifier reward alone, no tie-breaker")
     args = ap.parse_args()
     if args.steps <= args.base_steps:
         ap.error("--steps must be larger than --base-steps")
@@ -202,6 +231,11 @@ def main() -> None:
     datasets.disable_progress_bars()
     if args.threads:
         torch.set_num_threads(args.threads)
+    global VERIFIER, REWARD
+    from train.rewards import verifier_reward
+
+    VERIFIER = verifier_reward
+    REWARD = _verifier if args.pure_verifier else verifier_with_tie_breaker
     root = Path(tempfile.mkdtemp(prefix="grpo-bench-"))
     model_dir, export, rows = build_inputs(root, args.size)
     runners = {
@@ -225,16 +259,16 @@ def main() -> None:
             for name in runners))  # fmt: skip
     per_step = {name: marginal(times[name], args.steps, args.base_steps) for name in runners}
     print(f"\nsize={args.size} prompts={PROMPTS} group={GROUP} new_tokens={args.new_tokens} lora_r={LORA_R} "
-          f"beta=0 N={args.steps} M={args.base_steps} rounds={args.rounds} threads={torch.get_num_threads()} load={os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"beta=0 reward={'verifier' if args.pure_verifier else 'verifier+tie-breaker'} N={args.steps} M={args.base_steps} rounds={args.rounds} threads={torch.get_num_threads()} load={os.getloadavg()[0]:.1f}")  # fmt: skip
     print(
-        f"{'trainer':<8}{'t_M (s)':>10}{'t_N (s)':>10}{'s/step':>10}{'mean len':>10}{'width':>8}{'reward std':>12}"
+        f"{'trainer':<8}{'t_M (s)':>10}{'t_N (s)':>10}{'s/step':>10}{'mean len':>10}{'width':>8}{'reward mean':>12}"
     )
     for name in runners:
         s = stats[name]
         print(
             f"{name:<8}{statistics.median(times[name][args.base_steps]):>10.2f}"
             f"{statistics.median(times[name][args.steps]):>10.2f}{per_step[name]:>10.3f}"
-            f"{s['mean_length']:>10.1f}{s['batch_width']:>8.0f}{s['reward_std']:>12.5f}"
+            f"{s['mean_length']:>10.1f}{s['batch_width']:>8.0f}{s['reward_mean']:>12.4f}"
         )
     ratio = per_step["ours"] / per_step["trl"]
     print(f"ratio ours/TRL seconds per step: {ratio:.2f} (goal <= 0.5)")

@@ -21,6 +21,10 @@ them per batch, TRL reports num_tokens). Throughput is marginal: (tokens_N - tok
 start-up cancels. One untimed warm-up run of each first; rounds rotate the order; medians.
 Goal: ours at least 1.5x TRL's tokens per second.
 
+On a machine busy with other work pass --threads 1: with more torch threads than free
+cores, OpenMP's spin-waiting makes both trainers many times slower and the ratio noise.
+The line above the table prints the load average the run saw.
+
     python bench/sft_vs_trl.py [--steps 12] [--base-steps 4] [--rounds 2] [--batch-size 8]
 """
 
