@@ -171,11 +171,12 @@ def _coerce(path, key, spec, value):
 
 
 def _logprobs(model, ids, mask, start, cfg, with_entropy=False):
-    """Per-token log-probs [N, C] (and entropy) of the completions, at the sampling temperature."""
+    """Per-token log-probs [N, C] (and entropy) of the completions, at the sampling temperature.
+    A group's rows share their prompt, so each distinct prompt runs once (share_prompts)."""
     from train.logprobs import sequence_logprobs
 
     return sequence_logprobs(model, ids, mask, start, chunk_size=cfg.logprob_chunk, temperature=cfg.temperature,
-                             with_entropy=with_entropy)  # fmt: skip
+                             with_entropy=with_entropy, share_prompts=True)  # fmt: skip
 
 
 def _fixed_logprobs(model, ref_model, ids, attn, start, cfg, micro) -> tuple:

@@ -128,6 +128,94 @@ def test_left_padding_does_not_change_a_row():
     torch.testing.assert_close(padded[row, :5], alone[0], atol=1e-5, rtol=0)
 
 
+def grouped_batch(vocab: int = VOCAB, completion: int = 8, seed: int = 2):
+    """6 rows, GRPO-style: 2 prompts (6 and 3 real tokens, left-padded) x 3 completions each,
+    rows interleaved (0, 1, 0, 1, ...) and completions of ragged lengths (right-padded)."""
+    g = torch.Generator().manual_seed(seed)
+    prompts = torch.randint(1, vocab, (2, PROMPT), generator=g)
+    prompts[1, : PROMPT - 3] = 0
+    prompt_mask = (prompts != 0).long()
+    rows = torch.tensor([0, 1, 0, 1, 0, 1])
+    completions = torch.randint(1, vocab, (6, completion), generator=g)
+    completion_mask = torch.ones_like(completions)
+    for row, length in enumerate([completion, 5, 1, completion, 3, 6]):
+        completion_mask[row, length:] = 0
+    ids = torch.cat([prompts[rows], completions.masked_fill(completion_mask == 0, 0)], dim=1)
+    return ids, torch.cat([prompt_mask[rows], completion_mask], dim=1)
+
+
+class PromptWidths:
+    """Records the [rows, tokens] of every input the decoder stack embeds."""
+
+    def __init__(self, model):
+        self.shapes = []
+        embed = model.get_input_embeddings()
+        self.handle = embed.register_forward_hook(
+            lambda _m, args, _out: self.shapes.append(tuple(args[0].shape))
+        )
+
+
+@pytest.mark.parametrize("chunk_size", [3, 1024])
+@pytest.mark.parametrize("lora", [False, True])
+def test_shared_prompts_run_each_prompt_once_and_match_the_full_pass(chunk_size, lora):
+    model = qwen2()
+    if lora:
+        model = with_lora(model)
+    ids, mask = grouped_batch()
+    want_logp, want_entropy = naive(model, ids, mask, temperature=0.7)
+    want_grads = grads(model, want_logp, mask)
+
+    calls = PromptWidths(model)
+    logp, entropy = sequence_logprobs(
+        model,
+        ids,
+        mask,
+        PROMPT,
+        chunk_size=chunk_size,
+        temperature=0.7,
+        with_entropy=True,
+        share_prompts=True,
+    )
+    assert calls.shapes == [(2, PROMPT), (6, ids.shape[1] - PROMPT)]  # the 2 prompts once, then completions
+    torch.testing.assert_close(logp, want_logp, atol=1e-5, rtol=0)
+    torch.testing.assert_close(entropy, want_entropy, atol=1e-5, rtol=0)
+    assert (logp[mask[:, PROMPT:] == 0] == 0).all()
+    got_grads = grads(model, logp, mask)
+    assert got_grads.keys() == want_grads.keys()
+    for name, want in want_grads.items():
+        torch.testing.assert_close(got_grads[name], want, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_shared_prompts_fall_back_to_one_pass_when_no_prompt_repeats_or_layers_recompute():
+    model = with_lora(qwen2())
+    ids, mask = batch()  # 3 different prompts
+    calls = PromptWidths(model)
+    with torch.no_grad():
+        shared, _ = sequence_logprobs(model, ids, mask, PROMPT, share_prompts=True)
+        plain, _ = sequence_logprobs(model, ids, mask, PROMPT)
+    assert calls.shapes == [tuple(ids.shape)] * 2
+    assert torch.equal(shared, plain)
+    # gradient checkpointing reruns each layer in backward, which would append to a KV cache again
+    model.base_model.model.gradient_checkpointing_enable(
+        gradient_checkpointing_kwargs={"use_reentrant": False}
+    )
+    ids, mask = grouped_batch()
+    calls.shapes.clear()
+    sequence_logprobs(model.train(), ids, mask, PROMPT, share_prompts=True)[0].sum().backward()
+    assert calls.shapes[0] == tuple(ids.shape)
+
+
+def test_shared_prompts_score_the_reference_inside_reference_context():
+    base = qwen2()
+    ids, mask = grouped_batch()
+    with torch.no_grad():
+        want, _ = naive(base, ids, mask)
+        model = with_lora(base)
+        with reference_context(model):
+            reference, _ = sequence_logprobs(model, ids, mask, PROMPT, share_prompts=True)
+    torch.testing.assert_close(reference, want, atol=1e-5, rtol=0)
+
+
 class LargestTensor(TorchDispatchMode):
     """Records the largest new storage any aten op returns (forward, checkpoint recompute and
     backward all dispatch through here). A [B, C, V] float32 tensor, or anything holding
@@ -154,15 +242,18 @@ def _dense(t) -> bool:
     return isinstance(t, torch.Tensor) and t.layout == torch.strided
 
 
-def test_never_materialises_batch_by_length_by_vocab():
+@pytest.mark.parametrize("share_prompts", [False, True])
+def test_never_materialises_batch_by_length_by_vocab(share_prompts):
     vocab, chunk = 8192, 8
     model = with_lora(qwen2(vocab))
-    ids, mask = batch(vocab, completion=24)
+    ids, mask = (grouped_batch if share_prompts else batch)(vocab, completion=24)
     full = ids.shape[0] * (ids.shape[1] - PROMPT) * vocab * 4  # bytes of [B, C, V] float32
 
     probe = LargestTensor()
     with probe:
-        logp, _ = sequence_logprobs(model, ids, mask, PROMPT, chunk_size=chunk, with_entropy=True)
+        logp, _ = sequence_logprobs(
+            model, ids, mask, PROMPT, chunk_size=chunk, with_entropy=True, share_prompts=share_prompts
+        )
         (logp * mask[:, PROMPT:]).sum().backward()
     assert any("backward" in op for op in probe.ops)  # the probe saw the backward pass
     assert any(p.grad is not None for p in model.parameters())
