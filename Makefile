@@ -9,7 +9,7 @@ WORKSPACE ?= demo-workspace
 # `make test-gpu`, which leaves torch to the range in pyproject (a CUDA build).
 TORCH ?= torch==2.13.0
 
-.PHONY: install install-dev install-train sandbox-tools demo test test-gpu lint format clean
+.PHONY: install install-dev install-train sandbox-tools demo tiny-rl test test-gpu lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ demo: install
 	$(VENV)/bin/cotmill report --workspace $(WORKSPACE) --out demo-report.html
 	@echo "workspace: $(WORKSPACE)/cotmill.duckdb   export: demo-export/ (train.parquet, val.parquet)   report: demo-report.html"
 
+# the learning recipe: tiny model, SFT on builtin arithmetic CoT, GRPO, held-out accuracy before/after
+tiny-rl: install-train
+	COTMILL=$(VENV)/bin/cotmill bash examples/tiny_rl.sh
+
 test: install-dev
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
@@ -59,4 +63,4 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(WORKSPACE) demo-export demo-report.html .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(WORKSPACE) demo-export demo-report.html tiny-rl tiny-rl-workspace .pytest_cache .ruff_cache
