@@ -11,7 +11,7 @@ COTMILL=${COTMILL:-cotmill}
 W=${WORKSPACE:-tiny-rl-workspace}
 OUT=${OUT:-tiny-rl}
 SFT_EPOCHS=${SFT_EPOCHS:-16}
-GRPO_STEPS=${GRPO_STEPS:-60}
+GRPO_STEPS=${GRPO_STEPS:-200}
 mkdir -p "$OUT"
 # torch picks one thread per core; more only fight each other on a small machine
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
@@ -30,11 +30,15 @@ $COTMILL train tiny --workspace "$W" --out "$OUT/model" --seed 0
 $COTMILL train sft --workspace "$W" --model "$OUT/model" --data "$OUT/sft" --out "$OUT/sft-run" \
   --no-lora --lr 3e-3 --max-length 512 --batch-size 8 --epochs "$SFT_EPOCHS" --eval-samples 0 --seed 0
 
-# 4. GRPO on the SFT model, the math verifier as reward
+# 4. GRPO on the SFT model over the train split's prompts, the math verifier as reward; dynamic
+#    sampling keeps only groups with mixed rewards (all-right or all-wrong groups teach nothing)
 $COTMILL train grpo --workspace "$W" --model "$OUT/sft-run/final" --data "$OUT/rl" --out "$OUT/grpo-run" \
-  --no-lora --lr 2e-4 --max-steps "$GRPO_STEPS" --prompts-per-step 8 --group-size 8 --max-new-tokens 64 \
-  --temperature 1.0 --loss dapo --seed 0 --sample-every 20
+  --no-lora --lr 1e-4 --max-steps "$GRPO_STEPS" --prompts-per-step 16 --group-size 8 --max-new-tokens 64 \
+  --temperature 1.0 --loss grpo --dynamic-sampling --seed 0 --sample-every 50
 
-# 5. held-out accuracy (greedy pass@1 on the val split) after SFT and after GRPO
+# 5. held-out accuracy on the val split (problems neither SFT nor GRPO saw), after SFT and after
+#    GRPO: pass@1 over 8 samples at temperature 1 (the policy GRPO trains), then greedy
 $COTMILL eval --workspace "$W" --model "$OUT/sft-run/final" --model "$OUT/grpo-run/final" \
-  --data "$OUT/rl" --split val --max-new-tokens 64 --batch-size 64 --run tiny-rl
+  --data "$OUT/rl" --split val --samples 8 --temperature 1.0 --max-new-tokens 64 --batch-size 128 --run tiny-rl-sampled
+$COTMILL eval --workspace "$W" --model "$OUT/sft-run/final" --model "$OUT/grpo-run/final" \
+  --data "$OUT/rl" --split val --max-new-tokens 64 --batch-size 128 --run tiny-rl-greedy
