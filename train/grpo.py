@@ -116,6 +116,11 @@ def check_config(cfg: GRPOConfig) -> dict[str, float]:
         raise GRPOError("temperature must be > 0 and top-p within (0, 1] (GRPO samples from the policy)")
     if cfg.beta < 0 or cfg.epsilon_low < 0 or cfg.eps_high() < 0 or cfg.overlong_buffer < 0:
         raise GRPOError("beta, epsilon-low, epsilon-high and overlong-buffer must be >= 0")
+    if cfg.iterations > 1 and cfg.lora_dropout > 0 and not cfg.no_lora:
+        # old and new log-probs would see different dropout masks: the ratio leaves 1 at once
+        raise GRPOError(
+            "lora-dropout must be 0 with iterations > 1 (the ratio would compare two dropout masks)"
+        )
     if cfg.overlong_buffer > cfg.max_new_tokens:
         raise GRPOError(
             f"overlong-buffer {cfg.overlong_buffer} is longer than max-new-tokens {cfg.max_new_tokens}"
