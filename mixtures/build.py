@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from datagen.store import Store
 from mixtures.planner import Bucket, Plan, largest_remainder, make_buckets, plan_targets, source_quotas
-from mixtures.spec import MixSpec
+from mixtures.spec import MixSpec, SpecError
 
 
 @dataclass
@@ -60,11 +60,18 @@ _POOL_SQL = """
     SELECT completion_id, problem_id, domain, task, source || ':' || task AS source, difficulty,
            coalesce(prompt_tokens, 0) + coalesce(completion_tokens, ceil(length(coalesce(text, '')) / 4))
     FROM curated WHERE list_contains(?, domain)
+      AND problem_id NOT IN (SELECT problem_id FROM mixture_items WHERE list_contains(?, mixture))
 """
 
 
-def load_pool(store: Store, domains: list[str]) -> list[Item]:
-    rows = store.con.execute(_POOL_SQL, [domains]).fetchall()
+def load_pool(store: Store, domains: list[str], exclude: list[str] = ()) -> list[Item]:
+    exclude = list(exclude)
+    known = {r[0] for r in store.con.execute("SELECT name FROM mixtures").fetchall()}
+    missing = [name for name in exclude if name not in known]
+    if missing:
+        have = ", ".join(sorted(known)) or "none"
+        raise SpecError(f"exclude names mixture(s) not built: {', '.join(missing)} (built: {have})")
+    rows = store.con.execute(_POOL_SQL, [domains, exclude]).fetchall()
     return [Item(*r[:6], int(r[6])) for r in rows]
 
 
@@ -160,7 +167,7 @@ def assign_splits(items: list[Item], spec: MixSpec) -> None:
 
 def plan_mixture(store: Store, spec: MixSpec) -> tuple[Plan, list[Item]]:
     """The plan and the chosen items, without writing anything."""
-    pool = load_pool(store, list(spec.ratios))
+    pool = load_pool(store, list(spec.ratios), spec.exclude)
     buckets = make_buckets(spec)
     uniques = []
     for bucket in buckets:

@@ -10,6 +10,7 @@
     split: {val: 0.1}
     seed: 7
     on_shortfall: error         # or redistribute
+    exclude: [sft-mix]          # leave out every problem in these built mixtures
 
 Ratios and weights must each sum to 1 (within 0.001): a typo that silently
 renormalised would change the mixture without a word.
@@ -86,6 +87,9 @@ class MixSpec(BaseModel):
     split: Split = Field(default_factory=Split)
     seed: int = 0
     on_shortfall: Literal["error", "redistribute"] = "error"
+    # problems already in these mixtures (any split) are left out, e.g. an RL pool that
+    # must not repeat the SFT data or its val split
+    exclude: list[str] = Field(default_factory=list)
 
     @field_validator("ratios")
     @classmethod
@@ -100,6 +104,9 @@ class MixSpec(BaseModel):
         unknown = [d for d in self.within if d not in self.ratios]
         if unknown:
             raise ValueError(f"within names domain(s) without a ratio: {', '.join(unknown)}")
+        if self.name in self.exclude:
+            # a rebuild would leave out the problems of its own previous build
+            raise ValueError(f"exclude names the mixture itself ({self.name})")
         return self
 
     @property

@@ -261,3 +261,27 @@ def test_prompt_is_rendered_as_the_job_sent_it(tmp_path):
     template.write_text("Changed: {problem}")
     with Store.open(w, read_only=True) as store, pytest.raises(ExportError, match="changed since generation"):
         export_rows(store, "sys", "sft")
+
+
+def test_exclude_leaves_out_every_problem_of_another_mixture(workspace, tmp_path):
+    # an RL pool disjoint from the SFT mixture, val split included
+    _build(workspace, name="sft-part", total=150, ratios={"math": 1.0})
+    _plan, pool, _ = _build(workspace, name="rl-part", total=150, ratios={"math": 1.0}, exclude=["sft-part"])
+    sft_problems = {
+        r[0] for r in query(workspace, "SELECT problem_id FROM mixture_items WHERE mixture = 'sft-part'")
+    }
+    assert len(pool) == 150 and not sft_problems & {i.problem_id for i in pool}
+    without = plan_mixture_items(workspace, name="rl-part", total=150, ratios={"math": 1.0})
+    assert sft_problems & {i.problem_id for i in without}  # the same spec without exclude overlaps
+
+    spec = _write_spec(tmp_path, name="rl-part", total=30, exclude=["no-such-mix"])
+    result = CliRunner().invoke(main, ["mix", "plan", str(spec), "-w", str(workspace)])
+    assert result.exit_code == 1 and "no-such-mix" in result.output and "not built" in result.output
+    spec = _write_spec(tmp_path, name="rl-part", total=30, exclude=["rl-part"])
+    result = CliRunner().invoke(main, ["mix", "plan", str(spec), "-w", str(workspace)])
+    assert result.exit_code == 1 and "exclude names the mixture itself" in result.output
+
+
+def plan_mixture_items(workspace, **overrides):
+    with Store.open(workspace, read_only=True) as store:
+        return plan_mixture(store, MixSpec(**{**SPEC, **overrides}))[1]
