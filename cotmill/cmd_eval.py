@@ -21,10 +21,13 @@ def _fmt(value: float | None) -> str:
 
 def results_table(results) -> Table:
     """One row per (domain, task, metric); a column per model, and a delta column for two."""
+    from train.evaluate import paired_delta
+
     names = [f"{'AB'[i]}: {r.model}" if len(results) > 1 else r.model for i, r in enumerate(results)]
     title = f"eval on {results[0].data} ({results[0].split}, {results[0].samples} sample(s) per problem)"
     table = Table(title=title)
-    for col in ("domain", "task", "metric", *names, *(["delta"] if len(results) == 2 else []), "n"):
+    # the delta is paired per problem, with its 95% interval: is the change more than noise?
+    for col in ("domain", "task", "metric", *names, *(["delta (95% CI)"] if len(results) == 2 else []), "n"):
         table.add_column(col, justify="left" if col in ("domain", "task", "metric") else "right")
     keys = list(dict.fromkeys(key for r in results for key in _label(r.scores)))
     for domain, task, metric in keys:
@@ -34,8 +37,8 @@ def results_table(results) -> Table:
         )
         delta = []
         if len(results) == 2:
-            a, b = values
-            delta = ["-" if a is None or b is None else f"{b - a:+.1%}"]
+            paired = paired_delta(*results, metric, domain, task)
+            delta = ["-" if paired is None else f"{paired[0]:+.1%} ± {paired[1]:.1%}"]
         label = metric.replace("@k", f"@{results[0].samples}")
         table.add_row(domain, task, label, *map(_fmt, values), *delta, f"{n:,}")
     return table

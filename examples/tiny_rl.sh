@@ -11,16 +11,21 @@ COTMILL=${COTMILL:-cotmill}
 W=${WORKSPACE:-tiny-rl-workspace}
 OUT=${OUT:-tiny-rl}
 SFT_EPOCHS=${SFT_EPOCHS:-16}
-GRPO_STEPS=${GRPO_STEPS:-200}
+GRPO_STEPS=${GRPO_STEPS:-300}
 mkdir -p "$OUT"
 # torch picks one thread per core; more only fight each other on a small machine
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
 
-# 1. data: 3,000 arithmetic problems with step-by-step solutions, verified, curated, mixed with
-#    a 10% val split (held out of both SFT and GRPO), exported as sft and as rl rows
+# 1. data: arithmetic problems with step-by-step solutions, verified and curated. The mixture
+#    tiny-rl (3,400 problems, 20% val held out of SFT and GRPO) is exported as sft rows and as
+#    rl rows (its val split is what accuracy is measured on); the mixture tiny-rl-pool takes
+#    2,400 other problems for GRPO's prompts.
 sed "s#out: tiny-rl/sft#out: $OUT/sft#" examples/tiny_rl.yaml > "$OUT/pipeline.yaml"
 $COTMILL run "$OUT/pipeline.yaml" --workspace "$W"
-$COTMILL export --workspace "$W" --mixture tiny-rl --format rl --as jsonl --out "$OUT/rl" \
+$COTMILL export --workspace "$W" --mixture tiny-rl --format rl --as jsonl --out "$OUT/heldout" \
+  --min-pass-rate 0 --max-pass-rate 1
+$COTMILL mix build examples/tiny_rl_pool.yaml --workspace "$W"
+$COTMILL export --workspace "$W" --mixture tiny-rl-pool --format rl --as jsonl --out "$OUT/rl" \
   --min-pass-rate 0 --max-pass-rate 1
 
 # 2. a tiny Qwen2 model (~0.8M parameters) with a tokenizer trained on the workspace's text
@@ -30,15 +35,16 @@ $COTMILL train tiny --workspace "$W" --out "$OUT/model" --seed 0
 $COTMILL train sft --workspace "$W" --model "$OUT/model" --data "$OUT/sft" --out "$OUT/sft-run" \
   --no-lora --lr 3e-3 --max-length 512 --batch-size 8 --epochs "$SFT_EPOCHS" --eval-samples 0 --seed 0
 
-# 4. GRPO on the SFT model over the train split's prompts, the math verifier as reward; dynamic
+# 4. GRPO on the SFT model over the pool's prompts, the math verifier as reward; dynamic
 #    sampling keeps only groups with mixed rewards (all-right or all-wrong groups teach nothing)
 $COTMILL train grpo --workspace "$W" --model "$OUT/sft-run/final" --data "$OUT/rl" --out "$OUT/grpo-run" \
   --no-lora --lr 1e-4 --max-steps "$GRPO_STEPS" --prompts-per-step 16 --group-size 8 --max-new-tokens 64 \
   --temperature 1.0 --loss grpo --dynamic-sampling --seed 0 --sample-every 50
 
-# 5. held-out accuracy on the val split (problems neither SFT nor GRPO saw), after SFT and after
-#    GRPO: pass@1 over 8 samples at temperature 1 (the policy GRPO trains), then greedy
+# 5. held-out accuracy on tiny-rl's val split (problems neither SFT nor GRPO saw), after SFT
+#    and after GRPO: greedy, then pass@1 over 8 samples at temperature 1 (the policy GRPO trains)
 $COTMILL eval --workspace "$W" --model "$OUT/sft-run/final" --model "$OUT/grpo-run/final" \
-  --data "$OUT/rl" --split val --samples 8 --temperature 1.0 --max-new-tokens 64 --batch-size 128 --run tiny-rl-sampled
+  --data "$OUT/heldout" --split val --max-new-tokens 64 --batch-size 128 --run tiny-rl-greedy
 $COTMILL eval --workspace "$W" --model "$OUT/sft-run/final" --model "$OUT/grpo-run/final" \
-  --data "$OUT/rl" --split val --max-new-tokens 64 --batch-size 128 --run tiny-rl-greedy
+  --data "$OUT/heldout" --split val --samples 8 --temperature 1.0 --max-new-tokens 64 --batch-size 128 \
+  --run tiny-rl-sampled

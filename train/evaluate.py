@@ -25,7 +25,7 @@ import json
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from math import comb
+from math import comb, sqrt
 from pathlib import Path
 
 PROBLEM_FIELDS = ("reference", "verifier", "domain", "task", "meta")
@@ -108,6 +108,32 @@ def problem_metrics(p: ProblemResult, samples: int) -> dict[str, float]:
         if p.maj is not None:
             values["maj@k"] = float(p.maj)
     return values
+
+
+def paired_delta(a: EvalResult, b: EvalResult, metric: str, domain: str = "all",
+                 task: str = "all") -> tuple[float, float] | None:  # fmt: skip
+    """B minus A on one metric over the problems both evaluated: the mean per-problem
+    difference and the half-width of its 95% interval (normal approximation). Pairing by
+    problem cancels how hard each problem is, so the interval is far tighter than two
+    independent ones; None below two shared problems."""
+
+    def per_problem(r: EvalResult) -> dict[str, float]:
+        values = {}
+        for p in r.problems:
+            if domain in ("all", p.domain) and task in ("all", p.task):
+                value = problem_metrics(p, r.samples).get(metric)
+                if value is not None:
+                    values[p.problem_id] = value
+        return values
+
+    va, vb = per_problem(a), per_problem(b)
+    diffs = [vb[pid] - va[pid] for pid in va if pid in vb]
+    n = len(diffs)
+    if n < 2:
+        return None
+    mean = sum(diffs) / n
+    variance = sum((d - mean) ** 2 for d in diffs) / (n - 1)
+    return mean, 1.96 * sqrt(variance / n)
 
 
 def summarize(problems: list[ProblemResult], samples: int) -> list[Score]:

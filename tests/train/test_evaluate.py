@@ -14,9 +14,11 @@ from datagen.tasks import make_problem
 from tests.conftest import query
 from train.evaluate import (
     EvalError,
+    EvalResult,
     ProblemResult,
     evaluate,
     load_rows,
+    paired_delta,
     pass_at_k,
     problem_rows,
     run_eval,
@@ -66,6 +68,26 @@ def test_summary_means_over_problems_per_task_domain_and_all():
     assert (first.domain, first.task, first.label) == ("all", "all", "pass@1")
     only = {(s.domain, s.task, s.metric) for s in summarize(problems, 1)}
     assert {m for *_, m in only} == {"pass@1"}  # one sample: pass@k and maj@k would repeat pass@1
+
+
+def test_paired_delta_is_the_mean_per_problem_change_with_its_interval():
+    def result(passes: list[int]) -> EvalResult:
+        problems = [ProblemResult(f"p{i}", "math", "arithmetic", [""], [float(x)], [False])
+                    for i, x in enumerate(passes)]  # fmt: skip
+        return EvalResult(1, 0.0, problems, summarize(problems, 1))
+
+    before = result([0] * 50 + [1] * 50)
+    after = result([1] * 10 + [0] * 40 + [1] * 50)  # 10 problems fixed, none broken
+    mean, half = paired_delta(before, after, "pass@1")
+    assert mean == pytest.approx(0.10)
+    # d is 1 on 10 of 100 problems: sd = sqrt(0.09 * 100 / 99), 95% half-width 1.96 sd / 10
+    assert half == pytest.approx(1.96 * (0.09 * 100 / 99) ** 0.5 / 10)
+    assert mean - half > 0  # the change is more than noise
+    shuffled = result([1] * 10 + [1] * 50 + [0] * 40)  # the same 60% but on other problems
+    mean, half = paired_delta(before, shuffled, "pass@1")
+    assert mean == pytest.approx(0.10) and mean - half < 0  # unpaired luck is not a gain
+    assert paired_delta(before, after, "pass@1", task="fractions") is None
+    assert paired_delta(before, result([1]), "pass@1") is None  # one shared problem: no interval
 
 
 def _judged(problem, texts: list[str]) -> ProblemResult:
