@@ -17,9 +17,9 @@ mkdir -p "$OUT"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
 
 # 1. data: arithmetic problems with step-by-step solutions, verified and curated. The mixture
-#    tiny-rl (3,400 problems, 20% val held out of SFT and GRPO) is exported as sft rows and as
-#    rl rows (its val split is what accuracy is measured on); the mixture tiny-rl-pool takes
-#    2,400 other problems for GRPO's prompts.
+#    tiny-rl (2,800 train problems for SFT, 2,800 val held out of SFT and GRPO) is exported as
+#    sft rows and as rl rows (its val split is what accuracy is measured on); the mixture
+#    tiny-rl-pool takes 2,400 other problems for GRPO's prompts.
 sed "s#out: tiny-rl/sft#out: $OUT/sft#" examples/tiny_rl.yaml > "$OUT/pipeline.yaml"
 $COTMILL run "$OUT/pipeline.yaml" --workspace "$W"
 $COTMILL export --workspace "$W" --mixture tiny-rl --format rl --as jsonl --out "$OUT/heldout" \
@@ -42,9 +42,10 @@ $COTMILL train grpo --workspace "$W" --model "$OUT/sft-run/final" --data "$OUT/r
   --temperature 1.0 --loss grpo --dynamic-sampling --seed 0 --sample-every 50
 
 # 5. held-out accuracy on tiny-rl's val split (problems neither SFT nor GRPO saw), after SFT
-#    and after GRPO: greedy, then pass@1 over 8 samples at temperature 1 (the policy GRPO trains)
+#    and after GRPO: greedy, then pass@1 over 4 samples at temperature 1 (the policy GRPO
+#    trains). The delta column is paired per problem, with its 95% interval.
 $COTMILL eval --workspace "$W" --model "$OUT/sft-run/final" --model "$OUT/grpo-run/final" \
   --data "$OUT/heldout" --split val --max-new-tokens 64 --batch-size 128 --run tiny-rl-greedy
 $COTMILL eval --workspace "$W" --model "$OUT/sft-run/final" --model "$OUT/grpo-run/final" \
-  --data "$OUT/heldout" --split val --samples 8 --temperature 1.0 --max-new-tokens 64 --batch-size 128 \
+  --data "$OUT/heldout" --split val --samples 4 --temperature 1.0 --max-new-tokens 64 --batch-size 128 \
   --run tiny-rl-sampled
