@@ -121,19 +121,33 @@ WORKSPACE = click.option(
     help="First retry delay in seconds, doubled each retry, with jitter. [default: 1]",
 )
 @click.option("--retry-max-delay", type=float, help="Longest delay between retries in seconds. [default: 60]")
+@click.option(
+    "--max-retry-after",
+    type=float,
+    help="Longest pause in seconds that a server's Retry-After may impose on the job. [default: 300]",
+)
 @click.option("--seed", type=int, help="Seed of the task generators. [default: 0]")
 @click.option(
     "--error-rate", type=float, help="builtin teacher: share of solutions with a planted slip. [default: 0]"
 )
 @click.option("--price-in", type=float, help="USD per 1M prompt tokens, for the cost column.")
 @click.option("--price-out", type=float, help="USD per 1M completion tokens, for the cost column.")
+@click.option(
+    "--status-every",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds between status lines on stderr when it is not a terminal (logs); 0: none.",
+)
 @click.pass_context
-def generate(ctx: click.Context, config_file, fields, **flags) -> None:
+def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> None:
     """Generate completions for task problems or a source file, resumably.
 
     Re-running the same command skips every completion already stored and retries
-    only the missing or failed ones. Exits 1 when requests failed permanently,
-    2 when the job was stopped (e.g. authentication failed)."""
+    only the missing or failed ones. Exits 0 when every completion is stored, 1 when
+    some failed (re-run to retry them; replies the store refused stay in
+    W/unstored.jsonl and are not paid for again), 2 when the job was stopped
+    (authentication failed, disk full), 130 on Ctrl-C and 143 on SIGTERM."""
     from cotmill.progress import GenerateProgress, summary_table
     from datagen.config import ConfigError, load_config
     from datagen.jobs import JobError, run_generate
@@ -155,25 +169,43 @@ def generate(ctx: click.Context, config_file, fields, **flags) -> None:
             from train.hf_teacher import make_hf_teacher
 
             teacher = make_hf_teacher(cfg.teacher)
-        with GenerateProgress(cfg.job) as progress:
-            stats = run_generate(cfg, on_update=progress.update, on_plan=progress.plan, teacher=teacher)
+        with GenerateProgress(cfg.job, status_every) as progress:
+            stats = run_generate(
+                cfg,
+                on_update=progress.update,
+                on_plan=progress.plan,
+                teacher=teacher,
+                on_notice=progress.notice,
+            )
     except (ConfigError, SourceError, TemplateError, WorkspaceError, JobError, ValueError, KeyError) as e:
         # KeyError's str() adds quotes around the message
         raise UserError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         click.echo(
             "interrupted: the replies received so far are stored; re-run the same command to resume", err=True
         )
-        sys.exit(130)
+        sys.exit(143 if e.args == ("SIGTERM",) else 130)
     Console().print(summary_table(cfg.job, stats))
+    if stats.unstored:
+        click.echo(
+            f"{stats.unstored} received repl{'y' if stats.unstored == 1 else 'ies'} could not be stored and "
+            f"{'is' if stats.unstored == 1 else 'are'} kept in {_unstored_path(cfg)}; a re-run stores them "
+            "without paying for them again",
+            err=True,
+        )
     if stats.fatal:
         click.echo(f"job stopped: {stats.fatal}", err=True)
         sys.exit(2)
     if stats.failed:
-        click.echo(
-            f"{stats.failed} completion(s) failed permanently; re-run the command to retry them", err=True
-        )
+        click.echo(f"{stats.failed} completion(s) failed; re-run the command to retry them", err=True)
         sys.exit(1)
+
+
+def _unstored_path(cfg) -> str:
+    from datagen.store import resolve_workspace
+    from datagen.unstored import FILE
+
+    return str(resolve_workspace(cfg.workspace) / FILE)
 
 
 @main.command()

@@ -57,6 +57,7 @@ class GenerateConfig(BaseModel):
     max_retries: int = Field(default=8, ge=0)
     retry_base_delay: float = Field(default=1.0, ge=0)
     retry_max_delay: float = Field(default=60.0, ge=0)
+    max_retry_after: float = Field(default=300.0, ge=0)  # cap on a server's Retry-After pause
     seed: int = 0
     error_rate: float = Field(default=0.0, ge=0, le=1)
     price_in: float = Field(default=0.0, ge=0)  # USD per 1M prompt tokens

@@ -14,7 +14,6 @@ separate workspaces (or Parquet shards) that the store can ingest later.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import threading
 import time
@@ -23,10 +22,14 @@ from dataclasses import dataclass, field
 
 from aiolimiter import AsyncLimiter
 
+from datagen import unstored
 from datagen.prompts import render_messages
 from datagen.records import Completion, GenParams, Problem, completion_id
 from datagen.store import Store
 from datagen.teachers.base import FatalError, Reply, Request, RequestError, Teacher, TransientError
+
+_LOST = "; and "
+CHECKPOINT_WAL_BYTES = 16 << 20  # DuckDB's own default threshold
 
 
 @dataclass
@@ -44,6 +47,7 @@ class EngineSettings:
     max_retries: int = 8
     retry_base_delay: float = 1.0
     retry_max_delay: float = 60.0
+    max_retry_after: float = 300.0  # longest pause a server's Retry-After may impose
     price_in: float = 0.0  # USD per 1M tokens
     price_out: float = 0.0
     flush_interval: float = 0.1  # least seconds between commits
@@ -54,13 +58,19 @@ class JobStats:
     requested: int = 0  # completions the job asks for
     already_stored: int = 0  # found at start (resume)
     stored: int = 0  # written in this run
-    failed: int = 0  # permanently failed in this run
+    failed: int = 0  # not stored in this run: error rows, unstored and lost replies included
+    unstored: int = 0  # replies the store refused, kept in unstored.jsonl (not requested again)
+    lost: int = 0  # replies that could be neither stored nor written to unstored.jsonl
+    reingested: int = 0  # rows moved from unstored.jsonl into the store at the start
+    waits: int = 0  # pauses a server's Retry-After imposed
+    paused_until: float = 0.0  # monotonic time until which every worker waits
     retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
     started: float = field(default_factory=time.monotonic)
     fatal: str | None = None
+    disk_full: bool = False
     errors: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -71,25 +81,36 @@ class JobStats:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    @property
+    def status(self) -> str:
+        """The job row's status: stopped by a fatal error, failed when anything was not stored."""
+        if self.disk_full or self.lost:
+            return "failed"
+        if self.fatal:
+            return "stopped"
+        return "failed" if self.failed else "done"
+
 
 def plan(
-    store: Store, problems: list[Problem], teacher: Teacher, s: EngineSettings
-) -> tuple[list[Request], int]:
-    """The requests still to send, grouped `n` samples per request; and how many
-    completions were already stored."""
+    store: Store, problems: list[Problem], teacher: Teacher, s: EngineSettings, held: set[str] = frozenset()
+) -> tuple[list[Request], int, int]:
+    """The requests still to send, grouped `n` samples per request; how many
+    completions were already stored; and how many are held in unstored.jsonl
+    (paid for, refused by the store: never requested again)."""
     wanted: list[tuple[Problem, int, str]] = [
         (p, i, completion_id(p.problem_id, teacher.name, s.params, s.strategy, i))
         for p in problems
         for i in range(s.samples)
     ]
     done = store.existing_ids("completions", "completion_id", [w[2] for w in wanted], "t.error IS NULL")
+    kept = {w[2] for w in wanted} & held
     n = s.n_per_request or s.samples
     if not teacher.supports_n:
         n = 1
     requests: list[Request] = []
     by_problem: dict[str, list[str]] = {}
     for problem, _, cid in wanted:
-        if cid not in done:
+        if cid not in done and cid not in kept:
             by_problem.setdefault(problem.problem_id, []).append(cid)
     lookup = {p.problem_id: p for p in problems}
     for pid, ids in by_problem.items():
@@ -97,16 +118,20 @@ def plan(
         messages = render_messages(s.template, problem.prompt, problem.domain, s.system)
         for start in range(0, len(ids), n):
             requests.append(Request(problem, messages, s.strategy, s.params, ids[start : start + n]))
-    return requests, len(done)
+    return requests, len(done), len(kept)
 
 
 class Engine:
-    def __init__(self, store: Store, teacher: Teacher, settings: EngineSettings, on_update=None):
+    def __init__(
+        self, store: Store, teacher: Teacher, settings: EngineSettings, on_update=None, on_notice=None
+    ):
         self.store = store
         self.teacher = teacher
         self.s = settings
         self.stats = JobStats()
         self.on_update = on_update or (lambda stats: None)
+        self.on_notice = on_notice or (lambda message: None)
+        self._reserve = unstored.SpillReserve(store.root)
         self._buffer: list[dict] = []
         self._flush_lock = threading.Lock()  # the flush loop's thread and the final flush
         self._has_rows = asyncio.Event()
@@ -115,7 +140,6 @@ class Engine:
         # quota is what gets paid accounts throttled); tpm: a bucket of 10 s of tokens
         self._rpm = AsyncLimiter(1, 60 / settings.rpm) if settings.rpm else None
         self._tpm = AsyncLimiter(settings.tpm / 6, 10) if settings.tpm else None
-        self._paused_until = 0.0  # a Retry-After pauses every worker, not only the one told
         self._fatal = asyncio.Event()
         self._use_n = True
         self._split_ids: set[str] = set()  # ids of n>1 requests retried as singles
@@ -123,10 +147,35 @@ class Engine:
     # --- the run ------------------------------------------------------------------
 
     async def run(self, problems: list[Problem]) -> JobStats:
+        try:
+            self._reserve.make()
+        except OSError as e:
+            if not unstored.is_disk_full(e):
+                raise
+            self.stats.disk_full = True
+            self._stop(f"disk full: {self.store.root} has less than {unstored.RESERVE_BYTES >> 20} MiB free")
+            return self.stats
+        self.store.defer_checkpoints()
+        try:
+            return await self._run(problems)
+        finally:
+            self._reserve.release()
+
+    async def _run(self, problems: list[Problem]) -> JobStats:
         self.store.write_batch([("problems", [p.row() for p in problems], "IGNORE")])
-        requests, done = plan(self.store, problems, self.teacher, self.s)
+        ingested = unstored.ingest(self.store)
+        self.stats.reingested = ingested.stored
+        if ingested.stored:
+            self.on_notice(f"stored {ingested.stored} replies kept in {unstored.FILE} by an earlier run")
+        requests, done, held = plan(self.store, problems, self.teacher, self.s, ingested.held)
         self.stats.requested = len(problems) * self.s.samples
         self.stats.already_stored = done
+        self.stats.unstored = self.stats.failed = held
+        if held:
+            self.on_notice(
+                f"{held} paid replies in {self.store.root / unstored.FILE} are still refused by the store "
+                f"({ingested.error}); they are not requested again"
+            )
         for p in problems:
             for i in range(self.s.samples):
                 cid = completion_id(p.problem_id, self.teacher.name, self.s.params, self.s.strategy, i)
@@ -145,13 +194,7 @@ class Engine:
             await asyncio.gather(*workers, return_exceptions=True)
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
-            try:
-                await asyncio.to_thread(self._flush)
-            except Exception:
-                lost = len(self._buffer)
-                self.stats.stored -= sum(1 for row in self._buffer if row["error"] is None)
-                reason = self.stats.fatal or "writing to the store failed"
-                self.stats.fatal = f"{reason}; {lost} received replies could not be stored"
+            await asyncio.to_thread(self._flush)
             self.on_update(self.stats)
         return self.stats
 
@@ -216,13 +259,27 @@ class Engine:
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            self._paused_until = max(self._paused_until, time.monotonic() + retry_after)
-            return retry_after * random.uniform(1.0, 1.1)
+            wait = min(retry_after, self.s.max_retry_after)
+            now = time.monotonic()
+            if now + wait > self.stats.paused_until:
+                if now >= self.stats.paused_until and (wait >= 5 or wait < retry_after):
+                    # a new pause worth telling (not every 429 of a burst)
+                    capped = (
+                        f", capped by --max-retry-after {self.s.max_retry_after:g} s"
+                        if wait < retry_after
+                        else ""
+                    )
+                    self.on_notice(
+                        f"server asked to wait (Retry-After {retry_after:.0f} s): pausing {wait:.0f} s{capped}"
+                    )
+                self.stats.paused_until = now + wait
+                self.stats.waits += 1
+            return wait * random.uniform(1.0, 1.1)
         backoff = min(self.s.retry_max_delay, self.s.retry_base_delay * 2**attempt)
         return backoff * random.uniform(0.5, 1.5)  # jitter: retries of a burst do not re-collide
 
     async def _throttle(self, request: Request) -> None:
-        wait = self._paused_until - time.monotonic()
+        wait = self.stats.paused_until - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
         if self._rpm:
@@ -245,13 +302,23 @@ class Engine:
             p_tok = reply.prompt_tokens // k + (reply.prompt_tokens % k if j == 0 else 0)
             c_tok = reply.completion_tokens // k + (reply.completion_tokens % k if j == 0 else 0)
             cost = p_tok * price_in + c_tok * price_out
+            # null content (a filtered or empty reply) is no answer: an error row, which the next run retries
+            error = (
+                f"reply with no content (finish_reason {choice.finish_reason})"
+                if choice.text is None
+                else None
+            )
             row = self._completion(
                 request, cid, text=choice.text, reasoning=choice.reasoning, finish_reason=choice.finish_reason,
                 prompt_tokens=p_tok, completion_tokens=c_tok, cost_usd=cost, latency_ms=latency, meta=choice.meta,
+                error=error,
             )  # fmt: skip
-            self._buffer.append(row.row())
+            self._buffer.append(unstored.sanitize(row.row()))
             self._has_rows.set()
-            self.stats.stored += 1
+            if error:
+                self.stats.failed += 1
+            else:
+                self.stats.stored += 1
             self.stats.prompt_tokens += p_tok
             self.stats.completion_tokens += c_tok
             self.stats.cost_usd += cost
@@ -288,25 +355,56 @@ class Engine:
             rows, self._buffer = self._buffer, []
             if not rows:
                 return
+            if self.stats.disk_full:  # nothing more goes to DuckDB: its WAL would fill the room made
+                self._spill(rows, "disk full")
+                return
             try:
                 # a later success replaces an earlier error row for the same id
                 self.store.write_batch([("completions", rows, "REPLACE")])
-            except Exception:
-                self._write_one_by_one(rows)
+            except Exception as e:
+                if unstored.is_disk_full(e):
+                    self._on_disk_full(rows, e)
+                else:
+                    self._write_one_by_one(rows)
+            if self.store.wal_bytes() > CHECKPOINT_WAL_BYTES and not self.stats.disk_full:
+                try:
+                    self.store.checkpoint_if_room()
+                except Exception as e:  # the rows are committed in the WAL: nothing to spill
+                    if not unstored.is_disk_full(e):
+                        raise
+                    self._on_disk_full([], e)
 
     def _write_one_by_one(self, rows: list[dict]) -> None:
-        """A batch failed: store the rows that can be stored and spill the others
-        to `unstored.jsonl` in the workspace, so no paid reply is lost. When even
-        that fails (disk full), stop sending: further replies would be lost too."""
+        """A batch failed: store the rows that can be stored and spill the others."""
         for i, row in enumerate(rows):
             try:
                 self.store.write_batch([("completions", [row], "REPLACE")])
             except Exception as e:
-                try:
-                    with open(self.store.root / "unstored.jsonl", "a", encoding="utf-8") as f:
-                        f.write(json.dumps({**row, "store_error": str(e)}, default=str) + "\n")
-                    self.stats.errors["unstorable reply"] = self.stats.errors.get("unstorable reply", 0) + 1
-                except OSError as spill_error:
-                    self._buffer[:0] = rows[i:]
-                    self._stop(f"writing to the store failed: {e}; and to unstored.jsonl: {spill_error}")
-                    raise
+                if unstored.is_disk_full(e):
+                    self._on_disk_full(rows[i:], e)
+                    return
+                self._spill([row], str(e))
+
+    def _on_disk_full(self, rows: list[dict], error: Exception) -> None:
+        self.stats.disk_full = True
+        self._reserve.release()  # room for the spill file
+        self._stop(f"disk full: {error}")
+        self._spill(rows, "disk full")
+
+    def _spill(self, rows: list[dict], reason: str) -> None:
+        """Replies go to unstored.jsonl and count as failed; error rows are only
+        failures already counted. If the file cannot be written either, the
+        replies are lost: counted and said, never silently."""
+        replies = [row for row in rows if row["error"] is None]
+        if not replies:
+            return
+        self.stats.stored -= len(replies)
+        self.stats.failed += len(replies)
+        try:
+            unstored.spill(self.store.root, replies, reason)
+            self.stats.unstored += len(replies)
+        except OSError as e:
+            self.stats.lost += len(replies)
+            first = (self.stats.fatal or reason).split(_LOST)[0]
+            self._stop(first)
+            self.stats.fatal = f"{first}{_LOST}{self.stats.lost} received replies could not be saved to the store nor to {unstored.FILE} ({e})"

@@ -12,6 +12,9 @@ import datetime as dt
 import signal
 from itertools import zip_longest
 
+import duckdb
+
+from datagen import unstored
 from datagen.config import GenerateConfig
 from datagen.engine import Engine, EngineSettings, JobStats
 from datagen.prompts import load_template
@@ -118,10 +121,12 @@ async def _run_engine(engine: Engine, problems: list[Problem]) -> JobStats:
 
 
 def run_generate(
-    cfg: GenerateConfig, on_update=None, on_plan=None, teacher: Teacher | None = None
+    cfg: GenerateConfig, on_update=None, on_plan=None, teacher: Teacher | None = None, on_notice=None
 ) -> JobStats:
     """`teacher`: a ready-made one (the CLI builds `hf:PATH` teachers with train.hf_teacher, which
-    datagen must not import); by default make_teacher builds it from cfg.teacher."""
+    datagen must not import); by default make_teacher builds it from cfg.teacher.
+    `on_notice(message)`: what the job has to tell while it runs (a long Retry-After pause,
+    replies re-ingested from unstored.jsonl)."""
     template = load_template(cfg.strategy, cfg.template)
     if teacher is None and cfg.teacher.startswith("hf:"):
         raise JobError(f"teacher {cfg.teacher}: pass teacher=train.hf_teacher.make_hf_teacher(spec)")
@@ -147,6 +152,7 @@ def run_generate(
         max_retries=cfg.max_retries,
         retry_base_delay=cfg.retry_base_delay,
         retry_max_delay=cfg.retry_max_delay,
+        max_retry_after=cfg.max_retry_after,
         price_in=price_in,
         price_out=price_out,
         flush_interval=cfg.flush_interval,
@@ -163,19 +169,34 @@ def run_generate(
             started_at=_now(),
             finished_at=None,
         )
-        engine = Engine(store, teacher, settings, on_update)
+        engine = Engine(store, teacher, settings, on_update, on_notice)
         status = "interrupted"
         try:
             stats = asyncio.run(_run_engine(engine, problems))
-            status = "stopped" if stats.fatal else ("failed" if stats.failed else "done")
+            status = stats.status
             return stats
         finally:
-            s = engine.stats
-            store.upsert_job(
-                cfg.job,
-                status=status,
-                requested=s.requested,
-                stored=s.already_stored + s.stored,
-                failed=s.failed,
-                finished_at=_now(),
-            )
+            _finish_job(store, cfg.job, status, engine.stats)
+
+
+def _finish_job(store: Store, job: str, status: str, s: JobStats) -> None:
+    """The job row's last word. When even that write fails (a full disk), the job
+    says so instead of raising over what the run already reported."""
+    fields = dict(
+        status=status, requested=s.requested, stored=s.already_stored + s.stored, failed=s.failed,
+        finished_at=_now(),
+    )  # fmt: skip
+    try:
+        try:
+            store.upsert_job(job, **fields)
+        except duckdb.FatalException:  # a failed checkpoint invalidated the connection
+            store.reconnect()
+            store.upsert_job(job, **fields)
+        finally:
+            if s.disk_full:
+                store.skip_checkpoint_on_close()
+    except Exception as e:
+        s.disk_full = s.disk_full or unstored.is_disk_full(e)
+        reason = "disk full" if s.disk_full else "writing to the store failed"
+        note = f"the job row could not be updated to {status!r} ({e})"
+        s.fatal = f"{s.fatal}; {note}" if s.fatal else f"{reason}: {note}"

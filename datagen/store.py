@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -184,7 +185,7 @@ class Store:
                 self.con.execute("INSERT INTO schema_version (version) VALUES (?)", [number])
             self.con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self.rollback()
             raise
         return SCHEMA_VERSION
 
@@ -223,8 +224,57 @@ class Store:
                 self.insert_rows(table, rows, mode)
             self.con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self.rollback()
             raise
+
+    # --- checkpoints -------------------------------------------------------------------
+    # A commit that fails for lack of space fails alone; a checkpoint that fails for lack
+    # of space invalidates the DuckDB instance, so every later statement (the job's own
+    # status update included) fails too. A long writer therefore turns DuckDB's automatic
+    # checkpoints off and checkpoints itself only where the disk has room for it.
+
+    def defer_checkpoints(self) -> None:
+        self.con.execute("SET checkpoint_threshold = '1TB'")
+
+    def wal_bytes(self) -> int:
+        try:
+            return (self.root / f"{DB_FILE}.wal").stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def checkpoint_if_room(self, margin: int = 16 << 20) -> bool:
+        """Checkpoint when the free space exceeds twice the WAL plus `margin` (the data
+        moves from the WAL into the file, then the WAL is truncated); else leave the rows
+        in the WAL, where they are as safe, and say False."""
+        if shutil.disk_usage(self.root).free < 2 * self.wal_bytes() + margin:
+            return False
+        self.con.execute("CHECKPOINT")
+        return True
+
+    def reconnect(self) -> None:
+        """A new connection after DuckDB invalidated this one (a failed checkpoint); the
+        workspace lock stays held. Opening replays the WAL."""
+        try:
+            self.con.close()
+        except duckdb.Error:
+            pass
+        self.con = _connect(self.root, read_only=False)
+        self.defer_checkpoints()
+
+    def skip_checkpoint_on_close(self) -> None:
+        """On a full disk the checkpoint at close would fail: the rows stay in the WAL."""
+        try:
+            self.con.execute("PRAGMA disable_checkpoint_on_shutdown")
+        except duckdb.Error:
+            pass
+
+    def rollback(self) -> None:
+        """Roll back the open transaction, if any: a COMMIT that failed (a full disk)
+        has already ended it, and a second error must not mask the first."""
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.TransactionException:
+            pass
 
     def existing_ids(self, table: str, column: str, ids: list[str], where: str = "TRUE") -> set[str]:
         """Which of `ids` are already in `table` (joined, not loaded whole)."""

@@ -17,6 +17,7 @@ Run standalone (for benchmarks): python tests/openai_server.py [--port 0] [fault
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
 import sys
@@ -55,6 +56,9 @@ class ServerState:
     reject_n: bool = False  # 400 for any request with n > 1
     odd_fields: bool = False  # content as parts, finish_reason as a number, usage unreadable
     dissent_every: int = 0  # choice i answers one more when i % dissent_every == dissent_every - 1
+    extra_text: str = ""  # appended to every reply's text (long replies, lone surrogates, ...)
+    filler_bytes: int = 0  # this many random bytes, base64, appended to each reply: incompressible
+    null_content: bool = False  # message.content is null, as some servers send on a filtered reply
     attempts: Counter = field(default_factory=Counter)  # ids -> attempts
     served: Counter = field(default_factory=Counter)  # completion id -> 200s served
     log: list = field(default_factory=list)  # (time, ids, outcome)
@@ -94,10 +98,12 @@ def _completion(body: dict, state: ServerState) -> dict:
     choices = []
     for i in range(n):
         dissent = state.dissent_every and i % state.dissent_every == state.dissent_every - 1
-        text = _answer(prompt, 1 if dissent else 0)
+        text = _answer(prompt, 1 if dissent else 0) + state.extra_text
+        if state.filler_bytes:
+            text += "\n" + base64.b64encode(random.randbytes(state.filler_bytes)).decode()
         if state.think:
             text = f"<think>I reason about sample {i}.</think>\n{text}"
-        message = {"role": "assistant", "content": text}
+        message = {"role": "assistant", "content": None if state.null_content else text}
         if state.reasoning_field:
             message["reasoning_content"] = f"Deep thought number {i}."
         choices.append({"index": i, "message": message, "finish_reason": "stop"})

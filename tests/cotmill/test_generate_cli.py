@@ -126,7 +126,7 @@ def test_sigterm_stores_what_arrived_and_says_how_to_resume(openai_server, tmp_p
     served_at_signal = sum(server.state.served.values())
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    assert proc.returncode == 143  # 128 + SIGTERM
     assert "Traceback" not in err.decode() and "re-run the same command to resume" in err.decode()
     assert query(ws, "select status from jobs") == [("interrupted",)]
     stored = query(ws, "select count(*) from completions where error is null")[0][0]
@@ -249,6 +249,28 @@ def test_exit_status_tells_failed_and_stopped_jobs(openai_server, tmp_path):
     common = ["generate", "--source", str(source), "--field", "answer=answer", "--teacher", "openai:m",
               "--base-url", server.base_url]  # fmt: skip
     failed = run_cli(*common, "-w", str(tmp_path / "a"), env={"OPENAI_API_KEY": "right"})
-    assert failed.returncode == 1 and "1 completion(s) failed permanently" in failed.stderr
+    assert failed.returncode == 1 and "1 completion(s) failed; re-run" in failed.stderr
     stopped = run_cli(*common, "-w", str(tmp_path / "b"), env={"OPENAI_API_KEY": "wrong"})
     assert stopped.returncode == 2 and "authentication failed" in stopped.stderr
+
+
+def test_a_long_retry_after_is_capped_and_logs_show_status_lines(openai_server, tmp_path):
+    """Off a terminal the job prints why it waits and a periodic status line, and
+    --max-retry-after caps an hour-long Retry-After."""
+    from tests.openai_server import Faults
+
+    server = openai_server(faults=Faults(rate_429=0.5, retry_after=3600, seed=2), delay_s=0.3)
+    result = run_cli(
+        "generate", "-w", str(tmp_path), "--tasks", "arithmetic", "--count", "6", "--teacher", "openai:m",
+        "--base-url", server.base_url, "--concurrency", "2", "--max-retries", "30",
+        "--max-retry-after", "0.5", "--status-every", "0.2",
+        env={"OPENAI_API_KEY": "k"}, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Retry-After 3600 s" in result.stderr and "--max-retry-after 0.5" in result.stderr
+    status = [
+        line for line in result.stderr.splitlines() if line.startswith("default: ") and " done " in line
+    ]
+    assert status, result.stderr
+    assert re.search(r"\d+/6 done \(stored \d+, failed 0\)", status[-1])
+    assert "Retry-After pauses" in result.stdout

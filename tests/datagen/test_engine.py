@@ -245,3 +245,37 @@ def test_strategy_template_and_system_reach_the_endpoint(openai_server, tmp_path
     assert len(server.state.bodies) == 2
     strategies = rows(tmp_path / "w", "select distinct strategy from completions")
     assert len(strategies) == 2 and all(s.startswith("cot+") for (s,) in strategies)
+
+
+def test_null_content_is_a_failed_reply_retried_by_the_next_run(openai_server, tmp_path):
+    server = openai_server(null_content=True)
+    cfg = config(server, tmp_path, count=6, samples=2)
+    stats = run_generate(cfg)
+    assert stats.stored == 0 and stats.failed == 12
+    errors = rows(tmp_path, "select error from completions")
+    assert len(errors) == 12 and all("no content" in e for (e,) in errors)
+    assert rows(tmp_path, "select status from jobs") == [("failed",)]
+    server.state.null_content = False
+    stats = run_generate(cfg)
+    assert stats.stored == 12 and stats.failed == 0
+    assert rows(tmp_path, "select count(*) from completions where error is null and text is not null") == [
+        (12,)
+    ]
+
+
+@pytest.mark.parametrize("header", ["3600", "http-date"])
+def test_a_long_retry_after_is_capped_and_said(openai_server, tmp_path, header):
+    import email.utils
+
+    if header == "http-date":  # two hours ahead
+        header = email.utils.formatdate(time.time() + 7200, usegmt=True)
+    server = openai_server(faults=Faults(rate_429=0.5, retry_after=header, seed=1))
+    notices = []
+    start = time.monotonic()
+    stats = run_generate(
+        config(server, tmp_path, count=4, max_retry_after=0.3, max_retries=20), on_notice=notices.append
+    )
+    assert time.monotonic() - start < 30
+    assert stats.stored == 4 and stats.retries > 0
+    assert stats.waits > 0
+    assert any("Retry-After" in n and "--max-retry-after" in n for n in notices), notices
