@@ -181,10 +181,7 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
         # KeyError's str() adds quotes around the message
         raise UserError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from None
     except KeyboardInterrupt as e:
-        click.echo(
-            "interrupted: the replies received so far are stored; re-run the same command to resume", err=True
-        )
-        sys.exit(143 if e.args == ("SIGTERM",) else 130)
+        _interrupted(e)
     Console().print(summary_table(cfg.job, stats))
     if stats.unstored:
         click.echo(
@@ -199,6 +196,14 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
     if stats.failed:
         click.echo(f"{stats.failed} completion(s) failed; re-run the command to retry them", err=True)
         sys.exit(1)
+
+
+def _interrupted(e: KeyboardInterrupt) -> None:
+    """Ctrl-C exits 130 and SIGTERM 143 (128 + the signal), as shells report them."""
+    click.echo(
+        "interrupted: the replies received so far are stored; re-run the same command to resume", err=True
+    )
+    sys.exit(143 if e.args == ("SIGTERM",) else 130)
 
 
 def _unstored_path(cfg) -> str:
@@ -344,6 +349,8 @@ def run(pipeline_file, workspace) -> None:
         run_pipeline(pipeline_file, workspace, say=click.echo)
     except (ConfigError, SourceError, WorkspaceError, RuntimeError, ValueError) as e:
         raise UserError(str(e)) from None
+    except KeyboardInterrupt as e:
+        _interrupted(e)
 
 
 @main.command()
