@@ -16,7 +16,8 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,8 +175,7 @@ class Store:
         self._check_version(current)
         if current == SCHEMA_VERSION:
             return current
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self.transaction():
             self.con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMP DEFAULT current_timestamp)"
             )
@@ -183,10 +183,6 @@ class Store:
                 for statement in MIGRATIONS[number - 1]:
                     self.con.execute(statement)
                 self.con.execute("INSERT INTO schema_version (version) VALUES (?)", [number])
-            self.con.execute("COMMIT")
-        except BaseException:
-            self.rollback()
-            raise
         return SCHEMA_VERSION
 
     # --- writes -----------------------------------------------------------------
@@ -218,10 +214,16 @@ class Store:
 
     def write_batch(self, batches: Iterable[tuple[str, list[dict], str]]) -> None:
         """Several inserts committed together: all or nothing."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self.transaction():
             for table, rows, mode in batches:
                 self.insert_rows(table, rows, mode)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN ... COMMIT, rolled back on any error, without masking that error."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
             self.con.execute("COMMIT")
         except BaseException:
             self.rollback()

@@ -201,14 +201,9 @@ def build_mixture(store: Store, spec: MixSpec) -> tuple[Plan, list[Item], bool]:
     row = {"name": spec.name, "spec": json.dumps(spec.model_dump(), sort_keys=True),
            "plan": json.dumps(plan.to_json(), sort_keys=True), "seed": spec.seed,
            "total": len(items), "tokens": sum(i.tokens for i in items)}  # fmt: skip
-    store.con.execute("BEGIN TRANSACTION")
-    try:
+    with store.transaction():
         store.con.execute("DELETE FROM mixture_items WHERE mixture = ?", [spec.name])
         store.con.execute("DELETE FROM mixtures WHERE name = ?", [spec.name])
         store.insert_rows("mixtures", [row], mode="APPEND")
         store.insert_rows("mixture_items", [i.row(spec.name) for i in items], mode="APPEND")
-        store.con.execute("COMMIT")
-    except BaseException:
-        store.con.execute("ROLLBACK")
-        raise
     return plan, items, replaced

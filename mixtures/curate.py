@@ -137,8 +137,7 @@ def replace_marks(store: Store, marks: list[dict], problem_reasons, completion_r
     """Delete the marks of the recomputed reasons (of this job's completions only, when
     a job is named) and insert the new ones, all or nothing."""
     con = store.con
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with store.transaction():
         con.execute(
             "DELETE FROM curation_marks WHERE kind = 'problem' AND list_contains(?, reason)",
             [problem_reasons],
@@ -149,10 +148,6 @@ def replace_marks(store: Store, marks: list[dict], problem_reasons, completion_r
             [completion_reasons, *([job] if job else [])],
         )
         store.insert_rows("curation_marks", marks, mode="REPLACE")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def run_curate(

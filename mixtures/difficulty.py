@@ -47,15 +47,10 @@ def update_difficulty(store: Store) -> int:
         {"problem_id": pid, "samples": n, "passed": k, "pass_rate": k / n, "bucket": bucket(k, n)}
         for pid, n, k in rows
     ]
-    store.con.execute("BEGIN TRANSACTION")
-    try:
+    with store.transaction():
         # problems whose samples all vanished must not keep a stale rate
         store.con.execute("DELETE FROM difficulty")
         store.insert_rows("difficulty", rated)
-        store.con.execute("COMMIT")
-    except BaseException:
-        store.con.execute("ROLLBACK")
-        raise
     return len(rated)
 
 

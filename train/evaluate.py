@@ -341,12 +341,7 @@ def store_eval(workspace, result: EvalResult, started: dt.datetime, out=None) ->
                   "domain": s.domain, "task": s.task, "metric": s.metric, "k": s.k, "value": s.value,
                   "n": s.n, "created_at": now} for s in result.scores]  # fmt: skip
     with Store.open(workspace) as store:
-        store.con.execute("BEGIN TRANSACTION")
-        try:
+        with store.transaction():
             store.con.execute("DELETE FROM evals WHERE run = ?", [result.run])
             store.insert_rows("runs", [run_row], "REPLACE")
             store.insert_rows("evals", eval_rows, "APPEND")
-            store.con.execute("COMMIT")
-        except BaseException:
-            store.con.execute("ROLLBACK")
-            raise

@@ -112,15 +112,10 @@ class RunLogger:
                 self._warned = True
             return False
         try:
-            store.con.execute("BEGIN TRANSACTION")
-            try:
+            with store.transaction():
                 if self._run_row is not None:
                     _upsert_run(store, self._run_row)
                 store.insert_rows("metrics", self._rows, mode="APPEND")
-                store.con.execute("COMMIT")
-            except BaseException:
-                store.con.execute("ROLLBACK")
-                raise
         finally:
             store.close()
         return True

@@ -156,3 +156,15 @@ def test_a_new_migration_is_applied_to_an_old_workspace(tmp_path, monkeypatch):
         assert store.con.execute("select problem_id, license from problems").fetchall() == [
             (problem.problem_id, "mit")
         ]
+
+
+def test_a_failed_commit_raises_its_own_error_not_the_rollbacks(tmp_path):
+    """DuckDB ends the transaction when COMMIT fails (a full disk); the rollback that
+    follows must not replace that error with "no transaction is active"."""
+    with Store.open(tmp_path) as store:
+        with pytest.raises(RuntimeError, match="the real error"):
+            with store.transaction():
+                store.con.execute("INSERT INTO jobs (job) VALUES ('x')")
+                store.con.execute("COMMIT")  # the transaction ends here, as a failed COMMIT ends it
+                raise RuntimeError("the real error")
+        assert store.con.execute("SELECT count(*) FROM jobs").fetchall() == [(1,)]
