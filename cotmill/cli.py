@@ -190,6 +190,11 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
             "without paying for them again",
             err=True,
         )
+    if stats.lost:
+        click.echo(
+            f"{stats.lost} received replies are LOST: the store refused them and {stats.lost_reason}",
+            err=True,
+        )
     if stats.fatal:
         click.echo(f"job stopped: {stats.fatal}", err=True)
         sys.exit(2)

@@ -28,7 +28,6 @@ from datagen.records import Completion, GenParams, Problem, completion_id
 from datagen.store import Store
 from datagen.teachers.base import FatalError, Reply, Request, RequestError, Teacher, TransientError
 
-_LOST = "; and "
 CHECKPOINT_WAL_BYTES = 16 << 20  # DuckDB's own default threshold
 
 
@@ -61,6 +60,7 @@ class JobStats:
     failed: int = 0  # not stored in this run: error rows, unstored and lost replies included
     unstored: int = 0  # replies the store refused, kept in unstored.jsonl (not requested again)
     lost: int = 0  # replies that could be neither stored nor written to unstored.jsonl
+    lost_reason: str | None = None
     reingested: int = 0  # rows moved from unstored.jsonl into the store at the start
     waits: int = 0  # pauses a server's Retry-After imposed
     paused_until: float = 0.0  # monotonic time until which every worker waits
@@ -405,6 +405,5 @@ class Engine:
             self.stats.unstored += len(replies)
         except OSError as e:
             self.stats.lost += len(replies)
-            first = (self.stats.fatal or reason).split(_LOST)[0]
-            self._stop(first)
-            self.stats.fatal = f"{first}{_LOST}{self.stats.lost} received replies could not be saved to the store nor to {unstored.FILE} ({e})"
+            self.stats.lost_reason = f"writing {unstored.FILE} failed too: {e}"
+            self._stop(reason)

@@ -179,7 +179,7 @@ def test_injected_write_errors_lose_no_reply_unrecorded(openai_server, tmp_path,
         assert stats.lost == 0 and stats.unstored == len(served) - stats.stored
     if where == "disk-full-and-spill":
         assert stats.lost == len(served) - stats.stored > 0
-        assert "could not be saved" in stats.fatal
+        assert "unstored.jsonl failed too" in stats.lost_reason
 
 
 def _raise_disk_full(path, lines):
