@@ -252,3 +252,19 @@ def test_exit_status_tells_failed_and_stopped_jobs(openai_server, tmp_path):
     assert failed.returncode == 1 and "1 completion(s) failed permanently" in failed.stderr
     stopped = run_cli(*common, "-w", str(tmp_path / "b"), env={"OPENAI_API_KEY": "wrong"})
     assert stopped.returncode == 2 and "authentication failed" in stopped.stderr
+
+
+def test_source_bytes_and_columns_are_checked(tmp_path):
+    source = tmp_path / "p.csv"
+    source.write_bytes(b'\xef\xbb\xbfq,a\nfine?,"1\n#### 1"\ncaf\xe9?,#### 2\n')
+    common = ["generate", "--source", str(source), "--preset", "gsm8k", "--field", "question=q",
+              "-w", str(tmp_path / "w")]  # fmt: skip
+    typo = run_cli(*common, "--field", "answer=ans", "--skip-invalid")
+    assert typo.returncode != 0 and "Traceback" not in typo.stderr
+    assert f"error: {source}: --field answer=ans: no column 'ans' (columns: a, q)" in typo.stderr
+    stopped = run_cli(*common, "--field", "answer=a")
+    assert stopped.returncode != 0 and f"{source} line 4: not UTF-8: byte 0xe9" in stopped.stderr
+    skipped = run_cli(*common, "--field", "answer=a", "--skip-invalid")
+    assert skipped.returncode == 0, skipped.stderr
+    assert query(tmp_path / "w", "select answer from problems") == [("1",)]
+    assert query(tmp_path / "w", "select location, raw from rejects") == [("line 4", "caf\\xe9?,#### 2")]
