@@ -30,7 +30,22 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Cotmill(click.Group):
+    """Damage to the store shows only when a command reads the spoiled block, deep
+    inside any of them: it is told here, once for all commands, as one line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as e:
+            store = sys.modules.get("datagen.store")  # not imported: no store was opened
+            damaged = store.damage(e) if store else None
+            if damaged is None:
+                raise
+            raise UserError(str(damaged)) from None
+
+
+@click.group(cls=_Cotmill, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="cotmill")
 def main() -> None:
     """cotmill: synthetic chain-of-thought data. Teachers write solutions, verifiers

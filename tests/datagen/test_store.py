@@ -11,7 +11,7 @@ import pytest
 
 from datagen.records import Completion
 from datagen.schema import SCHEMA_VERSION
-from datagen.store import Store, WorkspaceError
+from datagen.store import Store, StoreDamaged, WorkspaceError
 from datagen.tasks import make_problem
 
 CONTRACT = {
@@ -156,3 +156,44 @@ def test_a_new_migration_is_applied_to_an_old_workspace(tmp_path, monkeypatch):
         assert store.con.execute("select problem_id, license from problems").fetchall() == [
             (problem.problem_id, "mit")
         ]
+
+
+def test_a_dropped_table_or_column_is_named(tmp_path):
+    Store.open(tmp_path).close()
+    db = tmp_path / "cotmill.duckdb"
+    for statement, missing in (
+        ("ALTER TABLE completions DROP COLUMN text", "has no column completions.text (dropped?)"),
+        ("DROP TABLE completions", "has no table completions (dropped?)"),
+        ("DROP TABLE schema_version", "has no table schema_version (dropped?)"),
+    ):
+        con = duckdb.connect(str(db))
+        con.execute(statement)
+        con.close()
+        for read_only in (True, False):
+            with pytest.raises(WorkspaceError) as info:
+                Store.open(tmp_path, read_only=read_only)
+            assert str(info.value).startswith(f"store {db} {missing}: cotmill's commands need it")
+    # unchecked, as `cotmill sql` opens it, to look around or put a table back
+    with Store.open(tmp_path, read_only=True, check=False) as store:
+        assert store.con.execute("select count(*) from problems").fetchall() == [(0,)]
+
+
+def test_a_table_of_ones_own_is_no_damage(tmp_path):
+    Store.open(tmp_path).close()
+    con = duckdb.connect(str(tmp_path / "cotmill.duckdb"))
+    con.execute("CREATE TABLE notes (x INT)")
+    con.execute("ALTER TABLE problems ADD COLUMN license VARCHAR")
+    con.close()
+    Store.open(tmp_path).close()
+
+
+def test_a_damaged_file_is_named_as_damage(tmp_path):
+    Store.open(tmp_path).close()
+    db = tmp_path / "cotmill.duckdb"
+    with open(db, "r+b") as f:
+        f.seek(8192)  # the second file header, where the catalog starts
+        f.write(b"\xff" * 64)
+    with pytest.raises(
+        StoreDamaged, match=f"^store {db} is damaged \\(Corrupt database file.*cannot be opened"
+    ):
+        Store.open(tmp_path, read_only=True)
