@@ -208,14 +208,24 @@ def generate(ctx: click.Context, config_file, fields, **flags) -> None:
     help="Write to this file instead of standard output (required for parquet).",
 )
 @click.option("--write", is_flag=True, help="Open the workspace for writing (UPDATE, DELETE, CREATE ...).")
+@click.option("--force", is_flag=True, help="With --write: let the query drop or alter cotmill's own tables.")
+@click.option(
+    "--allow-files",
+    is_flag=True,
+    help="Let a read-only query read and write files (COPY ... TO, read_parquet, read_text).",
+)
 @click.option("--max-rows", type=int, default=100, show_default=True, help="Rows shown in table format.")
-def sql(query, workspace, fmt, out, write, max_rows) -> None:
-    """Run a SQL QUERY against the workspace (read-only unless --write)."""
+def sql(query, workspace, fmt, out, write, force, allow_files, max_rows) -> None:
+    """Run a SQL QUERY against the workspace (read-only unless --write).
+
+    A read-only query sees the workspace and no other file unless --allow-files;
+    --out and --format parquet always write. --write refuses to drop or alter the
+    tables cotmill's commands need unless --force."""
     from cotmill.sqlcmd import SqlError, run_sql
     from datagen.store import WorkspaceError
 
     try:
-        run_sql(query, workspace, fmt, out, write, max_rows)
+        run_sql(query, workspace, fmt, out, write, max_rows, force, allow_files)
     except (SqlError, WorkspaceError) as e:
         raise UserError(str(e)) from None
 
