@@ -171,7 +171,10 @@ def _busy(root: Path, read_only: bool, error: duckdb.Error) -> WorkspaceError:
     return WorkspaceError(f"workspace {root} is in use by {holder}{hint}")
 
 
-VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMP DEFAULT current_timestamp)"
+VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_version "
+    "(version INTEGER, applied_at TIMESTAMP DEFAULT current_timestamp)"
+)
 
 
 @functools.lru_cache(maxsize=8)
@@ -185,7 +188,8 @@ def _columns_made_by(migrations: tuple[tuple[str, ...], ...]) -> frozenset[tuple
                 con.execute(statement)
         return frozenset(
             con.execute(
-                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'"
+                "SELECT table_name, column_name FROM duckdb_columns() "
+                "WHERE database_name = current_database() AND schema_name = 'main'"
             ).fetchall()
         )
     finally:
@@ -288,8 +292,8 @@ class Store:
         command somewhere inside with DuckDB's words."""
         have = set(
             self.con.execute(
-                "SELECT table_name, column_name FROM information_schema.columns "
-                "WHERE table_catalog = current_database() AND table_schema = 'main'"
+                "SELECT table_name, column_name FROM duckdb_columns() "
+                "WHERE database_name = current_database() AND schema_name = 'main'"
             ).fetchall()
         )
         tables = {table for table, _ in have}
