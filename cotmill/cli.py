@@ -30,7 +30,22 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Cotmill(click.Group):
+    """Damage to the store shows only when a command reads the spoiled block, deep
+    inside any of them: it is told here, once for all commands, as one line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as e:
+            store = sys.modules.get("datagen.store")  # not imported: no store was opened
+            damaged = store.damage(e) if store else None
+            if damaged is None:
+                raise
+            raise UserError(str(damaged)) from None
+
+
+@click.group(cls=_Cotmill, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="cotmill")
 def main() -> None:
     """cotmill: synthetic chain-of-thought data. Teachers write solutions, verifiers
@@ -235,14 +250,24 @@ def _unstored_path(cfg) -> str:
     help="Write to this file instead of standard output (required for parquet).",
 )
 @click.option("--write", is_flag=True, help="Open the workspace for writing (UPDATE, DELETE, CREATE ...).")
+@click.option("--force", is_flag=True, help="With --write: let the query drop or alter cotmill's own tables.")
+@click.option(
+    "--allow-files",
+    is_flag=True,
+    help="Let a read-only query read and write files (COPY ... TO, read_parquet, read_text).",
+)
 @click.option("--max-rows", type=int, default=100, show_default=True, help="Rows shown in table format.")
-def sql(query, workspace, fmt, out, write, max_rows) -> None:
-    """Run a SQL QUERY against the workspace (read-only unless --write)."""
+def sql(query, workspace, fmt, out, write, force, allow_files, max_rows) -> None:
+    """Run a SQL QUERY against the workspace (read-only unless --write).
+
+    A read-only query sees the workspace and no other file unless --allow-files;
+    --out and --format parquet always write. --write refuses to drop or alter the
+    tables cotmill's commands need unless --force."""
     from cotmill.sqlcmd import SqlError, run_sql
     from datagen.store import WorkspaceError
 
     try:
-        run_sql(query, workspace, fmt, out, write, max_rows)
+        run_sql(query, workspace, fmt, out, write, max_rows, force, allow_files)
     except (SqlError, WorkspaceError) as e:
         raise UserError(str(e)) from None
 

@@ -1,6 +1,11 @@
 """`cotmill sql`: one query, printed as a table, CSV or JSON, or written to a file
 (Parquet needs one). Several statements separated by `;` run in order and the
-last one's result is shown, as in DuckDB's own shell."""
+last one's result is shown, as in DuckDB's own shell.
+
+Read-only means the workspace and nothing else: DuckDB's external access is off,
+so a query cannot `COPY ... TO` a path or `read_text('/etc/...')` unless
+`--allow-files`. `--write` may change data and make tables of its own, but not
+drop or alter cotmill's tables, which every command needs, unless `--force`."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from datagen.store import Store
+from datagen.store import Store, damage, own_tables
 
 
 class SqlError(RuntimeError):
@@ -42,6 +47,58 @@ def _fetch(con: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame | None:
     return relation.pl()
 
 
+_SCHEMA_CHANGES = {duckdb.StatementType.CREATE, duckdb.StatementType.DROP, duckdb.StatementType.ALTER}
+
+
+def _own_catalog(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, str]:
+    """cotmill's tables and views by name, with the SQL that DuckDB would make them with."""
+    rows = con.execute(
+        "SELECT table_name, sql FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' "
+        "UNION ALL SELECT view_name, sql FROM duckdb_views() "
+        "WHERE database_name = ? AND schema_name = 'main' AND NOT internal",
+        [database, database],
+    ).fetchall()
+    own = own_tables()
+    return {name: sql for name, sql in rows if name in own}
+
+
+def _fetch_sparing_own_tables(con: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame | None:
+    """A query that may change the schema runs in one transaction, rolled back when
+    it dropped, renamed or redefined one of cotmill's tables. DuckDB's catalog
+    before and after says what changed: no guessing of table names from the text."""
+    types = {statement.type for statement in duckdb.extract_statements(query)}
+    if not types & _SCHEMA_CHANGES:
+        return _fetch(con, query)
+    if duckdb.StatementType.TRANSACTION in types:
+        raise SqlError(
+            "BEGIN/COMMIT with CREATE, DROP or ALTER: leave them out (the statements run in one "
+            "transaction) or pass --force"
+        )
+    database = con.execute("SELECT current_database()").fetchall()[0][0]
+    before = _own_catalog(con, database)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        frame = _fetch(con, query)
+        after = _own_catalog(con, database)
+        dropped = [name for name in before if name not in after]
+        changed = [name for name in before if name in after and after[name] != before[name]]
+        if dropped or changed:
+            what = " and ".join(
+                f"{verb} {', '.join(names)}"
+                for verb, names in (("drop", dropped), ("change", changed))
+                if names
+            )
+            raise SqlError(
+                f"refused: the query would {what}, which cotmill's commands need; nothing was changed "
+                "(pass --force to do it anyway)"
+            )
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+    return frame
+
+
 def run_sql(
     query: str,
     workspace,
@@ -49,17 +106,31 @@ def run_sql(
     out: str | None = None,
     write: bool = False,
     max_rows: int = 100,
+    force: bool = False,
+    allow_files: bool = False,
 ) -> None:
     if fmt == "parquet" and not out:
         raise SqlError("--format parquet needs --out FILE")
     if not query.strip().strip(";").strip():
         raise SqlError("the query is empty")
-    store = Store.open(workspace, read_only=not write, create=False)
+    # no checks: this is the tool to look into a damaged or hand-altered store
+    store = Store.open(workspace, read_only=not write, create=False, check=False)
+    sandboxed = not write and not allow_files
     try:
+        if sandboxed:  # once off, no statement of the query can turn it back on
+            store.con.execute("SET enable_external_access = false")
         try:
-            frame = _fetch(store.con, query)
+            frame = (
+                _fetch(store.con, query)
+                if force or not write
+                else _fetch_sparing_own_tables(store.con, query)
+            )
+        except duckdb.PermissionException as e:
+            hint = "\na read-only query may not read or write files: pass --allow-files" if sandboxed else ""
+            raise SqlError(f"{e}\nquery: {query}{hint}") from None
         except duckdb.Error as e:
-            raise SqlError(f"{e}\nquery: {query}") from None
+            hint = "\nthat part of the store is damaged; other tables may still read" if damage(e) else ""
+            raise SqlError(f"{e}\nquery: {query}{hint}") from None
     finally:
         store.close()
     if frame is None:

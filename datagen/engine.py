@@ -29,6 +29,9 @@ from datagen.store import Store
 from datagen.teachers.base import FatalError, Reply, Request, RequestError, Teacher, TransientError
 
 CHECKPOINT_WAL_BYTES = 16 << 20  # DuckDB's own default threshold
+# Replies buffered for the writer before workers wait. A disk-full moment must spill
+# the batch being committed plus the buffer: both fit in unstored.RESERVE_BYTES.
+BUFFER_BYTES = 2 << 20
 
 
 @dataclass
@@ -133,6 +136,7 @@ class Engine:
         self.on_notice = on_notice or (lambda message: None)
         self._reserve = unstored.SpillReserve(store.root)
         self._buffer: list[dict] = []
+        self._buffer_bytes = 0  # text held in _buffer: bounded, so a disk-full spill fits the reserve
         self._flush_lock = threading.Lock()  # the flush loop's thread and the final flush
         self._has_rows = asyncio.Event()
         self._sample_index: dict[str, int] = {}
@@ -225,6 +229,8 @@ class Engine:
                 self._use_n = False
             extra.extend(self._store_reply(request, reply))
             self.on_update(self.stats)
+            while self._buffer_bytes > BUFFER_BYTES and not self._fatal.is_set():
+                await asyncio.sleep(0.005)  # back-pressure: let the writer catch up before asking more
             if self._tpm and reply.completion_tokens:
                 # charge what the reply really used, after it is safely buffered
                 await self._tpm.acquire(min(reply.completion_tokens, self.s.tpm / 6))
@@ -314,6 +320,7 @@ class Engine:
                 error=error,
             )  # fmt: skip
             self._buffer.append(unstored.sanitize(row.row()))
+            self._buffer_bytes += len(choice.text or "") + len(choice.reasoning or "")
             self._has_rows.set()
             if error:
                 self.stats.failed += 1
@@ -352,7 +359,7 @@ class Engine:
 
     def _flush(self) -> None:
         with self._flush_lock:
-            rows, self._buffer = self._buffer, []
+            rows, self._buffer, self._buffer_bytes = self._buffer, [], 0
             if not rows:
                 return
             if self.stats.disk_full:  # nothing more goes to DuckDB: its WAL would fill the room made

@@ -49,27 +49,63 @@ class RowError(ValueError):
 # --- readers: (location, record) pairs ---------------------------------------------
 
 
+BOM = b"\xef\xbb\xbf"  # Excel and Notepad start UTF-8 files with it; it is not data
+
+
+def _not_utf8(line: bytes, start: int) -> str:
+    # the bytes before the first bad one are valid, so the column counts characters
+    column = len(line[:start].decode("utf-8")) + 1
+    return f"not UTF-8: byte 0x{line[start]:02x} at column {column}"
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str, RowError | None]]:
+    r"""Physical lines (split as text mode would: \n, \r\n or \r), decoded one
+    by one so that a stray Latin-1 byte spoils its own line and not the whole file:
+    such a line comes with a RowError naming the byte, and its text with the bad
+    bytes written as \xNN."""
+    with path.open("rb") as f:
+        number = 0
+        for chunk in f:
+            for raw in chunk.splitlines(keepends=True):
+                number += 1
+                if number == 1 and raw.startswith(BOM):
+                    raw = raw[len(BOM) :]
+                try:
+                    yield number, raw.decode("utf-8"), None
+                except UnicodeDecodeError as e:
+                    text = raw.decode("utf-8", "backslashreplace")
+                    yield number, text, RowError(None, _not_utf8(raw, e.start), text.rstrip("\r\n")[:2000])
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield f"line {number}", json.loads(line)
-            except json.JSONDecodeError as e:
-                reason = f"invalid JSON: {e.msg} (column {e.colno})"
-                yield f"line {number}", RowError(None, reason, line.rstrip("\n")[:2000])
+    for number, line, bad in _lines(path):
+        if bad:
+            yield f"line {number}", bad
+            continue
+        if not line.strip():
+            continue
+        try:
+            yield f"line {number}", json.loads(line)
+        except json.JSONDecodeError as e:
+            reason = f"invalid JSON: {e.msg} (column {e.colno})"
+            yield f"line {number}", RowError(None, reason, line.rstrip("\r\n")[:2000])
 
 
 def _read_json(path: Path) -> Iterator[tuple[str, Any]]:
     """A .json file holding one array of objects; anything else is read as JSONL."""
-    with path.open(encoding="utf-8") as f:
-        head = f.read(4096).lstrip()
+    with path.open("rb") as f:
+        head = f.read(4096).removeprefix(BOM).decode("utf-8", "replace").lstrip()
     if not head.startswith("["):
         yield from _read_jsonl(path)
         return
+    data = path.read_bytes().removeprefix(BOM)
     try:
-        items = json.loads(path.read_text(encoding="utf-8"))
+        items = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        # one array is one value: a bad line cannot be skipped, only named
+        start = data.rfind(b"\n", 0, e.start) + 1
+        number = data.count(b"\n", 0, e.start) + 1
+        raise SourceError(f"{path} line {number}: {_not_utf8(data[start:], e.start - start)}") from None
     except json.JSONDecodeError as e:
         raise SourceError(f"{path} line {e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
     for number, item in enumerate(items, 1):
@@ -78,11 +114,27 @@ def _read_json(path: Path) -> Iterator[tuple[str, Any]]:
 
 def _read_csv(path: Path) -> Iterator[tuple[str, Any]]:
     csv.field_size_limit(2**31 - 1)  # long prompts and solutions are normal here
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        for record in reader:
-            # line_num is the last physical line read: right for multi-line cells too
-            yield f"line {reader.line_num}", record
+    bad: dict[int, RowError] = {}
+
+    def text() -> Iterator[str]:
+        for number, line, error in _lines(path):
+            if error:
+                bad[number] = error  # the row is rejected below; its text keeps the columns in step
+            yield line
+
+    reader = csv.DictReader(text())
+    reader.fieldnames  # noqa: B018 - reads the header now, so that its line is checked first
+    if 1 in bad:
+        raise SourceError(f"{path} line 1: {bad[1].reason} (in the header, so no row can be read)")
+    end = reader.line_num
+    for record in reader:
+        # line_num is the last physical line read: right for multi-line cells too
+        start, end = end + 1, reader.line_num
+        spoiled = next((n for n in range(start, end + 1) if n in bad), None)
+        if spoiled is not None:
+            yield f"line {spoiled}", bad[spoiled]
+        else:
+            yield f"line {end}", record
 
 
 def _read_parquet(path: Path) -> Iterator[tuple[str, Any]]:
@@ -283,6 +335,18 @@ def _check_fields(preset: str | None, fields: dict[str, str]) -> None:
         )
 
 
+def _check_columns(spec: str, fields: dict[str, str], columns: set[str]) -> None:
+    """A --field naming a column that no row has is a typo, not a column of NULLs.
+    Only columns absent from every row read count: JSONL rows may omit keys."""
+    if not columns:
+        return  # no row was an object; those rows are already errors or rejects
+    for ours, theirs in fields.items():
+        if theirs not in columns:
+            names = sorted(columns)
+            listed = ", ".join(names[:30]) + (", ..." if len(names) > 30 else "")
+            raise SourceError(f"{spec}: --field {ours}={theirs}: no column {theirs!r} (columns: {listed})")
+
+
 def _guarded(spec: str, records: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
     """Reader failures (bad encoding, a corrupt Parquet file, a broken dataset)
     become one error that names the source, not a library traceback."""
@@ -314,9 +378,12 @@ def load_problems(
     default_task = Path(spec).stem or "source"
     problems: list[Problem] = []
     rejects: list[Reject] = []
+    columns: set[str] = set()
     for location, record in _guarded(spec, read_records(spec, split)):
         if limit is not None and len(problems) >= limit:
             break
+        if isinstance(record, dict):
+            columns.update(record)
         try:
             if isinstance(record, RowError):
                 raise record
@@ -348,6 +415,7 @@ def load_problems(
                 meta={**mapped["meta"], "location": location},
             )
         )
+    _check_columns(spec, fields or {}, columns)
     if not problems and not rejects:
         raise SourceError(f"{spec}: holds no problems")
     return problems, rejects

@@ -11,6 +11,7 @@ so a killed process loses only the rows not yet flushed and never leaves a half 
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import re
@@ -45,6 +46,63 @@ _ARROW_TYPES = {
 
 class WorkspaceError(RuntimeError):
     """A workspace cannot be opened: busy, missing or from a newer cotmill."""
+
+
+class StoreDamaged(WorkspaceError):
+    """The DuckDB file is not what DuckDB wrote: truncated, or overwritten mid-file."""
+
+
+# DuckDB's words for damage: a block whose checksum fails, a file shorter than its
+# own block list, a header that is not DuckDB's, a write-ahead log that cannot replay
+_DAMAGE_SIGNS = (
+    "corrupt",
+    "checksum",
+    "could not read enough bytes",
+    "not a valid duckdb database file",
+    "replaying wal",
+)
+# the database files this process opened: a checksum error names no file, so a
+# damaged block met in the middle of a command is traced back to the store it read
+_opened: dict[Path, None] = {}  # an ordered set, the latest last
+
+
+def _is_damage(error: BaseException) -> bool:
+    if not isinstance(error, duckdb.Error):
+        return False
+    text = str(error).lower()
+    return isinstance(error, duckdb.SerializationException) or any(s in text for s in _DAMAGE_SIGNS)
+
+
+def _damaged(db: Path, error: BaseException, opened: bool) -> StoreDamaged:
+    detail = str(error).strip().splitlines()[0]
+    if "WAL" in detail:
+        return StoreDamaged(
+            f"store {db} is damaged ({detail}): its write-ahead log {db}.wal cannot be replayed; "
+            "move that file aside to open the store without the last writes it holds"
+        )
+    if not opened:
+        return StoreDamaged(
+            f"store {db} is damaged ({detail}) and cannot be opened: nothing in it can be read; "
+            "restore it from a backup or start a new workspace"
+        )
+    return StoreDamaged(
+        f"store {db} is damaged ({detail}): copy out what is still readable one table at a time, e.g. "
+        f'`cotmill sql -w {db.parent} "select * from problems" --format parquet --out problems.parquet` '
+        "(a table that fails to copy is damaged), then restore the store from a backup or start a new workspace"
+    )
+
+
+def damage(error: BaseException) -> StoreDamaged | None:
+    """The StoreDamaged that a DuckDB error raised mid-command means, or None when
+    it is no sign of damage to a store this process opened."""
+    if not _is_damage(error) or not _opened:
+        return None
+    named = re.search(r'file "([^"]+)"', str(error))
+    if not named:
+        return _damaged(next(reversed(_opened)), error, opened=True)
+    path = Path(named.group(1).removesuffix(".wal")).resolve()
+    db = next((db for db in _opened if db.resolve() == path), None)
+    return _damaged(db, error, opened=True) if db else None  # another file: not ours to name
 
 
 def resolve_workspace(workspace: str | os.PathLike | None) -> Path:
@@ -90,21 +148,64 @@ class _Lock:
 
 def _connect(root: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     """DuckDB's own errors, told in terms of the workspace."""
+    db = root / DB_FILE
     try:
-        return duckdb.connect(str(root / DB_FILE), read_only=read_only)
-    except duckdb.IOException as e:
-        if "lock" not in str(e).lower():
-            raise WorkspaceError(f"cannot open workspace {root}: {e}") from None
-        # a writer here holds our lock file; anyone else (a notebook, a `cotmill sql`)
-        # holds only DuckDB's lock, whose message names its PID
-        holder = _holder(root / LOCK_FILE) if read_only else "PID unknown"
-        if holder == "PID unknown":
-            pid = re.search(r"PID (\d+)", str(e))
-            holder = f"PID {pid.group(1)}" if pid else "another process"
-        hint = "; DuckDB allows no readers while another process writes" if read_only else ""
-        raise WorkspaceError(f"workspace {root} is in use by {holder}{hint}") from None
+        con = duckdb.connect(str(db), read_only=read_only)
     except duckdb.Error as e:
+        if _is_damage(e):
+            raise _damaged(db, e, opened=False) from None
+        if isinstance(e, duckdb.IOException) and "lock" in str(e).lower():
+            raise _busy(root, read_only, e) from None
         raise WorkspaceError(f"cannot open workspace {root}: {e}") from None
+    _opened.pop(db, None)
+    _opened[db] = None  # the latest last
+    return con
+
+
+def _busy(root: Path, read_only: bool, error: duckdb.Error) -> WorkspaceError:
+    # a writer here holds our lock file; anyone else (a notebook, a `cotmill sql`)
+    # holds only DuckDB's lock, whose message names its PID
+    holder = _holder(root / LOCK_FILE) if read_only else "PID unknown"
+    if holder == "PID unknown":
+        pid = re.search(r"PID (\d+)", str(error))
+        holder = f"PID {pid.group(1)}" if pid else "another process"
+    hint = "; DuckDB allows no readers while another process writes" if read_only else ""
+    return WorkspaceError(f"workspace {root} is in use by {holder}{hint}")
+
+
+VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_version "
+    "(version INTEGER, applied_at TIMESTAMP DEFAULT current_timestamp)"
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _columns_made_by(migrations: tuple[tuple[str, ...], ...]) -> frozenset[tuple[str, str]]:
+    # DuckDB itself says what the migrations make: no parsing of our own SQL
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(VERSION_TABLE)
+        for migration in migrations:
+            for statement in migration:
+                con.execute(statement)
+        return frozenset(
+            con.execute(
+                "SELECT table_name, column_name FROM duckdb_columns() "
+                "WHERE database_name = current_database() AND schema_name = 'main'"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+
+
+def expected_columns(version: int) -> frozenset[tuple[str, str]]:
+    """(table, column) of every table and view that migrations 1..version make."""
+    return _columns_made_by(tuple(tuple(m) for m in MIGRATIONS[:version]))
+
+
+def own_tables() -> frozenset[str]:
+    """The tables and views that cotmill makes and its commands need."""
+    return frozenset(table for table, _ in expected_columns(SCHEMA_VERSION))
 
 
 class Store:
@@ -118,7 +219,9 @@ class Store:
         self._schemas: dict[str, dict[str, pa.DataType]] = {}
 
     @classmethod
-    def open(cls, workspace=None, read_only: bool = False, create: bool = True) -> Store:
+    def open(cls, workspace=None, read_only: bool = False, create: bool = True, check: bool = True) -> Store:
+        """`check=False` opens whatever is there, for `cotmill sql`, the tool to look
+        into a damaged or hand-altered store: no version or table checks."""
         root = resolve_workspace(workspace)
         db = root / DB_FILE
         if read_only or not create:
@@ -126,7 +229,7 @@ class Store:
                 raise WorkspaceError(f"no workspace at {root} (no {DB_FILE}); run `cotmill generate` first")
         if read_only:
             store = cls(root, _connect(root, read_only=True), None)
-            store._check_version(store.version())
+            store._prepare(check, migrate=False)
             return store
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -135,11 +238,26 @@ class Store:
         lock = _Lock.acquire(root / LOCK_FILE)
         try:
             store = cls(root, _connect(root, read_only=False), lock)
-            store.migrate()
+            store._prepare(check, migrate=True)
         except BaseException:
             lock.release()
             raise
         return store
+
+    def _prepare(self, check: bool, migrate: bool) -> None:
+        try:
+            if check:
+                current = self.version()
+                self._check_version(current)
+                self._check_tables(current)
+            if migrate:
+                self.migrate()
+        except BaseException as e:
+            self.con.close()
+            found = damage(e)  # the header read, but a block of the catalog or schema_version did not
+            if found is None:
+                raise
+            raise found from None
 
     def close(self) -> None:
         self.con.close()
@@ -170,15 +288,36 @@ class Store:
                 f"understands ({SCHEMA_VERSION}); upgrade cotmill"
             )
 
+    def _check_tables(self, version: int) -> None:
+        """Every table and column that the applied migrations made is still there: one
+        dropped by hand (`cotmill sql --write --force`) would otherwise fail each
+        command somewhere inside with DuckDB's words."""
+        have = set(
+            self.con.execute(
+                "SELECT table_name, column_name FROM duckdb_columns() "
+                "WHERE database_name = current_database() AND schema_name = 'main'"
+            ).fetchall()
+        )
+        tables = {table for table, _ in have}
+        want = expected_columns(version)
+        if version == 0:  # a new store, or one whose schema_version is gone
+            want = {("schema_version", "version")} if tables & own_tables() else set()
+        db = self.root / DB_FILE
+        fix = ": cotmill's commands need it; restore the store from a backup or start a new workspace"
+        missing = sorted({table for table, _ in want} - tables)
+        if missing:
+            raise WorkspaceError(f"store {db} has no table {', '.join(missing)} (dropped?){fix}")
+        gone = sorted(f"{table}.{column}" for table, column in set(want) - have)
+        if gone:
+            raise WorkspaceError(f"store {db} has no column {', '.join(gone)} (dropped?){fix}")
+
     def migrate(self) -> int:
         current = self.version()
         self._check_version(current)
         if current == SCHEMA_VERSION:
             return current
         with self.transaction():
-            self.con.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMP DEFAULT current_timestamp)"
-            )
+            self.con.execute(VERSION_TABLE)
             for number in range(current + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[number - 1]:
                     self.con.execute(statement)

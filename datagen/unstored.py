@@ -22,7 +22,9 @@ from datagen.store import Store
 
 FILE = "unstored.jsonl"
 RESERVE_FILE = "cotmill.reserve"
-RESERVE_BYTES = 8 << 20  # room for the replies in flight at a disk-full moment (~100 long replies)
+# room for what a disk-full moment must spill: the batch being committed and the buffer
+# (each at most engine.BUFFER_BYTES plus the replies in flight)
+RESERVE_BYTES = 16 << 20
 _TEXT_FIELDS = ("text", "reasoning", "finish_reason", "error")
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datagen.sources import SourceError, read_records
+from datagen.sources import RowError, SourceError, read_records
 from mixtures.dedup import words
 
 TEXT_FIELDS = ("question", "problem", "prompt", "text")
@@ -42,6 +42,8 @@ def benchmark_items(spec: str, text_field: str | None = None) -> Iterable[tuple[
     name = Path(spec).name or spec
     found = text_field
     for location, record in read_records(spec):
+        if isinstance(record, RowError):  # invalid JSON or bytes that are not UTF-8
+            raise SourceError(f"{spec} {location}: {record.reason}")
         if not isinstance(record, dict):
             raise SourceError(f"{spec} {location}: expected an object, got {type(record).__name__}")
         found = found or _text_field(record, None, spec, location)

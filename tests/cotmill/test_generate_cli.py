@@ -274,3 +274,19 @@ def test_a_long_retry_after_is_capped_and_logs_show_status_lines(openai_server, 
     assert status, result.stderr
     assert re.search(r"\d+/6 done \(stored \d+, failed 0\)", status[-1])
     assert "Retry-After pauses" in result.stdout
+
+
+def test_source_bytes_and_columns_are_checked(tmp_path):
+    source = tmp_path / "p.csv"
+    source.write_bytes(b'\xef\xbb\xbfq,a\nfine?,"1\n#### 1"\ncaf\xe9?,#### 2\n')
+    common = ["generate", "--source", str(source), "--preset", "gsm8k", "--field", "question=q",
+              "-w", str(tmp_path / "w")]  # fmt: skip
+    typo = run_cli(*common, "--field", "answer=ans", "--skip-invalid")
+    assert typo.returncode != 0 and "Traceback" not in typo.stderr
+    assert f"error: {source}: --field answer=ans: no column 'ans' (columns: a, q)" in typo.stderr
+    stopped = run_cli(*common, "--field", "answer=a")
+    assert stopped.returncode != 0 and f"{source} line 4: not UTF-8: byte 0xe9" in stopped.stderr
+    skipped = run_cli(*common, "--field", "answer=a", "--skip-invalid")
+    assert skipped.returncode == 0, skipped.stderr
+    assert query(tmp_path / "w", "select answer from problems") == [("1",)]
+    assert query(tmp_path / "w", "select location, raw from rejects") == [("line 4", "caf\\xe9?,#### 2")]

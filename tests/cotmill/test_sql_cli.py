@@ -67,3 +67,49 @@ def test_odd_queries_and_outputs_are_clear(workspace, tmp_path):
     missing = run_cli("sql", "create table t (x int)", "-w", str(tmp_path / "nowhere"), "--write")
     assert missing.returncode != 0 and "no workspace at" in missing.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_ddl_on_cotmills_own_tables_needs_force(tmp_path):
+    ws = str(tmp_path / "w")
+    run_generate(GenerateConfig(workspace=ws, job="d", tasks="arithmetic", count=3))
+    for statement in (
+        "DROP TABLE completions",
+        "DROP VIEW curated",
+        "ALTER TABLE problems RENAME TO old_problems",
+        "ALTER TABLE completions DROP COLUMN text",
+        "CREATE OR REPLACE TABLE jobs AS SELECT * FROM jobs",  # the same columns, but no key
+        "CREATE TABLE notes (x INT); DROP TABLE verdicts",
+    ):
+        refused = run_cli("sql", statement, "-w", ws, "--write")
+        assert refused.returncode != 0 and "Traceback" not in refused.stderr, statement
+        assert "pass --force" in refused.stderr, (statement, refused.stderr)
+    # nothing of a refused query was kept, not even its harmless first statement
+    tables = run_cli("sql", "select table_name from duckdb_tables() order by 1", "-w", ws, "--format", "csv")
+    assert "notes" not in tables.stdout and "completions" in tables.stdout
+    assert run_cli("sql", "select text from completions", "-w", ws).returncode == 0
+    # data changes and tables of one's own are what --write is for
+    for statement in ("DELETE FROM rejects", "CREATE TABLE notes (x INT)", "DROP TABLE notes"):
+        allowed = run_cli("sql", statement, "-w", ws, "--write")
+        assert allowed.returncode == 0, (statement, allowed.stderr)
+    forced = run_cli("sql", "ALTER TABLE problems ADD COLUMN license VARCHAR", "-w", ws, "--write", "--force")
+    assert forced.returncode == 0, forced.stderr
+
+
+def test_read_only_queries_touch_no_files_unless_allowed(workspace, tmp_path):
+    out = tmp_path / "p.parquet"
+    for query in (f"COPY problems TO '{out}'", "select * from read_text('/etc/hostname')"):
+        blocked = run_cli("sql", query, "-w", workspace)
+        assert blocked.returncode != 0 and "Traceback" not in blocked.stderr, query
+        assert "pass --allow-files" in blocked.stderr, blocked.stderr
+    assert not out.exists()
+    copied = run_cli("sql", f"COPY problems TO '{out}'", "-w", workspace, "--allow-files")
+    assert copied.returncode == 0, copied.stderr
+    read = run_cli(
+        "sql", f"select count(*) as n from '{out}'", "-w", workspace, "--allow-files", "--format", "csv"
+    )
+    assert read.stdout == "n\n10\n"
+    # --out and --format parquet are cotmill's own writes, not the query's: always allowed
+    written = run_cli(
+        "sql", "select 1 as x", "-w", workspace, "--format", "parquet", "--out", str(tmp_path / "x.parquet")
+    )
+    assert written.returncode == 0 and pq.read_table(tmp_path / "x.parquet").num_rows == 1

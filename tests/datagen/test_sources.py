@@ -155,7 +155,7 @@ def test_unreadable_sources_name_the_file(tmp_path):
         load_problems(str(corrupt))
     latin = tmp_path / "l.jsonl"
     latin.write_bytes('{"prompt": "caf\u00e9"}\n'.encode("latin-1"))
-    with pytest.raises(SourceError, match=f"{latin}: cannot read: UnicodeDecodeError"):
+    with pytest.raises(SourceError, match=f"{latin} line 1: not UTF-8: byte 0xe9"):
         load_problems(str(latin))
     empty = tmp_path / "e.jsonl"
     empty.write_text("\n")
@@ -191,3 +191,60 @@ def test_rejected_lines_keep_their_raw_text(tmp_path):
     path.write_text('{"prompt": "fine"}\n{"prompt": broken\n')
     _, (reject,) = load_problems(str(path), skip_invalid=True)
     assert reject.raw == '{"prompt": broken' and reject.location == "line 2"
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
+    # Excel and Notepad write one; it is not part of the first field's name
+    bom = b"\xef\xbb\xbf"
+    (tmp_path / "b.jsonl").write_bytes(bom + b'{"question": "q?", "answer": "w\\n#### 4"}\n')
+    (tmp_path / "b.csv").write_bytes(bom + b'question,answer\nq?,"w\n#### 4"\n')
+    (tmp_path / "b.json").write_bytes(bom + b'[{"question": "q?", "answer": "#### 4"}]')
+    for name in ("b.jsonl", "b.csv", "b.json"):
+        (problem,), rejects = load_problems(str(tmp_path / name), preset="gsm8k")
+        assert problem.prompt == "q?" and problem.answer == "4" and not rejects, name
+    assert problem.meta["location"] == "item 1"
+
+
+def test_bad_bytes_name_the_line_and_are_skippable(tmp_path):
+    jsonl = tmp_path / "l.jsonl"
+    jsonl.write_bytes(b'{"prompt": "ok"}\n{"prompt": "caf\xe9"}\n{"prompt": "fine"}\n')
+    with pytest.raises(SourceError) as info:
+        load_problems(str(jsonl))
+    assert str(info.value) == f"{jsonl} line 2: not UTF-8: byte 0xe9 at column 16"
+    problems, (reject,) = load_problems(str(jsonl), skip_invalid=True)
+    assert [p.prompt for p in problems] == ["ok", "fine"]
+    assert (reject.location, reject.field, reject.raw) == ("line 2", None, '{"prompt": "caf\\xe9"}')
+    # in CSV the line is the physical one, after a cell that spans two lines
+    csv_file = tmp_path / "l.csv"
+    csv_file.write_bytes(b'prompt,answer\n"two\nlines",1\ncaf\xe9,2\nfine,3\n')
+    with pytest.raises(SourceError, match=f"^{csv_file} line 4: not UTF-8: byte 0xe9 at column 4$"):
+        load_problems(str(csv_file), fields={"answer": "answer"})
+    problems, (reject,) = load_problems(str(csv_file), fields={"answer": "answer"}, skip_invalid=True)
+    assert [p.answer for p in problems] == ["1", "3"] and reject.location == "line 4"
+    # a whole-file JSON array cannot skip one line, but still says which
+    array = tmp_path / "a.json"
+    array.write_bytes(b'[\n{"prompt": "ok"},\n{"prompt": "caf\xe9"}\n]')
+    with pytest.raises(SourceError, match=f"^{array} line 3: not UTF-8: byte 0xe9 at column 16$"):
+        load_problems(str(array), skip_invalid=True)
+    header = tmp_path / "h.csv"
+    header.write_bytes(b"pr\xf6mpt\nx\n")
+    with pytest.raises(SourceError, match=f"^{header} line 1: not UTF-8"):
+        load_problems(str(header), skip_invalid=True)
+
+
+def test_a_field_naming_an_absent_column_is_an_error(tmp_path):
+    # a typo in --field answer=... would otherwise give a job whose answers are all NULL
+    (tmp_path / "p.csv").write_text("q,a\nfirst,1\n")
+    (tmp_path / "p.jsonl").write_text(json.dumps({"q": "x", "a": "1"}) + "\n" + json.dumps({"q": "y"}) + "\n")
+    for name in ("p.csv", "p.jsonl"):
+        path = tmp_path / name
+        with pytest.raises(SourceError) as info:
+            load_problems(str(path), fields={"prompt": "q", "answer": "ans"})
+        assert str(info.value) == f"{path}: --field answer=ans: no column 'ans' (columns: a, q)"
+        # a column that only some rows have is fine: those rows have no answer
+        problems, _ = load_problems(str(path), fields={"prompt": "q", "answer": "a"})
+        assert problems[0].answer == "1"
+    with pytest.raises(SourceError, match="--field prompt=qq: no column 'qq'"):
+        load_problems(str(tmp_path / "p.csv"), fields={"prompt": "qq"}, skip_invalid=True)
+    with pytest.raises(SourceError, match="--field question=qq: no column 'qq'"):
+        load_problems(str(tmp_path / "p.csv"), preset="gsm8k", fields={"question": "qq"}, skip_invalid=True)

@@ -11,7 +11,7 @@ import pytest
 
 from datagen.records import Completion
 from datagen.schema import SCHEMA_VERSION
-from datagen.store import Store, WorkspaceError
+from datagen.store import Store, StoreDamaged, WorkspaceError
 from datagen.tasks import make_problem
 
 CONTRACT = {
@@ -168,3 +168,44 @@ def test_a_failed_commit_raises_its_own_error_not_the_rollbacks(tmp_path):
                 store.con.execute("COMMIT")  # the transaction ends here, as a failed COMMIT ends it
                 raise RuntimeError("the real error")
         assert store.con.execute("SELECT count(*) FROM jobs").fetchall() == [(1,)]
+
+
+def test_a_dropped_table_or_column_is_named(tmp_path):
+    Store.open(tmp_path).close()
+    db = tmp_path / "cotmill.duckdb"
+    for statement, missing in (
+        ("ALTER TABLE completions DROP COLUMN text", "has no column completions.text (dropped?)"),
+        ("DROP TABLE completions", "has no table completions (dropped?)"),
+        ("DROP TABLE schema_version", "has no table schema_version (dropped?)"),
+    ):
+        con = duckdb.connect(str(db))
+        con.execute(statement)
+        con.close()
+        for read_only in (True, False):
+            with pytest.raises(WorkspaceError) as info:
+                Store.open(tmp_path, read_only=read_only)
+            assert str(info.value).startswith(f"store {db} {missing}: cotmill's commands need it")
+    # unchecked, as `cotmill sql` opens it, to look around or put a table back
+    with Store.open(tmp_path, read_only=True, check=False) as store:
+        assert store.con.execute("select count(*) from problems").fetchall() == [(0,)]
+
+
+def test_a_table_of_ones_own_is_no_damage(tmp_path):
+    Store.open(tmp_path).close()
+    con = duckdb.connect(str(tmp_path / "cotmill.duckdb"))
+    con.execute("CREATE TABLE notes (x INT)")
+    con.execute("ALTER TABLE problems ADD COLUMN license VARCHAR")
+    con.close()
+    Store.open(tmp_path).close()
+
+
+def test_a_damaged_file_is_named_as_damage(tmp_path):
+    Store.open(tmp_path).close()
+    db = tmp_path / "cotmill.duckdb"
+    with open(db, "r+b") as f:
+        f.seek(8192)  # the second file header, where the catalog starts
+        f.write(b"\xff" * 64)
+    with pytest.raises(
+        StoreDamaged, match=f"^store {db} is damaged \\(Corrupt database file.*cannot be opened"
+    ):
+        Store.open(tmp_path, read_only=True)

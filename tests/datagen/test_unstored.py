@@ -202,7 +202,7 @@ def test_a_full_disk_stores_or_spills_every_reply_and_exits_2(openai_server, tmp
         ws = disk / "w"
         args = [sys.executable, "-m", "cotmill", "generate", "-w", str(ws), "--job", "full",
                 "--tasks", "arithmetic", "--count", "600", "--teacher", "openai:fake",
-                "--base-url", server.base_url, "--concurrency", "4"]  # fmt: skip
+                "--base-url", server.base_url, "--concurrency", "8"]  # fmt: skip
         env = {**os.environ, "OPENAI_API_KEY": "sk-test"}
         first = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert first.returncode == 2, first.stderr

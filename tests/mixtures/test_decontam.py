@@ -67,3 +67,10 @@ def test_text_field_named_found_or_missing(tmp_path):
         contaminated(problem, [str(bench)])
     with pytest.raises(SourceError, match="no field 'nope'"):
         contaminated(problem, [str(bench)], text_field="nope")
+
+
+def test_unreadable_benchmark_lines_are_named(tmp_path):
+    bench = tmp_path / "b.jsonl"
+    bench.write_bytes(b'{"question": "fine"}\n{"question": "caf\xe9"}\n')
+    with pytest.raises(SourceError, match=f"^{bench} line 2: not UTF-8: byte 0xe9"):
+        contaminated([("p", "some problem")], [str(bench)])
