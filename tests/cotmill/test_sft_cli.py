@@ -28,6 +28,7 @@ def test_sft_trains_stores_metrics_and_refuses_an_empty_resume(tiny_model_dir, w
     assert names["train/loss"] == 2 and names["eval/loss"] == 1 and "eval/accuracy" in names
     status, config = query(ws, "SELECT status, config FROM runs WHERE run = 'cli-sft'")[0]
     assert status == "finished" and json.loads(config)["max_length"] == 128
+    assert "data: mixture train-mix, format sft, " in done.stderr  # what the manifest says it trains on
 
     # --resume takes the run's saved settings; a finished run has nothing left to train
     again = CliRunner().invoke(main, ["train", "sft", "--out", str(out), "--resume"])
