@@ -40,6 +40,8 @@ def test_grpo_trains_stores_metrics_and_resumes(tiny_model_dir, workspace_export
 
 
 def test_grpo_errors_are_one_line(tiny_model_dir, workspace_exports, tmp_path):
+    from mixtures.export import export_mixture
+
     bad = tmp_path / "grpo.yaml"
     bad.write_text("model: m\ndata: d\nout: o\ngroup-sise: 4\n")
     done = run_cli("train", "grpo", "--config", str(bad))
@@ -53,3 +55,8 @@ def test_grpo_errors_are_one_line(tiny_model_dir, workspace_exports, tmp_path):
                   str(tmp_path / "o"))  # fmt: skip
     assert sft.returncode == 1 and "Traceback" not in sft.stderr
     assert "an sft export of mixture train-mix; train grpo needs an rl export" in sft.stderr
+    empty = tmp_path / "empty"
+    export_mixture(workspace_exports.workspace, "train-mix", "rl", empty, "jsonl", pass_rates=(2.0, 2.0))
+    done = run_cli("train", "grpo", "--model", str(tiny_model_dir), "--data", str(empty), "--out", str(tmp_path / "o"))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"error: {empty}: an empty export: cotmill-export.json records 0 rows" in done.stderr
