@@ -124,8 +124,11 @@ def read_export(path, split: str = "train") -> list[dict]:
         manifest = _manifest(path)
         rows = _read_split(path, split, manifest)
         if rows is None and split == "train":
-            if manifest is not None:
+            if manifest is not None and manifest.total == 0:
                 raise DataError(_empty(path, manifest))
+            if manifest is not None:
+                raise DataError(f"{path}: no train split: {MANIFEST} records 0 train rows (and "
+                                f"{manifest.rows.get('val', 0)} val rows) of mixture {manifest.mixture}")  # fmt: skip
             raise DataError(
                 f"{path}: no train split (expected train.parquet, train.jsonl or a datasets directory)"
             )
