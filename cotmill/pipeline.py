@@ -156,7 +156,9 @@ def _run_stage(stage: str, pipeline: Pipeline, where: str) -> str:
     e = pipeline.export
     # the pipeline owns its `out`: a re-run with other settings replaces its earlier export
     # (export_dir still refuses a directory that holds anything but an export)
-    counts, paths = export_mixture(ws, pipeline.mix["name"], e.format, e.out, e.as_, e.think_tags, overwrite=True)
+    counts, paths = export_mixture(
+        ws, pipeline.mix["name"], e.format, e.out, e.as_, e.think_tags, overwrite=True
+    )
     return ", ".join(f"{split} {counts.get(split, 0):,} rows -> {path}" for split, path in paths.items())
 
 

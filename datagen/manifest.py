@@ -37,7 +37,9 @@ class ExportManifest:
     files: dict[str, str]  # split -> its file (or, for hf, its folder) relative to the export dir
     workspace: str = ""
     options: dict = field(default_factory=dict)  # think_tags, pass rates: what else shaped the rows
-    created_at: str = field(default_factory=lambda: dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+    created_at: str = field(
+        default_factory=lambda: dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    )
     cotmill_version: str = field(default_factory=cotmill_version)
 
     @property
@@ -56,7 +58,12 @@ class ExportManifest:
     def write(self, directory: Path) -> Path:
         data = asdict(self)
         layout = data.pop("layout")
-        data = {"mixture": data.pop("mixture"), "format": data.pop("format"), "as": layout, **data}  # as --as says
+        data = {
+            "mixture": data.pop("mixture"),
+            "format": data.pop("format"),
+            "as": layout,
+            **data,
+        }  # as --as says
         path = Path(directory) / MANIFEST
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return path
@@ -76,7 +83,9 @@ def read_manifest(directory) -> ExportManifest | None:
         raise ManifestError(f"{path}: expected an object")
     try:
         data["layout"] = data.pop("as")
-        manifest = ExportManifest(**{k: v for k, v in data.items() if k in ExportManifest.__dataclass_fields__})
+        manifest = ExportManifest(
+            **{k: v for k, v in data.items() if k in ExportManifest.__dataclass_fields__}
+        )
     except (KeyError, TypeError) as e:
         raise ManifestError(f"{path}: missing or malformed field: {e}") from None
     if not isinstance(manifest.rows, dict) or not isinstance(manifest.files, dict):

@@ -28,7 +28,12 @@ from datagen.manifest import MANIFEST, SPLITS, ExportManifest, ManifestError, re
 
 WRITERS = ("parquet", "jsonl", "hf")
 # everything an export writes: parquet/jsonl files, or a datasets dir (dataset_dict.json + split folders)
-EXPORT_ENTRIES = {MANIFEST, "dataset_dict.json", *SPLITS, *(f"{s}.{w}" for s in SPLITS for w in ("parquet", "jsonl"))}
+EXPORT_ENTRIES = {
+    MANIFEST,
+    "dataset_dict.json",
+    *SPLITS,
+    *(f"{s}.{w}" for s in SPLITS for w in ("parquet", "jsonl")),
+}
 
 
 class ExportError(ValueError):

@@ -81,7 +81,9 @@ def check_weights(model_dir: Path) -> None:
 
 
 def check_tokenizer_files(tokenizer_dir: Path) -> None:
-    if any((tokenizer_dir / name).is_file() for name in TOKENIZER_FILES) or any(tokenizer_dir.glob("*.tiktoken")):
+    if any((tokenizer_dir / name).is_file() for name in TOKENIZER_FILES) or any(
+        tokenizer_dir.glob("*.tiktoken")
+    ):
         return
     names = ", ".join(TOKENIZER_FILES[:-2]) + " or " + TOKENIZER_FILES[-2]
     raise ModelError(f"model {tokenizer_dir}: no tokenizer files ({names}); copy the tokenizer of the model "

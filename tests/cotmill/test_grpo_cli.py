@@ -57,6 +57,8 @@ def test_grpo_errors_are_one_line(tiny_model_dir, workspace_exports, tmp_path):
     assert "an sft export of mixture train-mix; train grpo needs an rl export" in sft.stderr
     empty = tmp_path / "empty"
     export_mixture(workspace_exports.workspace, "train-mix", "rl", empty, "jsonl", pass_rates=(2.0, 2.0))
-    done = run_cli("train", "grpo", "--model", str(tiny_model_dir), "--data", str(empty), "--out", str(tmp_path / "o"))
+    done = run_cli(
+        "train", "grpo", "--model", str(tiny_model_dir), "--data", str(empty), "--out", str(tmp_path / "o")
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"error: {empty}: an empty export: cotmill-export.json records 0 rows" in done.stderr

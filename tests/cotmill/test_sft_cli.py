@@ -57,11 +57,14 @@ def test_sft_config_errors_name_file_and_key(tiny_model_dir, workspace_exports, 
 
 def test_bad_models_and_data_are_one_line_errors(tiny_model_dir, workspace_exports, tmp_path):  # noqa: F811
     """Broken model directories and unusable exports end in one `error:` line naming the file."""
+
     def model(name, config=None, remove=()):
         path = tmp_path / name
         shutil.copytree(tiny_model_dir, path)
         if config:
-            (path / "config.json").write_text(json.dumps({**json.loads((path / "config.json").read_text()), **config}))
+            (path / "config.json").write_text(
+                json.dumps({**json.loads((path / "config.json").read_text()), **config})
+            )
         for file in remove:
             (path / file).unlink()
         return path

@@ -57,7 +57,11 @@ def test_a_used_directory_is_refused_then_replaced_whole(workspace, tmp_path):
     assert counts == {"train": 10} and paths == {"train": out / "train.jsonl"}
     assert _listing(out) == {"train.jsonl", MANIFEST}  # nothing of the earlier export is left
     manifest = json.loads((out / MANIFEST).read_text())
-    assert (manifest["mixture"], manifest["as"], manifest["rows"]) == ("other", "jsonl", {"train": 10, "val": 0})
+    assert (manifest["mixture"], manifest["as"], manifest["rows"]) == (
+        "other",
+        "jsonl",
+        {"train": 10, "val": 0},
+    )
     assert _leftovers(tmp_path) == []
 
 

@@ -85,7 +85,9 @@ def test_read_export_reads_the_files_its_manifest_names(workspace_exports, tmp_p
     assert rows == read_export(workspace_exports.rl, "train") and "reference" in rows[0]
     lines = (exp / "train.jsonl").read_text().splitlines()
     (exp / "train.jsonl").write_text("\n".join(lines[1:]) + "\n")
-    with pytest.raises(DataError, match=rf"train\.jsonl: {len(lines) - 1} rows, but cotmill-export.json records"):
+    with pytest.raises(
+        DataError, match=rf"train\.jsonl: {len(lines) - 1} rows, but cotmill-export.json records"
+    ):
         read_export(exp, "train")
 
 
@@ -106,8 +108,13 @@ def test_check_export_refuses_another_format_and_an_empty_export(workspace_expor
     with pytest.raises(DataError, match=rf"{bare / 'train.jsonl'}: 0 rows"):
         read_export(bare, "train")
     line = describe_export(workspace_exports.sft)
-    train, val = len(read_export(workspace_exports.sft, "train")), len(read_export(workspace_exports.sft, "val"))
-    assert line.startswith(f"data: mixture train-mix, format sft, {train} train / {val} val rows (exported 20")
+    train, val = (
+        len(read_export(workspace_exports.sft, "train")),
+        len(read_export(workspace_exports.sft, "val")),
+    )
+    assert line.startswith(
+        f"data: mixture train-mix, format sft, {train} train / {val} val rows (exported 20"
+    )
     assert describe_export(bare) == f"data: {bare} (no cotmill-export.json)"
 
 

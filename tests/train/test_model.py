@@ -184,7 +184,11 @@ def test_bad_paths_and_settings_are_clear_errors(tiny_model_dir, tmp_path):
         load_model(tmp_path / "empty")
     (tmp_path / "bert").mkdir()
     (tmp_path / "bert" / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):  # the tokenizer loads first
+    for name in (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+    ):  # the tokenizer loads first
         (tmp_path / "bert" / name).write_bytes((tiny_model_dir / name).read_bytes())
     with pytest.raises(ModelError, match="bert.*causal language model"):
         load_model(tmp_path / "bert")
