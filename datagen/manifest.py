@@ -57,13 +57,8 @@ class ExportManifest:
 
     def write(self, directory: Path) -> Path:
         data = asdict(self)
-        layout = data.pop("layout")
-        data = {
-            "mixture": data.pop("mixture"),
-            "format": data.pop("format"),
-            "as": layout,
-            **data,
-        }  # as --as says
+        layout = data.pop("layout")  # stored as "as", the name users know from --as
+        data = {"mixture": data.pop("mixture"), "format": data.pop("format"), "as": layout, **data}
         path = Path(directory) / MANIFEST
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return path
