@@ -75,11 +75,16 @@ def eval_command(models, data, split, samples, limit, max_new_tokens, temperatur
         if value is not None and value < least:
             raise UserError(f"--{name} must be at least {least}, got {value}")
     try:
+        from train.data import describe_export
         from train.evaluate import run_eval
     except ImportError as e:
         raise UserError(
             f"cotmill eval needs the training extras (pip install 'cotmill[train]'): {e}"
         ) from None
+    try:
+        click.echo(describe_export(data), err=True)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     results = []
     for i, model in enumerate(models):
         run = f"{run_name}-{'ab'[i]}" if run_name and len(models) == 2 else run_name

@@ -96,7 +96,7 @@ def grpo(config_file, run_name, **flags) -> None:
     overrides = {k: v for k, v in {**flags, "run": run_name}.items() if v is not None}
     try:
         from datagen.store import WorkspaceError
-        from train.data import DataError
+        from train.data import DataError, describe_export
         from train.grpo import GRPOError, config_from, run_grpo
         from train.model import ModelError
     except ImportError as e:
@@ -111,6 +111,7 @@ def grpo(config_file, run_name, **flags) -> None:
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     try:
         config = _default_workspace(config_from(config_file, overrides))
+        click.echo(describe_export(config.data), err=True)
         summary = run_grpo(config, on_step=_echo_step)
     except (GRPOError, DataError, ModelError, WorkspaceError) as e:
         raise UserError(str(e)) from None

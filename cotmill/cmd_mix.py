@@ -94,21 +94,30 @@ def build(spec, workspace) -> None:
     type=float,
     help="rl: keep problems whose measured pass rate is at most this. [default: < 1]",
 )
+@click.option("--overwrite", is_flag=True,
+              help="Replace the earlier export in --out (written aside, then renamed into place).")  # fmt: skip
 @WORKSPACE
-def export(mixture, fmt, out, writer, think_tags, min_pass_rate, max_pass_rate, workspace) -> None:
-    """Export a built mixture as training data with train/val splits."""
+def export(mixture, fmt, out, writer, think_tags, min_pass_rate, max_pass_rate, overwrite, workspace) -> None:
+    """Export a built mixture as training data with train/val splits into --out, which the
+    export owns: a non-empty directory is refused unless --overwrite. cotmill-export.json there
+    records the mixture, format, row counts and time; `cotmill train` reads and prints it."""
     from datagen.store import WorkspaceError
     from mixtures.export import ExportError, export_mixture
+    from mixtures.export_dir import check_out
 
     if min_pass_rate is not None and max_pass_rate is not None and min_pass_rate > max_pass_rate:
         raise UserError(f"--min-pass-rate {min_pass_rate} is above --max-pass-rate {max_pass_rate}")
     try:
         rates = (min_pass_rate, max_pass_rate)
-        counts, paths = export_mixture(workspace, mixture, fmt, out, writer, think_tags, rates)
+        replaced = check_out(out, overwrite)
+        counts, paths = export_mixture(workspace, mixture, fmt, out, writer, think_tags, rates, overwrite)
     except (ExportError, WorkspaceError) as e:
         raise UserError(str(e)) from None
     except OSError as e:
         raise UserError(f"cannot write {out}: {e.strerror or e}") from None
+    if replaced is not None:
+        click.echo(f"replaced the export of mixture {replaced.mixture} ({replaced.format}, {replaced.layout}) "
+                   f"made {replaced.when}")  # fmt: skip
     for split in sorted(counts):
         click.echo(f"{split}: {counts[split]:,} rows -> {paths[split]}")
     if not counts:

@@ -131,7 +131,7 @@ def sft(config_file, run_name, **flags) -> None:
     try:
         from datagen.config import ConfigError
         from datagen.store import WorkspaceError
-        from train.data import DataError
+        from train.data import DataError, describe_export
         from train.model import ModelError
         from train.sft import SFTError, load_sft_config, run_sft
     except ImportError as e:
@@ -151,6 +151,7 @@ def sft(config_file, run_name, **flags) -> None:
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     progress = _Progress()
     try:
+        click.echo(describe_export(config.data), err=True)
         with progress.bar:
             result = run_sft(config, progress.events)
     except (SFTError, DataError, ModelError, WorkspaceError) as e:

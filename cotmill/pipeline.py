@@ -6,8 +6,9 @@ for the same input), so a re-run is always safe. On top of that, a stage whose
 fingerprint (its own settings chained with those of every stage before it)
 matches the one recorded when it last finished is skipped outright; change a
 setting and that stage and everything after it run again. Only the latest
-settings of each stage are remembered, and an export whose output is gone is
-written again.
+settings of each stage are remembered, and an export whose output is gone (or was
+replaced by another export) is written again. The export directory is the pipeline's own:
+a re-run replaces its earlier export there (see mixtures.export_dir).
 
     workspace: demo-workspace
     generate: {job: quickstart, tasks: math,code,logic, count: 60, samples: 2}
@@ -153,8 +154,26 @@ def _run_stage(stage: str, pipeline: Pipeline, where: str) -> str:
     from mixtures.export import export_mixture
 
     e = pipeline.export
-    counts, paths = export_mixture(ws, pipeline.mix["name"], e.format, e.out, e.as_, e.think_tags)
+    # the pipeline owns its `out`: a re-run with other settings replaces its earlier export
+    # (export_dir still refuses a directory that holds anything but an export)
+    counts, paths = export_mixture(
+        ws, pipeline.mix["name"], e.format, e.out, e.as_, e.think_tags, overwrite=True
+    )
     return ", ".join(f"{split} {counts.get(split, 0):,} rows -> {path}" for split, path in paths.items())
+
+
+def _export_in_place(pipeline: Pipeline) -> bool:
+    """Whether the export directory still holds this pipeline's export (not deleted, nor
+    replaced by a hand-made export of something else)."""
+    from datagen.manifest import ManifestError, read_manifest
+
+    e = pipeline.export
+    try:
+        manifest = read_manifest(e.out)
+    except ManifestError:
+        return False
+    return manifest is not None and (manifest.mixture, manifest.format, manifest.layout) == (
+        pipeline.mix["name"], e.format, e.as_)  # fmt: skip
 
 
 def run_pipeline(
@@ -169,7 +188,7 @@ def run_pipeline(
                 "SELECT finished_at FROM pipeline_stages WHERE stage = ? AND fingerprint = ?",
                 [stage, fingerprint],
             ).fetchall()
-        output_gone = stage == "export" and not Path(pipeline.export.out).exists()
+        output_gone = stage == "export" and not _export_in_place(pipeline)
         if done and not output_gone:
             say(f"{stage}: finished {done[0][0]:%Y-%m-%d %H:%M}, skipped")
             continue

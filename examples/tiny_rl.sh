@@ -19,14 +19,15 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
 # 1. data: arithmetic problems with step-by-step solutions, verified and curated. The mixture
 #    tiny-rl (2,800 train problems for SFT, 2,800 val held out of SFT and GRPO) is exported as
 #    sft rows and as rl rows (its val split is what accuracy is measured on); the mixture
-#    tiny-rl-pool takes 2,400 other problems for GRPO's prompts.
+#    tiny-rl-pool takes 2,400 other problems for GRPO's prompts. --overwrite: a re-run replaces
+#    the exports of the last one.
 sed "s#out: tiny-rl/sft#out: $OUT/sft#" examples/tiny_rl.yaml > "$OUT/pipeline.yaml"
 $COTMILL run "$OUT/pipeline.yaml" --workspace "$W"
 $COTMILL export --workspace "$W" --mixture tiny-rl --format rl --as jsonl --out "$OUT/heldout" \
-  --min-pass-rate 0 --max-pass-rate 1
+  --min-pass-rate 0 --max-pass-rate 1 --overwrite
 $COTMILL mix build examples/tiny_rl_pool.yaml --workspace "$W"
 $COTMILL export --workspace "$W" --mixture tiny-rl-pool --format rl --as jsonl --out "$OUT/rl" \
-  --min-pass-rate 0 --max-pass-rate 1
+  --min-pass-rate 0 --max-pass-rate 1 --overwrite
 
 # 2. a tiny Qwen2 model (~0.8M parameters) with a tokenizer trained on the workspace's text
 $COTMILL train tiny --workspace "$W" --out "$OUT/model" --seed 0

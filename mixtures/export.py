@@ -27,27 +27,23 @@ Formats (what each row holds):
   assistant-message lists (TRL's conversational preference format); problems with
   no failing completion give no pair.
 
-Empty splits are not written (a spec without `split.val` has no val file).
+Empty splits are not written (a spec without `split.val` has no val file). The directory
+is the export's own, with a manifest (`cotmill-export.json`); see mixtures.export_dir.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import pyarrow as pa
 
 from datagen.prompts import TemplateError, load_template, render_messages
 from datagen.records import content_hash
-from datagen.store import Store
+from datagen.store import Store, resolve_workspace
 from mixtures.difficulty import rl_pool
+from mixtures.export_dir import WRITERS, ExportError, check_out, write_export
+
+__all__ = ["FORMATS", "WRITERS", "ExportError", "export_mixture", "export_rows", "split_reasoning"]
 
 FORMATS = ("sft", "rl", "prm", "dpo")
-WRITERS = ("parquet", "jsonl", "hf")
-
-
-class ExportError(ValueError):
-    pass
 
 
 # the latest verdict of a completion by its problem's own verifier, as `curated` reads it
@@ -271,41 +267,6 @@ def export_rows(
     return dpo_rows(store, items, mixture)
 
 
-def write_splits(rows: list[dict], out: str | Path, writer: str) -> dict[str, Path]:
-    """Write train/val; returns split -> path written (the directory for hf)."""
-    if writer not in WRITERS:
-        raise ExportError(f"unknown writer {writer!r}; use one of {', '.join(WRITERS)}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    splits: dict[str, list[dict]] = {}
-    for row in rows:
-        row = dict(row)
-        splits.setdefault(row.pop("split"), []).append(row)
-    if writer == "hf":
-        import datasets
-        from datasets import Dataset, DatasetDict
-
-        datasets.disable_progress_bars()  # a bar per split is noise in a CLI that prints its own summary
-        DatasetDict({s: Dataset.from_list(r) for s, r in splits.items()}).save_to_disk(str(out))
-        return dict.fromkeys(splits, out)
-    for stale in ("train", "val"):  # a val file from an earlier export must not linger
-        if stale not in splits:
-            (out / f"{stale}.{writer}").unlink(missing_ok=True)
-    written = {}
-    for split, split_rows in splits.items():
-        path = out / f"{split}.{writer}"
-        if writer == "parquet":
-            import pyarrow.parquet as pq
-
-            pq.write_table(pa.Table.from_pylist(split_rows), path)
-        else:
-            with path.open("w", encoding="utf-8") as f:
-                for row in split_rows:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        written[split] = path
-    return written
-
-
 def export_mixture(
     workspace,
     mixture: str,
@@ -314,11 +275,18 @@ def export_mixture(
     writer: str,
     think_tags: bool = False,
     pass_rates: tuple = (None, None),
+    overwrite: bool = False,
 ):
-    """Export and write; returns (split -> row count, split -> path)."""
+    """Export and write into `out`, which the export owns (see mixtures.export_dir): a used
+    directory is refused unless `overwrite`, then replaced whole. Returns (split -> row count,
+    split -> path)."""
+    check_out(out, overwrite)  # before the rows are built: a refusal should not wait for them
     with Store.open(workspace, read_only=True) as store:
         rows = export_rows(store, mixture, fmt, think_tags, pass_rates)
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["split"]] = counts.get(row["split"], 0) + 1
-    return counts, write_splits(rows, out, writer)
+    options = {"think_tags": think_tags} if fmt == "sft" else {}
+    if fmt == "rl":
+        options = {"min_pass_rate": pass_rates[0], "max_pass_rate": pass_rates[1]}
+    fields = {"mixture": mixture, "format": fmt, "workspace": str(resolve_workspace(workspace).resolve()),
+              "options": options}  # fmt: skip
+    counts, paths, _ = write_export(rows, out, writer, fields, overwrite)
+    return counts, paths

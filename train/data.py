@@ -1,5 +1,6 @@
-"""Training data: read `sft`/`rl` exports, tokenize chats with assistant-only labels,
-pack examples into rows and collate batches.
+"""Training data: read `sft`/`rl` exports (the files their manifest, `cotmill-export.json`,
+names, where there is one), tokenize chats with assistant-only labels, pack examples into
+rows and collate batches.
 
 Labels by prefix matching: the prompt is what the chat template renders for every
 message but the last with the generation prompt; every token after it (the assistant
@@ -21,6 +22,8 @@ import bisect
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from datagen.manifest import MANIFEST
 
 IGNORE = -100  # label of tokens that are not trained (the cross-entropy ignore index)
 
@@ -79,41 +82,111 @@ def _read_file(path: Path) -> list[dict]:
     raise DataError(f"{path}: unknown file type (use .parquet, .jsonl or .json)")
 
 
-def read_export(path, split: str = "train") -> list[dict]:
-    """Rows of one split of an export dir (train/val .parquet or .jsonl, or a `datasets`
-    directory) or of a single file (the train split; it has no val). A missing val split
-    is empty; a missing train split is an error."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file or directory")
-    if path.is_file():
-        if split == "train":
-            return _read_file(path)
-        return []
-    if (path / "dataset_dict.json").exists():
+def _manifest(path: Path):
+    """The export's manifest (datagen.manifest), or None: a file, or a dir another tool wrote."""
+    from datagen.manifest import ManifestError, read_manifest
+
+    if not path.is_dir():
+        return None
+    try:
+        return read_manifest(path)
+    except ManifestError as e:
+        raise DataError(str(e)) from None
+
+
+def _read_split(path: Path, split: str, manifest) -> list[dict] | None:
+    """Rows of a split of an export dir; None where the split is absent."""
+    if manifest is not None and split not in manifest.files:
+        return None  # the export wrote no such split; stray files of other tools are not read
+    if (path / "dataset_dict.json").exists() and (manifest is None or manifest.layout == "hf"):
         import datasets
 
         try:
             dd = datasets.load_from_disk(str(path))
         except Exception as e:  # datasets raises several types for a broken directory
             raise DataError(f"{path}: cannot read datasets directory: {e}") from None
-        if split in dd:
-            return dd[split].to_list()
-    elif (found := _split_file(path, split)) is not None:
-        return _read_file(found)
-    if split == "train":
-        raise DataError(
-            f"{path}: no train split (expected train.parquet, train.jsonl or a datasets directory)"
-        )
-    return []
+        return dd[split].to_list() if split in dd else None
+    found = path / manifest.files[split] if manifest is not None else _split_file(path, split)
+    return None if found is None else _read_file(found)
+
+
+def read_export(path, split: str = "train") -> list[dict]:
+    """Rows of one split of an export dir (train/val .parquet or .jsonl, or a `datasets`
+    directory) or of a single file (the train split; it has no val). A missing val split
+    is empty; a missing or empty train split is an error. Where the dir has a manifest,
+    the files it names are read and must hold the rows it records."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory")
+    if path.is_file():
+        rows = _read_file(path) if split == "train" else []
+    else:
+        manifest = _manifest(path)
+        rows = _read_split(path, split, manifest)
+        if rows is None and split == "train":
+            if manifest is not None and manifest.total == 0:
+                raise DataError(_empty(path, manifest))
+            if manifest is not None:
+                raise DataError(f"{path}: no train split: {MANIFEST} records 0 train rows (and "
+                                f"{manifest.rows.get('val', 0)} val rows) of mixture {manifest.mixture}")  # fmt: skip
+            raise DataError(
+                f"{path}: no train split (expected train.parquet, train.jsonl or a datasets directory)"
+            )
+        rows = rows or []
+        if manifest is not None and len(rows) != (recorded := manifest.rows.get(split, 0)):
+            raise DataError(f"{export_source(path, split)}: {len(rows)} rows, but {MANIFEST} records {recorded}; "
+                            "the directory changed after the export: export it again (--overwrite)")  # fmt: skip
+    if split == "train" and not rows:
+        raise DataError(f"{export_source(path, split)}: 0 rows; the export is empty")
+    return rows
+
+
+def _empty(path: Path, manifest) -> str:
+    return (f"{path}: an empty export: {MANIFEST} records 0 rows (no {manifest.format} rows in mixture "
+            f"{manifest.mixture})")  # fmt: skip
+
+
+def _a(name: str) -> str:
+    """'an sft', 'an rl', 'a prm': the article of a letter-by-letter name."""
+    return f"{'an' if name[:1] in 'aefhilmnorsx' else 'a'} {name}"
+
+
+def check_export(path, formats: tuple[str, ...], command: str):
+    """The manifest of the export at `path` (None without one), after refusing an export of
+    another format (an rl export given to SFT) or an empty one; cheap, so callers check before
+    loading a model."""
+    path = Path(path)
+    manifest = _manifest(path)
+    if manifest is None:
+        return None
+    if manifest.format not in formats:
+        wanted = " or ".join(_a(f) for f in formats)
+        raise DataError(f"{path}: {_a(manifest.format)} export of mixture {manifest.mixture}; "
+                        f"{command} needs {wanted} export")  # fmt: skip
+    if manifest.total == 0:
+        raise DataError(_empty(path, manifest))
+    return manifest
+
+
+def describe_export(path) -> str:
+    """The line trainers print first: what the export holds, from its manifest."""
+    if not Path(path).exists():
+        raise DataError(f"{path}: no such file or directory")
+    manifest = _manifest(Path(path))
+    if manifest is None:
+        return f"data: {path} (no {MANIFEST})"
+    return f"data: {manifest.summary()}"
 
 
 def export_source(path, split: str) -> str:
     """The file a split was read from, for error messages."""
     path = Path(path)
-    if path.is_dir():
-        return str(_split_file(path, split) or path)
-    return str(path)
+    if not path.is_dir():
+        return str(path)
+    manifest = _manifest(path)
+    if manifest is not None:
+        return str(path / manifest.files[split]) if split in manifest.files else str(path)
+    return str(_split_file(path, split) or path)
 
 
 def _template_ids(tokenizer, messages: list[dict], generation_prompt: bool) -> list[int]:

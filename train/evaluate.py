@@ -271,8 +271,9 @@ def _fill_from_workspace(rows: list[dict], workspace, where: str) -> None:
 
 
 def load_rows(data, split: str = "val", limit: int | None = None, workspace=None) -> list[dict]:
-    from train.data import read_export
+    from train.data import check_export, read_export
 
+    check_export(data, ("rl", "sft"), "eval")
     raw = read_export(data, split)
     if not raw:
         hint = "; evaluate on --split train" if split == "val" else ""

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from train.data import check_export
 from train.grpo_batch import Batch, PromptSampler, RewardFn, collect_batch, load_prompts, verifier_rewards
 
 GRPO_LOSSES = ("grpo", "dr_grpo", "dapo")
@@ -350,6 +351,7 @@ def run_grpo(cfg: GRPOConfig, reward_fn: RewardFn | None = None, on_step: StepHo
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
+    check_export(cfg.data, ("rl",), "train grpo")  # before the model loads: a wrong export fails fast
     model, tokenizer, ref_model = _load(cfg)
     rows, prompts = load_prompts(cfg, tokenizer)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)

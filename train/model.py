@@ -15,11 +15,16 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from train.model_check import (
+    ModelError,
+    check_chat_template,
+    check_config,
+    check_tokenizer_files,
+    check_weights,
+    one_line,
+)
+
 ADAPTER_CONFIG = "adapter_config.json"
-
-
-class ModelError(ValueError):
-    """A model path or setting that cannot work; the message names the path."""
 
 
 @dataclass
@@ -113,6 +118,8 @@ def _check_model_dir(path: Path) -> None:
         raise ModelError(
             f"model {path}: no config.json or {ADAPTER_CONFIG}; not a Hugging Face model directory"
         )
+    check_config(path)
+    check_weights(path)
 
 
 def _from_pretrained(path: Path, dtype, quantization=None, attn_implementation=None):
@@ -132,8 +139,13 @@ def _from_pretrained(path: Path, dtype, quantization=None, attn_implementation=N
         kwargs["attn_implementation"] = attn_implementation
     try:
         return AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    except RuntimeError as e:
+        if "mismatched_sizes" not in str(e):
+            raise
+        raise ModelError(f"{path / 'config.json'}: its sizes do not match the weights in {path} (transformers' "
+                         "load report above lists them)") from None  # fmt: skip
     except (ValueError, OSError, KeyError) as e:
-        raise ModelError(f"model {path}: cannot load as a causal language model: {e}") from None
+        raise ModelError(f"model {path}: cannot load as a causal language model: {one_line(e)}") from None
 
 
 def load_full(path, dtype=None, quantization=None, attn_implementation=None):
@@ -164,10 +176,12 @@ def load_tokenizer(path):
     from transformers import AutoTokenizer
 
     path = _tokenizer_dir(Path(path).resolve())
+    check_tokenizer_files(path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
     except (ValueError, OSError) as e:
-        raise ModelError(f"model {path}: cannot load its tokenizer: {e}") from None
+        raise ModelError(f"model {path}: cannot load its tokenizer: {one_line(e)}") from None
+    check_chat_template(tokenizer, path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -229,6 +243,8 @@ def load_model(
         adapter, base_path = path, adapter_base(path)
     else:
         base_path = path
+    # the tokenizer first: a directory without one fails before the weights load
+    tokenizer = load_tokenizer(path if adapter is None else _with_tokenizer(Path(adapter), base_path))
     model = load_full(base_path, dtype, quant, attn_implementation)
     if quant is None:
         model = model.to(dev)
@@ -251,7 +267,6 @@ def load_model(
         model.requires_grad_(False)
 
     model.train(trainable)
-    tokenizer = load_tokenizer(path if adapter is None else _with_tokenizer(Path(adapter), base_path))
     if model.generation_config is not None and model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer

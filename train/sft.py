@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from train.data import collate, export_source, pack_examples, read_export, rows_of, sft_examples
+from train.data import check_export, collate, export_source, pack_examples, read_export, rows_of, sft_examples
 from train.sft_config import SFTConfig, SFTError, SFTEvents, SFTResult, load_sft_config
 
 _CE_CHUNK_ELEMENTS = 2**28  # logits per cross-entropy chunk (1 GiB in float32)
@@ -205,6 +205,7 @@ class _Trainer:
 
         self.config, self.events = config, events
         self.out = Path(config.out)
+        check_export(config.data, ("sft",), "train sft")
         raw = (
             read_export(config.data, "train"),
             read_export(config.data, "val"),

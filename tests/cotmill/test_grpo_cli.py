@@ -21,6 +21,7 @@ def test_grpo_trains_stores_metrics_and_resumes(tiny_model_dir, workspace_export
     assert done.returncode == 0, done.stderr
     assert "run cli-grpo: 2 steps" in done.stdout and f"final: {out / 'final'}" in done.stdout
     assert "step 2/2" in done.stderr
+    assert "data: mixture train-mix, format rl, " in done.stderr
     assert (out / "final" / "adapter_config.json").exists()
     names = dict(query(ws, "SELECT name, count(*) FROM metrics WHERE run = 'cli-grpo' GROUP BY name"))
     assert names["groups/zero_std_share"] == 2
@@ -38,7 +39,9 @@ def test_grpo_trains_stores_metrics_and_resumes(tiny_model_dir, workspace_export
     assert "error: nothing to train: checkpoint at step 2, --max-steps 2" in again.stderr
 
 
-def test_grpo_errors_are_one_line(tmp_path):
+def test_grpo_errors_are_one_line(tiny_model_dir, workspace_exports, tmp_path):
+    from mixtures.export import export_mixture
+
     bad = tmp_path / "grpo.yaml"
     bad.write_text("model: m\ndata: d\nout: o\ngroup-sise: 4\n")
     done = run_cli("train", "grpo", "--config", str(bad))
@@ -48,3 +51,14 @@ def test_grpo_errors_are_one_line(tmp_path):
     assert (
         absent.returncode != 0 and "no such directory" in absent.stderr and "Traceback" not in absent.stderr
     )
+    sft = run_cli("train", "grpo", "--model", str(tiny_model_dir), "--data", str(workspace_exports.sft), "--out",
+                  str(tmp_path / "o"))  # fmt: skip
+    assert sft.returncode == 1 and "Traceback" not in sft.stderr
+    assert "an sft export of mixture train-mix; train grpo needs an rl export" in sft.stderr
+    empty = tmp_path / "empty"
+    export_mixture(workspace_exports.workspace, "train-mix", "rl", empty, "jsonl", pass_rates=(2.0, 2.0))
+    done = run_cli(
+        "train", "grpo", "--model", str(tiny_model_dir), "--data", str(empty), "--out", str(tmp_path / "o")
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"error: {empty}: an empty export: cotmill-export.json records 0 rows" in done.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 import yaml
 
 from cotmill.pipeline import run_pipeline
@@ -53,6 +54,18 @@ def test_the_whole_pipeline_then_a_rerun_that_skips_finished_stages(tmp_path):
     said.clear()
     run_pipeline(path, say=said.append)
     assert said[-1].startswith("export: train 30 rows")
+    # an export of another mixture made by hand in its place is replaced by the pipeline's own
+    other = run_cli("export", "-w", str(tmp_path / "w"), "--mixture", "m", "--format", "rl", "--as", "jsonl",
+                    "--min-pass-rate", "0", "--max-pass-rate", "1", "--out", str(tmp_path / "out"), "--overwrite")  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    said.clear()
+    run_pipeline(path, say=said.append)
+    assert said[-1].startswith("export: train 30 rows") and not (tmp_path / "out" / "train.jsonl").exists()
+    # but the pipeline replaces only an export: a directory that holds more is refused
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"out holds notes.txt, which is not part of an export"):
+        run_pipeline(write(tmp_path / "p.yaml", pipeline(tmp_path, total=20)), say=said.append)
+    assert pq.read_table(tmp_path / "out" / "train.parquet").num_rows == 30
 
 
 def test_bad_pipelines_name_the_file_and_key(tmp_path):

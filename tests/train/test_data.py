@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -10,7 +11,9 @@ from train.data import (
     IGNORE,
     DataError,
     Example,
+    check_export,
     collate,
+    describe_export,
     encode_prompt,
     encode_sft,
     pack_examples,
@@ -72,6 +75,47 @@ def test_read_export_errors_name_the_file(tmp_path):
     (tmp_path / "x.csv").write_text("a,b\n")
     with pytest.raises(DataError, match="unknown file type"):
         read_export(tmp_path / "x.csv")
+
+
+def test_read_export_reads_the_files_its_manifest_names(workspace_exports, tmp_path):
+    exp = tmp_path / "rl"
+    shutil.copytree(workspace_exports.rl, exp)
+    shutil.copy(workspace_exports.sft / "train.parquet", exp)  # a file another tool left there
+    rows = read_export(exp, "train")
+    assert rows == read_export(workspace_exports.rl, "train") and "reference" in rows[0]
+    lines = (exp / "train.jsonl").read_text().splitlines()
+    (exp / "train.jsonl").write_text("\n".join(lines[1:]) + "\n")
+    with pytest.raises(
+        DataError, match=rf"train\.jsonl: {len(lines) - 1} rows, but cotmill-export.json records"
+    ):
+        read_export(exp, "train")
+
+
+def test_check_export_refuses_another_format_and_an_empty_export(workspace_exports, tmp_path):
+    from mixtures.export import export_mixture
+
+    assert check_export(workspace_exports.rl, ("rl",), "train grpo").mixture == "train-mix"
+    with pytest.raises(DataError, match=r"an rl export of mixture train-mix; train sft needs an sft export"):
+        check_export(workspace_exports.rl, ("sft",), "train sft")
+    empty = tmp_path / "empty"
+    export_mixture(workspace_exports.workspace, "train-mix", "rl", empty, "jsonl", pass_rates=(2.0, 2.0))
+    with pytest.raises(DataError, match=rf"{empty}: an empty export: cotmill-export.json records 0 rows"):
+        check_export(empty, ("rl",), "train grpo")
+    bare = tmp_path / "bare"  # no manifest: made by another tool, still read
+    bare.mkdir()
+    (bare / "train.jsonl").write_text("")
+    assert check_export(bare, ("sft",), "train sft") is None
+    with pytest.raises(DataError, match=rf"{bare / 'train.jsonl'}: 0 rows"):
+        read_export(bare, "train")
+    line = describe_export(workspace_exports.sft)
+    train, val = (
+        len(read_export(workspace_exports.sft, "train")),
+        len(read_export(workspace_exports.sft, "val")),
+    )
+    assert line.startswith(
+        f"data: mixture train-mix, format sft, {train} train / {val} val rows (exported 20"
+    )
+    assert describe_export(bare) == f"data: {bare} (no cotmill-export.json)"
 
 
 # --- tokenization ---------------------------------------------------------------------------------

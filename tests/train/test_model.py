@@ -184,6 +184,12 @@ def test_bad_paths_and_settings_are_clear_errors(tiny_model_dir, tmp_path):
         load_model(tmp_path / "empty")
     (tmp_path / "bert").mkdir()
     (tmp_path / "bert" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    for name in (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+    ):  # the tokenizer loads first
+        (tmp_path / "bert" / name).write_bytes((tiny_model_dir / name).read_bytes())
     with pytest.raises(ModelError, match="bert.*causal language model"):
         load_model(tmp_path / "bert")
     with pytest.raises(ModelError, match="not both"):
@@ -192,6 +198,43 @@ def test_bad_paths_and_settings_are_clear_errors(tiny_model_dir, tmp_path):
         merge_adapter(tiny_model_dir, tmp_path / "m")
     with pytest.raises(ModelError, match="unknown precision"):
         pick_dtype("cpu", "fp8")
+
+
+def _broken(tiny_model_dir, tmp_path, name, config=None, truncate=False, remove=()):
+    """A copy of the tiny model with one thing wrong, as a user's download or edit leaves it."""
+    import shutil
+
+    path = tmp_path / name
+    shutil.copytree(tiny_model_dir, path)
+    if config:
+        data = json.loads((path / "config.json").read_text())
+        (path / "config.json").write_text(json.dumps({**data, **config}))
+    if truncate:
+        weights = path / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    for file in remove:
+        (path / file).unlink()
+    return path
+
+
+def test_broken_model_dirs_are_one_line_errors_naming_the_file(tiny_model_dir, tmp_path):
+    cases = [
+        (dict(config={"hidden_size": -1}), r"config\.json: hidden_size is -1; it must be a positive integer"),
+        (dict(config={"vocab_size": 0}), r"config\.json: vocab_size is 0; it must be a positive integer"),
+        (dict(config={"num_hidden_layers": "2"}), r"config\.json: num_hidden_layers is '2'; it must be a positive"),
+        (dict(truncate=True), r"model\.safetensors: cannot read the weights \(.*\); the file is truncated or damaged"),
+        (dict(remove=["tokenizer.json", "tokenizer_config.json", "chat_template.jinja"]),
+         r"no tokenizer files \(tokenizer\.json, tokenizer\.model, vocab\.json or vocab\.txt\)"),
+        (dict(remove=["chat_template.jinja"]), r"its tokenizer has no chat template"),
+    ]  # fmt: skip
+    for i, (change, message) in enumerate(cases):
+        path = _broken(tiny_model_dir, tmp_path, f"m{i}", **change)
+        with pytest.raises(ModelError, match=message) as caught:
+            load_model(path, device="cpu")
+        assert str(path) in str(caught.value) and "\n" not in str(caught.value), caught.value
+    (tmp_path / "m0" / "config.json").write_text("{not json")
+    with pytest.raises(ModelError, match=r"m0/config\.json: invalid JSON"):
+        load_model(tmp_path / "m0")
 
 
 def test_device_and_dtype_defaults():
