@@ -15,7 +15,9 @@ one and what it guarantees; `cotmill doctor` prints it):
 In every mode the environment is built from scratch (no API keys), each run is a
 fresh fork that drops to an unprivileged uid (or loses all capabilities),
 sets no_new_privs and rlimits (CPU, address space, processes, file size, open files),
-and runs under a wall-clock deadline. Afterwards every process of the run is killed
+loads a seccomp filter (`sandbox_seccomp`, where libseccomp is installed) and runs
+under a wall-clock deadline. The zygote never reads a run's data (`sandbox_wire`),
+so no run finds an earlier one in the memory it inherits. Afterwards every process of the run is killed
 and the scratch directory is wiped. No process outlives the call.
 
 Throughput: `Pool` keeps long-lived sandboxed zygotes (at most one per CPU by
@@ -27,7 +29,6 @@ re-created after a fork (process pools).
 from __future__ import annotations
 
 import atexit
-import fcntl
 import json
 import os
 import queue
@@ -43,6 +44,8 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
+from verifiers import sandbox_seccomp
+from verifiers import sandbox_wire as wire
 from verifiers.sandbox_cmd import binds, worker_command
 
 MODES = ("bubblewrap", "namespaces", "rlimits")
@@ -88,32 +91,6 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
-
-
-def _feed(fd: int, data: bytes) -> None:
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError:
-        pass  # the tests process died first
-    finally:
-        os.close(fd)
-
-
-def _pipe_with(data: bytes) -> int:
-    """The read end of a pipe that delivers `data` and then end-of-file."""
-    r, w = os.pipe()
-    if len(data) > 60_000:
-        try:
-            fcntl.fcntl(w, 1031, min(len(data) + 4096, 1 << 20))  # F_SETPIPE_SZ
-        except OSError:
-            pass
-    if len(data) <= fcntl.fcntl(w, 1032):  # F_GETPIPE_SZ: it all fits, no thread
-        _feed(w, data)
-    else:
-        threading.Thread(target=_feed, args=(w, data), daemon=True).start()
-    return r
 
 
 def _sweep_scratch() -> None:
@@ -171,6 +148,8 @@ class Worker:
         config = {"mode": self.mode, "tmp": "/tmp", "limits": asdict(self.limits), "token": self.token}
         self.uids = [base, base + 1] if root else None
         config.update(uids=self.uids, drop_caps=not root)
+        bpf, _why_not = sandbox_seccomp.compiled()
+        config["seccomp"] = bpf.hex() if bpf else None
         if self.mode == "namespaces":
             config["binds"] = binds()
         if self.mode == "rlimits":
@@ -224,23 +203,75 @@ class Worker:
 
     def request(self, request: dict, timeout_s: float) -> dict:
         """Send one run; on any failure the worker is killed (and restarted next time)."""
-        request = dict(request, timeout=float(timeout_s))
-        test = request.pop("test", None)
-        body = json.dumps(request).encode()
+        try:
+            sent = wire.payloads(request)
+            program = wire.program(request) if request.get("kind") == "stdio" else b""
+        except (KeyError, TypeError) as exc:
+            return {"error": f"bad request: missing or malformed {exc}"}
         try:
             self._ensure()
-            assert self.sock is not None
-            fds = [_pipe_with(test.encode("utf-8", "replace"))] if test is not None else []
+            deadline = time.monotonic() + timeout_s
+            if request.get("kind") == "stdio":
+                return self._stdio(program, request["stdins"], deadline)
+            report_r, report_w = os.pipe()
             try:
-                socket.send_fds(self.sock, [struct.pack(">I", len(body))], fds)
+                fds = [wire.pipe_with(data) for data in sent] + [report_w]
+                reply, report = self._exchange(str(request.get("kind")), fds, deadline, report_r)
             finally:
-                for fd in fds:
-                    os.close(fd)
-            self.sock.sendall(body)
-            return self._recv(time.monotonic() + timeout_s + GRACE_S)
+                os.close(report_r)
+            return reply if "error" in reply else dict(reply, report=report.decode("utf-8", "replace"))
         except (OSError, ValueError, SandboxError) as exc:
             self.kill()
             raise SandboxError(str(exc) or type(exc).__name__) from None
+
+    def _exchange(self, kind: str, fds: list[int], deadline: float, report: int | None) -> tuple[dict, bytes]:
+        """Hand `fds` (closed here) to the zygote for one run of `kind`; its reply, and
+        what arrived on `report` meanwhile."""
+        assert self.sock is not None
+        header = json.dumps({"kind": kind, "timeout": max(0.0, deadline - time.monotonic())}).encode()
+        try:
+            socket.send_fds(self.sock, [struct.pack(">I", len(header))], fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        self.sock.sendall(header)
+        got, cap = bytearray(), self.limits.report_bytes
+        listening = [self.sock] + ([report] if report is not None else [])
+        while True:
+            ready = wire.wait_readable(listening, deadline + GRACE_S - time.monotonic())
+            if not ready:
+                raise SandboxError("the sandbox worker did not answer in time")
+            if self.sock in ready:
+                reply = self._recv(deadline + GRACE_S)
+                break
+            if not wire.read_some(report, got, cap):
+                listening.remove(report)
+        if report is not None and report in listening:  # the run's processes are all dead now
+            wire.drain(report, got, cap)
+        return reply, bytes(got)
+
+    def _stdio(self, program: bytes, stdins: list, deadline: float) -> dict:
+        """Each case is a run of its own: stdin, stdout and stderr are anonymous files."""
+        cases, cap = [], self.limits.output_bytes
+        for stdin in stdins:
+            if time.monotonic() >= deadline:
+                cases.append({"state": "timeout", "exit": None, "signal": None, "stdout": "", "stderr": ""})
+                continue
+            files = [wire.anonymous_file(str(stdin).encode("utf-8", "replace"))]
+            files += [wire.anonymous_file(), wire.anonymous_file()]
+            try:
+                fds = [os.dup(fd) for fd in files] + [wire.pipe_with(program)]
+                reply, _ = self._exchange("stdio", fds, deadline, None)
+                if "error" in reply:
+                    return reply
+                out = os.pread(files[1], cap + 1, 0)
+                err = wire.read_tail(files[2], 4000)
+            finally:
+                for fd in files:
+                    os.close(fd)
+            case = {"stdout": out[:cap].decode("utf-8", "replace"), "truncated": len(out) > cap}
+            cases.append(dict(reply, **case, stderr=err.decode("utf-8", "replace")))
+        return {"state": "done", "cases": cases}
 
     def kill(self) -> None:
         if self.sock is not None:
@@ -351,8 +382,9 @@ def detect_mode() -> str:
 
 def isolation(mode: str | None = None) -> dict:
     """Which isolation is in force and what it guarantees (for `cotmill doctor`):
-    {"mode", "secure", "available": {mode: None or why not}, "guarantees": {...},
-    "limits": {...}, "workers"}. `secure` is False in rlimits mode."""
+    {"mode", "secure", "seccomp", "available": {mode: None or why not}, "guarantees": {...},
+    "limits": {...}, "workers"}. `secure` is False in rlimits mode; `seccomp` says whether
+    the seccomp filter is in force (it is in every mode where libseccomp is installed)."""
     mode = mode or detect_mode()
     lim = Limits()
     ns = mode != "rlimits"
@@ -379,10 +411,14 @@ def isolation(mode: str | None = None) -> dict:
         "limits": f"RLIMIT_CPU = timeout + 1 s, RLIMIT_AS {lim.memory_mb} MiB, RLIMIT_FSIZE {lim.file_mb} MiB, "
         f"RLIMIT_NOFILE {lim.open_files}, stdout capped at {lim.output_bytes >> 10} KiB, wall-clock timeout",
         "root": f"processes see {rootfs}",
+        "memory": "no earlier run's data: the zygote that each run is forked from never reads a run's "
+        "program, inputs, tests, stdin or outputs (they travel in pipes and files it passes on unread)",
+        "seccomp": sandbox_seccomp.describe(),
     }
     return {
         "mode": mode,
         "secure": ns,
+        "seccomp": sandbox_seccomp.compiled()[0] is not None,
         "available": {m: probe(m) for m in MODES},
         "guarantees": guarantees,
         "limits": asdict(lim),

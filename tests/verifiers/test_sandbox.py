@@ -87,6 +87,9 @@ def test_isolation_mode(record_property, capsys):
     assert info["mode"] in sandbox.MODES
     assert info["secure"] == (info["mode"] != "rlimits")
     assert {"network", "filesystem", "tmp", "environment", "processes", "limits"} <= set(info["guarantees"])
+    assert {"memory", "seccomp"} <= set(info["guarantees"])
+    if ctypes.util.find_library("seccomp"):  # pyseccomp is a dependency; libseccomp is on every Debian
+        assert info["seccomp"] is True and info["guarantees"]["seccomp"].startswith("in force")
     if not os.environ.get("COTMILL_SANDBOX"):  # the best mode that works is the one in force
         assert info["mode"] == next(m for m in sandbox.MODES if info["available"][m] is None)
     json.dumps(info)  # printable by `cotmill doctor`
