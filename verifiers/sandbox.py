@@ -29,6 +29,7 @@ re-created after a fork (process pools).
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import queue
@@ -42,6 +43,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from verifiers import sandbox_seccomp
@@ -62,6 +64,10 @@ ENV = {
 }
 STARTUP_S = 20.0  # a cold start on a loaded machine
 GRACE_S = 5.0  # beyond the run's own deadline, for the zygote to kill and reply
+
+
+_starter_lock = threading.Lock()
+_starter_pool: ThreadPoolExecutor | None = None
 
 
 class SandboxError(RuntimeError):
@@ -91,6 +97,19 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
+
+
+def _starter() -> ThreadPoolExecutor:
+    """The one thread that starts zygotes. The zygote, and bwrap with --die-with-parent,
+    ask to be killed when their parent dies, and to the kernel that parent is the
+    thread that forked them: a zygote started by a thread of a caller's thread pool
+    died with that thread, and the next run on it failed. This thread lives as long
+    as the process."""
+    global _starter_pool
+    with _starter_lock:
+        if _starter_pool is None:
+            _starter_pool = ThreadPoolExecutor(1, thread_name_prefix="cotmill-sandbox-start")
+        return _starter_pool
 
 
 def _sweep_scratch() -> None:
@@ -162,7 +181,8 @@ class Worker:
         ours, theirs = socket.socketpair()
         argv = worker_command(self.mode, self.limits.tmp_mb) + [json.dumps(self._config())]
         try:
-            self.proc = subprocess.Popen(
+            spawn = functools.partial(
+                subprocess.Popen,
                 argv,
                 stdin=theirs,
                 stdout=theirs,
@@ -171,6 +191,7 @@ class Worker:
                 cwd="/",
                 start_new_session=True,
             )
+            self.proc = _starter().submit(spawn).result()
         finally:
             theirs.close()
         self.sock, self.ready = ours, False
@@ -443,9 +464,10 @@ def run(request: dict, timeout_s: float = 10.0) -> dict:
     return pool.run(request, timeout_s)
 
 
-def _forget_pool() -> None:  # in a forked child: the parent's workers are not ours
-    global _pool, _lock, _pool_lock
+def _forget_pool() -> None:  # in a forked child: the parent's workers and threads are not ours
+    global _pool, _lock, _pool_lock, _starter_pool, _starter_lock
     _pool, _lock, _pool_lock = None, threading.Lock(), threading.Lock()
+    _starter_pool, _starter_lock = None, threading.Lock()
 
 
 def _close_default() -> None:

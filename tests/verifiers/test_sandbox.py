@@ -459,6 +459,21 @@ def test_a_dead_worker_is_replaced(pool):
     assert not {w.proc.pid for w in pool.workers if w.proc} & set(before)
 
 
+@pytest.mark.parametrize("mode", sandbox.MODES)
+def test_a_worker_outlives_the_thread_that_started_it(mode):
+    """The kernel's parent-death signal follows the thread that forked: a zygote started
+    by a caller's short-lived thread must not die with it."""
+    if sandbox.probe(mode):
+        pytest.skip(f"{mode} is not available here")
+    with sandbox.Pool(workers=1, mode=mode) as p:
+        with ThreadPoolExecutor(1) as ex:
+            assert ex.submit(healthy, p).result()
+        time.sleep(0.3)  # the thread is gone
+        [worker] = p.workers
+        pid = worker.proc.pid
+        assert worker.proc.poll() is None and healthy(p) and worker.proc.pid == pid
+
+
 def test_the_default_pool_is_rebuilt_after_fork():
     tests = {"format": "io", "entry_point": "f", "cases": [{"input": [2], "output": 4}]}
     assert verify("def f(x):\n    return 2 * x\n", tests).passed  # the parent's pool exists
