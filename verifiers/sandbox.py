@@ -158,7 +158,7 @@ class Worker:
         self.host_tmp: str | None = None
         self.token = ""  # on the zygote's command line: tells its processes apart from all others
         self.uids: list[int] | None = None
-        self.ready = False
+        self.ready = self.seccomp = False
 
     def _config(self) -> dict:
         root = os.geteuid() == 0
@@ -210,6 +210,7 @@ class Worker:
             hello = self._recv(time.monotonic() + STARTUP_S)
             if not hello.get("ready"):
                 raise SandboxError(f"the sandbox worker did not start: {hello}")
+            self.seccomp = bool(hello.get("seccomp"))  # the filter compiled here, and the kernel took it
             self.ready = True
 
     def _recv(self, deadline: float) -> dict:
@@ -365,6 +366,7 @@ class Pool:
 _lock = threading.Lock()
 _pool_lock = threading.Lock()
 _probes: dict[str, str | None] = {}
+_probed_seccomp: dict[str, bool] = {}  # mode -> its probe's zygote loads the seccomp filter
 _pool: Pool | None = None
 
 
@@ -384,11 +386,16 @@ def _probe(mode: str) -> str | None:
     try:
         worker.start()
         worker._ensure()
+        _probed_seccomp[mode] = worker.seccomp
         return None
     except (OSError, SandboxError) as exc:
         return f"{tool or mode} failed to start a worker: {exc}"
     finally:
         worker.kill()
+
+
+def _no_seccomp() -> str:
+    return sandbox_seccomp.compiled()[1] or "the kernel refused it, or the mode does not start"
 
 
 def detect_mode() -> str:
@@ -407,6 +414,8 @@ def isolation(mode: str | None = None) -> dict:
     "limits": {...}, "workers"}. `secure` is False in rlimits mode; `seccomp` says whether
     the seccomp filter is in force (it is in every mode where libseccomp is installed)."""
     mode = mode or detect_mode()
+    available = {m: probe(m) for m in MODES}
+    seccomp = _probed_seccomp.get(mode, False)
     lim = Limits()
     ns = mode != "rlimits"
     root = os.geteuid() == 0
@@ -434,13 +443,13 @@ def isolation(mode: str | None = None) -> dict:
         "root": f"processes see {rootfs}",
         "memory": "no earlier run's data: the zygote that each run is forked from never reads a run's "
         "program, inputs, tests, stdin or outputs (they travel in pipes and files it passes on unread)",
-        "seccomp": sandbox_seccomp.describe(),
+        "seccomp": sandbox_seccomp.describe() if seccomp else f"NOT in force ({_no_seccomp()})",
     }
     return {
         "mode": mode,
         "secure": ns,
-        "seccomp": sandbox_seccomp.compiled()[0] is not None,
-        "available": {m: probe(m) for m in MODES},
+        "seccomp": seccomp,
+        "available": available,
         "guarantees": guarantees,
         "limits": asdict(lim),
         "workers": os.cpu_count() or 1,
