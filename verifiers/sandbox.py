@@ -38,7 +38,6 @@ import select
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import tempfile
 import threading
@@ -86,17 +85,6 @@ class Limits:
 
 
 # ------------------------------------------------------------------------ workers
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    chunks, got = [], 0
-    while got < n:
-        chunk = sock.recv(min(n - got, 1 << 20))
-        if not chunk:
-            raise SandboxError("the sandbox worker died")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
 
 
 def _starter() -> ThreadPoolExecutor:
@@ -215,13 +203,12 @@ class Worker:
 
     def _recv(self, deadline: float) -> dict:
         assert self.sock is not None
-        self.sock.settimeout(max(0.001, deadline - time.monotonic()))
         try:
-            (length,) = struct.unpack(">I", _recv_exact(self.sock, 4))
-            self.sock.settimeout(max(0.001, deadline - time.monotonic()))
-            return json.loads(_recv_exact(self.sock, length))
+            return wire.recv_frame(self.sock, deadline)
         except TimeoutError:
             raise SandboxError("the sandbox worker did not answer in time") from None
+        except EOFError:
+            raise SandboxError("the sandbox worker died") from None
 
     def request(self, request: dict, timeout_s: float) -> dict:
         """Send one run; on any failure the worker is killed (and restarted next time)."""
@@ -250,50 +237,17 @@ class Worker:
         """Hand `fds` (closed here) to the zygote for one run of `kind`; its reply, and
         what arrived on `report` meanwhile."""
         assert self.sock is not None
-        header = json.dumps({"kind": kind, "timeout": max(0.0, deadline - time.monotonic())}).encode()
         try:
-            socket.send_fds(self.sock, [struct.pack(">I", len(header))], fds)
-        finally:
-            for fd in fds:
-                os.close(fd)
-        self.sock.sendall(header)
-        got, cap = bytearray(), self.limits.report_bytes
-        listening = [self.sock] + ([report] if report is not None else [])
-        while True:
-            ready = wire.wait_readable(listening, deadline + GRACE_S - time.monotonic())
-            if not ready:
-                raise SandboxError("the sandbox worker did not answer in time")
-            if self.sock in ready:
-                reply = self._recv(deadline + GRACE_S)
-                break
-            if not wire.read_some(report, got, cap):
-                listening.remove(report)
-        if report is not None and report in listening:  # the run's processes are all dead now
-            wire.drain(report, got, cap)
-        return reply, bytes(got)
+            return wire.exchange(self.sock, kind, fds, deadline, GRACE_S, report, self.limits.report_bytes)
+        except TimeoutError:
+            raise SandboxError("the sandbox worker did not answer in time") from None
+        except EOFError:
+            raise SandboxError("the sandbox worker died") from None
 
     def _stdio(self, program: bytes, stdins: list, deadline: float) -> dict:
-        """Each case is a run of its own: stdin, stdout and stderr are anonymous files."""
-        cases, cap = [], self.limits.output_bytes
-        for stdin in stdins:
-            if time.monotonic() >= deadline:
-                cases.append({"state": "timeout", "exit": None, "signal": None, "stdout": "", "stderr": ""})
-                continue
-            files = [wire.anonymous_file(str(stdin).encode("utf-8", "replace"))]
-            files += [wire.anonymous_file(), wire.anonymous_file()]
-            try:
-                fds = [os.dup(fd) for fd in files] + [wire.pipe_with(program)]
-                reply, _ = self._exchange("stdio", fds, deadline, None)
-                if "error" in reply:
-                    return reply
-                out = os.pread(files[1], cap + 1, 0)
-                err = wire.read_tail(files[2], 4000)
-            finally:
-                for fd in files:
-                    os.close(fd)
-            case = {"stdout": out[:cap].decode("utf-8", "replace"), "truncated": len(out) > cap}
-            cases.append(dict(reply, **case, stderr=err.decode("utf-8", "replace")))
-        return {"state": "done", "cases": cases}
+        """Each case is a run of its own, with stdin, stdout and stderr in files."""
+        run = lambda fds: self._exchange("stdio", fds, deadline, None)[0]  # noqa: E731
+        return wire.stdio_cases(run, program, stdins, deadline, self.limits.output_bytes)
 
     def kill(self) -> None:
         if self.sock is not None:

@@ -6,7 +6,8 @@ reads a run's kind and time limit and nothing else. The program, inputs, tests a
 stdin go into pipes (stdin into an anonymous file) made here; their fds ride along
 with the request and the zygote hands them to the children unread. What the
 children report comes back on a pipe, and stdio's output in anonymous files, that
-only this process reads.
+only this process reads. The zygote's socket carries only the request's kind and
+time limit, and its reply: how the run ended.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import fcntl
 import json
 import os
 import select
+import socket
+import struct
 import tempfile
 import threading
+import time
 
 
 def _feed(fd: int, data: bytes) -> None:
@@ -109,5 +113,72 @@ def read_some(fd: int, into: bytearray, cap: int) -> bool:
     return False
 
 
-def wait_readable(fds: list[int], timeout: float) -> list[int]:
-    return select.select(fds, [], [], max(0.0, timeout))[0]
+def stdio_cases(run, program: bytes, stdins: list, deadline: float, cap: int) -> dict:
+    """A stdio request, one run per case: `run(fds)` sends [stdin, stdout, stderr,
+    program] (anonymous files, and a pipe) and returns the zygote's reply."""
+    cases = []
+    for stdin in stdins:
+        if time.monotonic() >= deadline:
+            cases.append({"state": "timeout", "exit": None, "signal": None, "stdout": "", "stderr": ""})
+            continue
+        files = [anonymous_file(str(stdin).encode("utf-8", "replace")), anonymous_file(), anonymous_file()]
+        try:
+            reply = run([os.dup(fd) for fd in files] + [pipe_with(program)])
+            if "error" in reply:
+                return reply
+            out, err = os.pread(files[1], cap + 1, 0), read_tail(files[2], 4000)
+        finally:
+            for fd in files:
+                os.close(fd)
+        case = {"stdout": out[:cap].decode("utf-8", "replace"), "truncated": len(out) > cap}
+        cases.append(dict(reply, **case, stderr=err.decode("utf-8", "replace")))
+    return {"state": "done", "cases": cases}
+
+
+# ------------------------------------------------------------- the zygote's socket
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = sock.recv(min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError("the zygote closed its socket")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def recv_frame(sock: socket.socket, deadline: float) -> dict:
+    """One reply: a 4-byte big-endian length, then JSON. TimeoutError past `deadline`."""
+    sock.settimeout(max(0.001, deadline - time.monotonic()))
+    (length,) = struct.unpack(">I", _recv_exact(sock, 4))
+    sock.settimeout(max(0.001, deadline - time.monotonic()))
+    return json.loads(_recv_exact(sock, length))
+
+
+def exchange(sock, kind: str, fds: list[int], deadline: float, grace: float, report: int | None, cap: int):
+    """Send a request ({"kind", "timeout"} with `fds` attached, closed here), then wait
+    up to `deadline + grace` for the reply, reading `report` (up to `cap` bytes)
+    meanwhile. Returns (reply, report bytes)."""
+    header = json.dumps({"kind": kind, "timeout": max(0.0, deadline - time.monotonic())}).encode()
+    try:
+        socket.send_fds(sock, [struct.pack(">I", len(header))], fds)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    sock.sendall(header)
+    got = bytearray()
+    listening = [sock] + ([report] if report is not None else [])
+    while True:
+        ready = select.select(listening, [], [], max(0.0, deadline + grace - time.monotonic()))[0]
+        if not ready:
+            raise TimeoutError
+        if sock in ready:
+            reply = recv_frame(sock, deadline + grace)
+            break
+        if not read_some(report, got, cap):
+            listening.remove(report)
+    if report is not None and report in listening:  # the run's processes are all dead now
+        drain(report, got, cap)
+    return reply, bytes(got)
