@@ -366,6 +366,22 @@ def test_the_kernel_refuses_what_the_hook_guarded(mode):
     assert {"process_vm_readv", "ptrace", "unshare"} <= set(got)
 
 
+def test_other_processes_memory_is_unreadable_without_the_hook(pool):
+    """With the hook off the program opens /proc/PID/mem of every process it can see
+    (the tests process, the zygote): the kernel refuses them all (they are not
+    dumpable, and the tests run under another uid where we may)."""
+    program = UNHOOK + (
+        "import os\n\ndef f():\n    unhook()\n    read = []\n"
+        "    for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+        "        if int(pid) != os.getpid():\n            try:\n"
+        "                with open(f'/proc/{pid}/mem', 'rb') as fh:\n                    read.append(pid)\n"
+        "            except OSError:\n                pass\n    return read\n"
+    )
+    test = "SECRET = 'cotmill-secret'\n\ndef check(candidate):\n    assert candidate() == []\n"
+    verdict = judge(pool, program, test=test)
+    assert verdict.passed, verdict.reason
+
+
 def daemon(marker: str) -> str:
     """A program whose f() double-forks a daemon: a shell with `marker` in its argv."""
     return (
