@@ -305,7 +305,10 @@ def test_no_earlier_run_is_in_a_fresh_runs_memory(mode):
         pytest.skip(f"{mode} is not available here")
     p = planted = {tag: f"cmsec{tag}{uuid.uuid4().hex}" for tag in "PIQTRS"}
     planted.update(O="cmsecO" + p["I"][6:], U="cmsecU" + p["S"][6:])  # what the victims print
-    io_program = f"KEEP = {p['P']!r}\n\ndef f(x):\n    return x.replace('cmsecI', 'cmsecO')\n"
+    # a long program (200 kB): the zygote used to keep copies of its text that later runs found
+    io_program = (
+        "#" * 200_000 + f"\nKEEP = {p['P']!r}\n\ndef f(x):\n    return x.replace('cmsecI', 'cmsecO')\n"
+    )
     test = f"KEEP = {p['T']!r}\n\ndef check(candidate):\n    assert candidate() == 1\n"
     stdio_program = f"KEEP = {p['R']!r}\nprint(input().replace('cmsecS', 'cmsecU'))\n"
     stdio = {"format": "stdio", "cases": [{"stdin": p["S"] + "\n", "stdout": p["U"] + "\n"}]}
