@@ -77,6 +77,7 @@ def describe() -> str:
     if bpf is None:
         return f"NOT in force ({why_not})"
     return (
-        f"in force in every run's processes: {len(REFUSED) + 2} system calls refused, among them ptrace, "
-        "process_vm_readv, unshare/clone of namespaces, mount, bpf, userfaultfd, io_uring, perf_event_open"
+        "in force in every run's processes: the kernel refuses them ptrace, process_vm_readv/writev, "
+        "new namespaces (unshare, clone), mount, bpf, userfaultfd, io_uring, perf_event_open, keyrings, "
+        "modules and kexec"
     )
