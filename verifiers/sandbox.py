@@ -17,8 +17,8 @@ fresh fork that drops to an unprivileged uid (or loses all capabilities),
 sets no_new_privs and rlimits (CPU, address space, processes, file size, open files),
 loads a seccomp filter (`sandbox_seccomp`, where libseccomp is installed) and runs
 under a wall-clock deadline. The zygote never reads a run's data (`sandbox_wire`),
-so no run finds an earlier one in the memory it inherits. Afterwards every process of the run is killed
-and the scratch directory is wiped. No process outlives the call.
+so no run finds an earlier one in the memory it inherits. Afterwards every process
+of the run is killed and the scratch directory is wiped. No process outlives the call.
 
 Throughput: `Pool` keeps long-lived sandboxed zygotes (at most one per CPU by
 default, started as concurrent calls need them) that have already imported the
