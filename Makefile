@@ -26,10 +26,12 @@ install-train: $(PY)
 	$(PIP) install -q "$(TORCH)"
 	$(PIP) install -q -e ".[train]"
 
-# bubblewrap isolates the code verifier's sandbox; installed where we can (root with
-# apt-get), never failing where we cannot (verifiers.sandbox then falls back).
+# bubblewrap isolates the code verifier's sandbox and libseccomp2 builds its seccomp
+# filter; installed where we can (root with apt-get), never failing where we cannot
+# (verifiers.sandbox then falls back, and `cotmill doctor` says what is missing).
+SANDBOX_DEBS := bubblewrap libseccomp2
 sandbox-tools:
-	-@command -v bwrap >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && (apt-get install -y -qq bubblewrap || (apt-get update -qq && apt-get install -y -qq bubblewrap))) || true
+	-@(command -v bwrap >/dev/null && /sbin/ldconfig -p 2>/dev/null | grep -q libseccomp.so.2) || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && (apt-get install -y -qq $(SANDBOX_DEBS) || (apt-get update -qq && apt-get install -y -qq $(SANDBOX_DEBS)))) || true
 
 demo: install
 	$(VENV)/bin/cotmill run examples/quickstart.yaml --workspace $(WORKSPACE)

@@ -15,8 +15,10 @@ one and what it guarantees; `cotmill doctor` prints it):
 In every mode the environment is built from scratch (no API keys), each run is a
 fresh fork that drops to an unprivileged uid (or loses all capabilities),
 sets no_new_privs and rlimits (CPU, address space, processes, file size, open files),
-and runs under a wall-clock deadline. Afterwards every process of the run is killed
-and the scratch directory is wiped. No process outlives the call.
+loads a seccomp filter (`sandbox_seccomp`, where libseccomp is installed) and runs
+under a wall-clock deadline. The zygote never reads a run's data (`sandbox_wire`),
+so no run finds an earlier one in the memory it inherits. Afterwards every process
+of the run is killed and the scratch directory is wiped. No process outlives the call.
 
 Throughput: `Pool` keeps long-lived sandboxed zygotes (at most one per CPU by
 default, started as concurrent calls need them) that have already imported the
@@ -27,7 +29,7 @@ re-created after a fork (process pools).
 from __future__ import annotations
 
 import atexit
-import fcntl
+import functools
 import json
 import os
 import queue
@@ -36,13 +38,15 @@ import select
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
+from verifiers import sandbox_seccomp
+from verifiers import sandbox_wire as wire
 from verifiers.sandbox_cmd import binds, worker_command
 
 MODES = ("bubblewrap", "namespaces", "rlimits")
@@ -59,6 +63,10 @@ ENV = {
 }
 STARTUP_S = 20.0  # a cold start on a loaded machine
 GRACE_S = 5.0  # beyond the run's own deadline, for the zygote to kill and reply
+
+
+_starter_lock = threading.Lock()
+_starter_pool: ThreadPoolExecutor | None = None
 
 
 class SandboxError(RuntimeError):
@@ -79,41 +87,17 @@ class Limits:
 # ------------------------------------------------------------------------ workers
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    chunks, got = [], 0
-    while got < n:
-        chunk = sock.recv(min(n - got, 1 << 20))
-        if not chunk:
-            raise SandboxError("the sandbox worker died")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def _feed(fd: int, data: bytes) -> None:
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError:
-        pass  # the tests process died first
-    finally:
-        os.close(fd)
-
-
-def _pipe_with(data: bytes) -> int:
-    """The read end of a pipe that delivers `data` and then end-of-file."""
-    r, w = os.pipe()
-    if len(data) > 60_000:
-        try:
-            fcntl.fcntl(w, 1031, min(len(data) + 4096, 1 << 20))  # F_SETPIPE_SZ
-        except OSError:
-            pass
-    if len(data) <= fcntl.fcntl(w, 1032):  # F_GETPIPE_SZ: it all fits, no thread
-        _feed(w, data)
-    else:
-        threading.Thread(target=_feed, args=(w, data), daemon=True).start()
-    return r
+def _starter() -> ThreadPoolExecutor:
+    """The one thread that starts zygotes. The zygote, and bwrap with --die-with-parent,
+    ask to be killed when their parent dies, and to the kernel that parent is the
+    thread that forked them: a zygote started by a thread of a caller's thread pool
+    died with that thread, and the next run on it failed. This thread lives as long
+    as the process."""
+    global _starter_pool
+    with _starter_lock:
+        if _starter_pool is None:
+            _starter_pool = ThreadPoolExecutor(1, thread_name_prefix="cotmill-sandbox-start")
+        return _starter_pool
 
 
 def _sweep_scratch() -> None:
@@ -162,7 +146,7 @@ class Worker:
         self.host_tmp: str | None = None
         self.token = ""  # on the zygote's command line: tells its processes apart from all others
         self.uids: list[int] | None = None
-        self.ready = False
+        self.ready = self.seccomp = False
 
     def _config(self) -> dict:
         root = os.geteuid() == 0
@@ -171,6 +155,8 @@ class Worker:
         config = {"mode": self.mode, "tmp": "/tmp", "limits": asdict(self.limits), "token": self.token}
         self.uids = [base, base + 1] if root else None
         config.update(uids=self.uids, drop_caps=not root)
+        bpf, _why_not = sandbox_seccomp.compiled()
+        config["seccomp"] = bpf.hex() if bpf else None
         if self.mode == "namespaces":
             config["binds"] = binds()
         if self.mode == "rlimits":
@@ -183,7 +169,8 @@ class Worker:
         ours, theirs = socket.socketpair()
         argv = worker_command(self.mode, self.limits.tmp_mb) + [json.dumps(self._config())]
         try:
-            self.proc = subprocess.Popen(
+            spawn = functools.partial(
+                subprocess.Popen,
                 argv,
                 stdin=theirs,
                 stdout=theirs,
@@ -192,6 +179,7 @@ class Worker:
                 cwd="/",
                 start_new_session=True,
             )
+            self.proc = _starter().submit(spawn).result()
         finally:
             theirs.close()
         self.sock, self.ready = ours, False
@@ -210,37 +198,56 @@ class Worker:
             hello = self._recv(time.monotonic() + STARTUP_S)
             if not hello.get("ready"):
                 raise SandboxError(f"the sandbox worker did not start: {hello}")
+            self.seccomp = bool(hello.get("seccomp"))  # the filter compiled here, and the kernel took it
             self.ready = True
 
     def _recv(self, deadline: float) -> dict:
         assert self.sock is not None
-        self.sock.settimeout(max(0.001, deadline - time.monotonic()))
         try:
-            (length,) = struct.unpack(">I", _recv_exact(self.sock, 4))
-            self.sock.settimeout(max(0.001, deadline - time.monotonic()))
-            return json.loads(_recv_exact(self.sock, length))
+            return wire.recv_frame(self.sock, deadline)
         except TimeoutError:
             raise SandboxError("the sandbox worker did not answer in time") from None
+        except EOFError:
+            raise SandboxError("the sandbox worker died") from None
 
     def request(self, request: dict, timeout_s: float) -> dict:
         """Send one run; on any failure the worker is killed (and restarted next time)."""
-        request = dict(request, timeout=float(timeout_s))
-        test = request.pop("test", None)
-        body = json.dumps(request).encode()
+        try:
+            sent = wire.payloads(request)
+            program = wire.program(request) if request.get("kind") == "stdio" else b""
+        except (KeyError, TypeError) as exc:
+            return {"error": f"bad request: missing or malformed {exc}"}
         try:
             self._ensure()
-            assert self.sock is not None
-            fds = [_pipe_with(test.encode("utf-8", "replace"))] if test is not None else []
+            deadline = time.monotonic() + timeout_s
+            if request.get("kind") == "stdio":
+                return self._stdio(program, request["stdins"], deadline)
+            report_r, report_w = os.pipe()
             try:
-                socket.send_fds(self.sock, [struct.pack(">I", len(body))], fds)
+                fds = [wire.pipe_with(data) for data in sent] + [report_w]
+                reply, report = self._exchange(str(request.get("kind")), fds, deadline, report_r)
             finally:
-                for fd in fds:
-                    os.close(fd)
-            self.sock.sendall(body)
-            return self._recv(time.monotonic() + timeout_s + GRACE_S)
+                os.close(report_r)
+            return reply if "error" in reply else dict(reply, report=report.decode("utf-8", "replace"))
         except (OSError, ValueError, SandboxError) as exc:
             self.kill()
             raise SandboxError(str(exc) or type(exc).__name__) from None
+
+    def _exchange(self, kind: str, fds: list[int], deadline: float, report: int | None) -> tuple[dict, bytes]:
+        """Hand `fds` (closed here) to the zygote for one run of `kind`; its reply, and
+        what arrived on `report` meanwhile."""
+        assert self.sock is not None
+        try:
+            return wire.exchange(self.sock, kind, fds, deadline, GRACE_S, report, self.limits.report_bytes)
+        except TimeoutError:
+            raise SandboxError("the sandbox worker did not answer in time") from None
+        except EOFError:
+            raise SandboxError("the sandbox worker died") from None
+
+    def _stdio(self, program: bytes, stdins: list, deadline: float) -> dict:
+        """Each case is a run of its own, with stdin, stdout and stderr in files."""
+        run = lambda fds: self._exchange("stdio", fds, deadline, None)[0]  # noqa: E731
+        return wire.stdio_cases(run, program, stdins, deadline, self.limits.output_bytes)
 
     def kill(self) -> None:
         if self.sock is not None:
@@ -313,6 +320,7 @@ class Pool:
 _lock = threading.Lock()
 _pool_lock = threading.Lock()
 _probes: dict[str, str | None] = {}
+_probed_seccomp: dict[str, bool] = {}  # mode -> its probe's zygote loads the seccomp filter
 _pool: Pool | None = None
 
 
@@ -332,11 +340,16 @@ def _probe(mode: str) -> str | None:
     try:
         worker.start()
         worker._ensure()
+        _probed_seccomp[mode] = worker.seccomp
         return None
     except (OSError, SandboxError) as exc:
         return f"{tool or mode} failed to start a worker: {exc}"
     finally:
         worker.kill()
+
+
+def _no_seccomp() -> str:
+    return sandbox_seccomp.compiled()[1] or "the kernel refused it, or the mode does not start"
 
 
 def detect_mode() -> str:
@@ -351,9 +364,12 @@ def detect_mode() -> str:
 
 def isolation(mode: str | None = None) -> dict:
     """Which isolation is in force and what it guarantees (for `cotmill doctor`):
-    {"mode", "secure", "available": {mode: None or why not}, "guarantees": {...},
-    "limits": {...}, "workers"}. `secure` is False in rlimits mode."""
+    {"mode", "secure", "seccomp", "available": {mode: None or why not}, "guarantees": {...},
+    "limits": {...}, "workers"}. `secure` is False in rlimits mode; `seccomp` says whether
+    the seccomp filter is in force (it is in every mode where libseccomp is installed)."""
     mode = mode or detect_mode()
+    available = {m: probe(m) for m in MODES}
+    seccomp = _probed_seccomp.get(mode, False)
     lim = Limits()
     ns = mode != "rlimits"
     root = os.geteuid() == 0
@@ -379,11 +395,15 @@ def isolation(mode: str | None = None) -> dict:
         "limits": f"RLIMIT_CPU = timeout + 1 s, RLIMIT_AS {lim.memory_mb} MiB, RLIMIT_FSIZE {lim.file_mb} MiB, "
         f"RLIMIT_NOFILE {lim.open_files}, stdout capped at {lim.output_bytes >> 10} KiB, wall-clock timeout",
         "root": f"processes see {rootfs}",
+        "memory": "no earlier run's data: the zygote that each run is forked from never reads a run's "
+        "program, inputs, tests, stdin or outputs (they travel in pipes and files it passes on unread)",
+        "seccomp": sandbox_seccomp.describe() if seccomp else f"NOT in force ({_no_seccomp()})",
     }
     return {
         "mode": mode,
         "secure": ns,
-        "available": {m: probe(m) for m in MODES},
+        "seccomp": seccomp,
+        "available": available,
         "guarantees": guarantees,
         "limits": asdict(lim),
         "workers": os.cpu_count() or 1,
@@ -407,9 +427,10 @@ def run(request: dict, timeout_s: float = 10.0) -> dict:
     return pool.run(request, timeout_s)
 
 
-def _forget_pool() -> None:  # in a forked child: the parent's workers are not ours
-    global _pool, _lock, _pool_lock
+def _forget_pool() -> None:  # in a forked child: the parent's workers and threads are not ours
+    global _pool, _lock, _pool_lock, _starter_pool, _starter_lock
     _pool, _lock, _pool_lock = None, threading.Lock(), threading.Lock()
+    _starter_pool, _starter_lock = None, threading.Lock()
 
 
 def _close_default() -> None:

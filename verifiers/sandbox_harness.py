@@ -8,14 +8,18 @@ Each role runs in its own forked, unprivileged process:
 
 - `run_io` (the program): calls the entry point on each input and writes one JSON line
   per case. The expected outputs never enter the sandbox; the host compares them.
-- `run_stdio` (the program): runs the program as `__main__` on fds 0/1/2. The zygote
-  reads the exit status and the output file itself.
+- `run_stdio` (the program): runs the program as `__main__` on fds 0/1/2, files that
+  the host reads afterwards.
 - `serve_calls` (the program) and `run_tests` (the tests), for the humaneval format.
   `check(candidate)` runs in the tests process, and each name the program defines is
   a proxy there that calls into the program process over a socket. Values cross as
   plain data (`to_wire`/`from_wire`). The program cannot reach the tests' report
   pipe, their memory or the expected values. To fake a pass it would have to return
   the right values.
+
+Each role first reads its data (`read_payload`) from an fd that the host filled and
+the zygote passed on unread; the zygote never holds a run's data (see
+`sandbox_worker`).
 """
 
 from __future__ import annotations
@@ -130,6 +134,12 @@ def _emit(fd: int, obj) -> None:
     _write_all(fd, (dumps(obj) + "\n").encode("utf-8", "replace"))
 
 
+def read_payload(fd: int) -> dict:
+    """The JSON object the host wrote into `fd` for this child alone; fd is closed."""
+    with os.fdopen(fd, "rb") as stream:
+        return json.loads(stream.read())
+
+
 def load_program(source: str, name: str) -> dict:
     """Exec the program as module `name`, registered in sys.modules (dataclasses and
     pickle look their module up there)."""
@@ -141,8 +151,11 @@ def load_program(source: str, name: str) -> dict:
 
 
 def guard() -> None:
-    """An audit hook (it cannot be removed) for the program's process: no ctypes and
-    no reading of raw process memory, where earlier runs may have left bytes."""
+    """An audit hook for the program's process: no ctypes and no /proc/*/mem. A
+    tripwire for the careless, not the boundary: a program can find the hook with
+    gc.get_objects() and replace its __code__. What keeps runs apart holds without
+    it: no earlier run's data is in a run's memory (`sandbox_worker`), and the seccomp
+    filter (`verifiers.sandbox_seccomp`) refuses access to other processes' memory."""
 
     def hook(event: str, args: tuple) -> None:
         if event.startswith("ctypes."):
@@ -158,10 +171,13 @@ def guard() -> None:
 # ------------------------------------------------------------------ program roles
 
 
-def run_io(source: str, entry: str, inputs: list, fd: int, cap: int) -> int:
-    """Call `entry(*args)` for each input; one JSON line per case on fd."""
+def run_io(payload_fd: int, fd: int, cap: int) -> int:
+    """Call `entry_point(*args)` for each of the payload's inputs; one JSON line per
+    case on fd."""
     try:
-        namespace = load_program(source, "__cotmill__")
+        payload = read_payload(payload_fd)
+        entry, inputs = payload["entry_point"], payload["inputs"]
+        namespace = load_program(payload["program"], "__cotmill__")
         fn = namespace.get(entry)
         if not callable(fn):
             raise NameError(f"the program defines no function {entry!r}")
@@ -169,9 +185,8 @@ def run_io(source: str, entry: str, inputs: list, fd: int, cap: int) -> int:
         _emit(fd, {"load": describe(exc)})
         return 1
     _emit(fd, {"load": None})
-    for index, text in enumerate(inputs):
+    for index, args in enumerate(inputs):
         try:
-            args = json.loads(text)
             result = fn(*args) if type(args) is list else fn(args)
             wire = dumps(to_wire(result))
             if len(wire) > cap:
@@ -194,8 +209,9 @@ def _exit_code(exc: SystemExit, err) -> int:
     return 1
 
 
-def run_stdio(source: str) -> int:
+def run_stdio(payload_fd: int) -> int:
     """Run the program as a script on fds 0/1/2; returns its exit status."""
+    source = read_payload(payload_fd)["program"]
     sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
     out = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8")
     err = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", write_through=True)
@@ -219,12 +235,12 @@ def run_stdio(source: str) -> int:
 _BUILTIN_NAMES = frozenset(dir(builtins))
 
 
-def serve_calls(source: str, fd: int) -> int:
+def serve_calls(fd: int, payload_fd: int) -> int:
     """The program side of the humaneval format: announce the names the program
-    defines, then answer `{"call": name, "args": ..., "kwargs": ...}` lines."""
+    defines, then answer `{"call": name, "args": ..., "kwargs": ...}` lines on fd."""
     reader = os.fdopen(os.dup(fd), "rb")
     try:
-        namespace = load_program(source, "__cotmill__")
+        namespace = load_program(read_payload(payload_fd)["program"], "__cotmill__")
     except BaseException as exc:
         _emit(fd, {"load": describe(exc)})
         return 1
@@ -294,10 +310,10 @@ def _failure(exc: BaseException) -> dict:
     return {"passed": False, "error": type(exc).__name__, "line": line}
 
 
-def run_tests(entry: str, test_fd: int, sock_fd: int, report_fd: int) -> int:
+def run_tests(test_fd: int, sock_fd: int, report_fd: int) -> int:
     """The tests side of the humaneval format: `check(candidate)` against proxies."""
-    with os.fdopen(test_fd, "rb") as stream:
-        test_source = stream.read().decode("utf-8", "replace")
+    payload = read_payload(test_fd)
+    entry, test_source = str(payload["entry_point"]), str(payload["test"])
     reader = os.fdopen(os.dup(sock_fd), "rb")
     try:
         code = compile(test_source, "<tests>", "exec")  # while the program loads

@@ -1,5 +1,5 @@
-"""Low-level OS work inside the sandbox: prctl, capabilities, the process tree, and
-the root file system when bubblewrap is absent ("namespaces" mode).
+"""Low-level OS work inside the sandbox: prctl, capabilities, seccomp, the process
+tree, and the root file system when bubblewrap is absent ("namespaces" mode).
 
 Standard library only (ctypes), since it runs inside the sandbox; the zygote uses it
 before any untrusted code runs.
@@ -47,6 +47,42 @@ def drop_capabilities() -> None:
     prctl(PR_SET_SECUREBITS, 0x2F)  # NOROOT, NO_SETUID_FIXUP, KEEP_CAPS off, all locked
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
     _libc.capset(header, (ctypes.c_uint32 * 6)())
+
+
+# --------------------------------------------------------------------------- seccomp
+
+PR_GET_SECCOMP, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 21, 22, 2
+
+
+class _SockFprog(ctypes.Structure):  # struct sock_fprog: the filter as the kernel takes it
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_available() -> bool:
+    """The kernel has seccomp (PR_GET_SECCOMP answers instead of EINVAL)."""
+    return (
+        _prctl(PR_GET_SECCOMP, ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+        >= 0
+    )
+
+
+def seccomp_program(bpf: bytes) -> tuple:
+    """A filter compiled by libseccomp on the host (8-byte BPF instructions), made
+    ready once in the zygote so that a child only makes one call."""
+    code = ctypes.create_string_buffer(bpf, len(bpf))
+    return _SockFprog(len(bpf) // 8, ctypes.addressof(code)), code  # the buffer lives as long
+
+
+def load_seccomp(program: tuple) -> None:
+    """Install the filter on this process and all it will fork or exec; for good.
+    Needs no_new_privs (or CAP_SYS_ADMIN)."""
+    fprog = ctypes.byref(program[0])
+    _check(
+        _prctl(
+            PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), fprog, ctypes.c_ulong(0), ctypes.c_ulong(0)
+        ),
+        "seccomp",
+    )
 
 
 def wait_status(status: int | None) -> dict:

@@ -9,10 +9,16 @@ applies rlimits and runs one role of `sandbox_harness`. The zygote itself never 
 untrusted code. After each run it kills every process the run left behind and wipes
 the scratch directory.
 
-Frames on the socket are a 4-byte big-endian length, then JSON. A humaneval
-request carries the tests as an attached pipe fd, which only the tests process
-reads. The test code never enters the zygote's memory, so it never enters the
-memory of a program process forked from it.
+Frames on the socket are a 4-byte big-endian length, then JSON: a request is only
+{"kind", "timeout"}, and the reply only how the run ended. Every byte of a run's
+data (program, inputs, tests, stdin, what the children report, stdout) travels in
+pipes and files whose fds are attached to the request: the zygote passes them to
+the children without reading them. A child is a fork of the zygote and inherits
+its memory, heap garbage included; since the zygote never held an earlier run's
+data, no fresh run can find one there, ctypes or not. This costs nothing per run
+(re-exec'ing a clean interpreter per run would cost most of the zygote's speed).
+Each child also loads the seccomp filter (`verifiers.sandbox_seccomp`) before it
+reads its data.
 """
 
 from __future__ import annotations
@@ -37,7 +43,6 @@ PRELOAD = (
     "typing collections itertools functools heapq bisect string re random hashlib fractions "
     "decimal statistics copy dataclasses operator enum datetime array"
 ).split()
-SCRATCH = ".cotmill"  # the zygote's own files under the tmp root, never wiped
 
 # ---------------------------------------------------------------------- framing
 
@@ -79,11 +84,12 @@ class Zygote:
         self.tmp = config["tmp"]
         self.work = ""
         self.runs = 0
-        self.scratch = os.path.join(self.tmp, SCRATCH)
         self.pidns = config["mode"] != "rlimits"
         self.uids = config.get("uids")  # [tests uid, program uid] when we may setuid
         self.base_tasks = 0 if self.uids else sos.count_tasks(os.getuid())
         self.devnull = os.open("/dev/null", os.O_RDWR)
+        bpf = config.get("seccomp")
+        self.seccomp = sos.seccomp_program(bytes.fromhex(bpf)) if bpf and sos.seccomp_available() else None
 
     def spawn(self, role, fds: list[int], uid_index: int, deadline: float) -> int:
         """Fork a child with `fds` as its 0, 1, 2, 3, ...; it runs `role()` and exits."""
@@ -123,6 +129,8 @@ class Zygote:
         if "random" in sys.modules:
             sys.modules["random"].seed(0)
         sys.set_int_max_str_digits(0)
+        if self.seccomp is not None:
+            sos.load_seccomp(self.seccomp)  # last: it refuses nothing this setup needs
 
     def _limit(self, deadline: float) -> None:
         r = resource
@@ -142,43 +150,23 @@ class Zygote:
 
     # ---------------------------------------------------------------- supervise
 
-    def supervise(self, pids: list[int], readers: list[int], deadline: float) -> tuple[str, int | None, dict]:
-        """Wait for the first of `pids` to exit (or kill it at the deadline), collecting
-        what arrives on `readers`; then kill every process the run left."""
-        pid = pids[0]
-        data = {fd: bytearray() for fd in readers}
-        poller = select.poll()
-        for fd in readers:
-            poller.register(fd, select.POLLIN)
+    def supervise(self, pids: list[int], deadline: float) -> dict:
+        """Wait for the first of `pids` to exit (or kill it at the deadline); then kill
+        every process the run left. How it ended, as the reply to the host."""
+        pid, state = pids[0], "timeout"
         pidfd = _pidfd(pid)
-        if pidfd is not None:
-            poller.register(pidfd, select.POLLIN)
-        state, status = "timeout", None
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            events = poller.poll(remaining * 1000 if pidfd is not None else min(remaining * 1000, 2))
-            if any(fd == pidfd for fd, _ in events) or (pidfd is None and _exited(pid)):
+        while (remaining := deadline - time.monotonic()) > 0:
+            if pidfd is not None and select.select([pidfd], [], [], remaining)[0]:
                 state = "exited"
                 break
-            for fd, _ in events:
-                self._read_into(fd, data, poller)
+            if pidfd is None:  # Linux < 5.3: poll the child
+                if _exited(pid):
+                    state = "exited"
+                    break
+                time.sleep(min(remaining, 0.002))
         if pidfd is not None:
             os.close(pidfd)
-        status = self.kill_all(*pids)
-        for fd in readers:  # every writer is dead now: read to the end
-            while self._read_into(fd, data, None):
-                pass
-        return state, status, data
-
-    def _read_into(self, fd: int, data: dict, poller) -> bool:
-        chunk = os.read(fd, 1 << 16)
-        if chunk and len(data[fd]) <= self.limits["report_bytes"]:
-            data[fd] += chunk
-        elif poller is not None:
-            poller.unregister(fd)  # end of stream or flood: stop listening
-        return bool(chunk)
+        return {"state": state, **sos.wait_status(self.kill_all(*pids))}
 
     def kill_all(self, *pids: int) -> int | None:
         """SIGKILL every process of the run and reap them all; orphans come back to us
@@ -213,8 +201,7 @@ class Zygote:
     def fresh_work(self) -> None:
         """An empty private working directory; whatever earlier runs left is deleted."""
         for entry in os.scandir(self.tmp):
-            if entry.name != SCRATCH:
-                sos.remove(entry.path)
+            sos.remove(entry.path)
         self.runs += 1  # a new name: a leftover that could not be deleted is not reused
         self.work = os.path.join(self.tmp, f"run{self.runs}")
         os.mkdir(self.work, 0o700)
@@ -222,84 +209,35 @@ class Zygote:
             os.chown(self.work, self.uids[1], self.uids[1])
 
     def handle(self, req: dict, fds: list[int]) -> dict:
+        """One run. The fds hold its data, in the order of `sandbox_wire`; the
+        children read them, never we."""
         deadline = time.monotonic() + float(req["timeout"])
-        self.fresh_work()
-        kind = req["kind"]
-        if kind == "io":
-            return self.run_io(req, deadline)
-        if kind == "stdio":
-            return self.run_stdio(req, deadline)
-        if kind == "humaneval" and fds:
-            return self.run_humaneval(req, fds[0], deadline)
-        return {"error": f"bad request kind {kind!r}"}
-
-    def run_io(self, req: dict, deadline: float) -> dict:
-        r, w = os.pipe()
-        inputs = [json.dumps(args) for args in req["inputs"]]
+        kind, none = req.get("kind"), [None, None, None]
         cap = self.limits["output_bytes"]
-        role = lambda: harness.run_io(req["program"], req["entry_point"], inputs, 3, cap)  # noqa: E731
-        try:
-            pid = self.spawn(role, [None, None, None, w], 1, deadline)
-            os.close(w)
-            w = None
-            state, status, data = self.supervise([pid], [r], deadline)
-        finally:
-            for fd in (r, w):
-                if fd is not None:
-                    os.close(fd)
-        return {"state": state, **sos.wait_status(status), "report": data[r].decode("utf-8", "replace")}
+        if kind == "io" and len(fds) == 2:  # payload, report
+            self.fresh_work()
+            pid = self.spawn(lambda: harness.run_io(3, 4, cap), none + fds, 1, deadline)
+            return self.supervise([pid], deadline)
+        if kind == "humaneval" and len(fds) == 3:  # program payload, tests payload, report
+            self.fresh_work()
+            return self.run_humaneval(*fds, deadline)
+        if kind == "stdio" and len(fds) == 4:  # stdin, stdout, stderr, program payload
+            self.fresh_work()
+            pid = self.spawn(lambda: harness.run_stdio(3), fds, 1, deadline)
+            return self.supervise([pid], deadline)
+        return {"error": f"bad request kind {kind!r} with {len(fds)} fds"}
 
-    def run_humaneval(self, req: dict, test_fd: int, deadline: float) -> dict:
+    def run_humaneval(self, program: int, tests: int, report: int, deadline: float) -> dict:
+        """The program and the tests in two processes that talk over a socket."""
         ours, theirs = socket.socketpair()
-        r, w = os.pipe()
         try:
-            program = lambda: harness.serve_calls(req["program"], 3)  # noqa: E731
-            program_pid = self.spawn(program, [None, None, None, theirs.fileno()], 1, deadline)
-            tests = lambda: harness.run_tests(req["entry_point"], 3, 4, 5)  # noqa: E731
-            pid = self.spawn(tests, [None, None, None, test_fd, ours.fileno(), w], 0, deadline)
-            os.close(w)
-            w = None
-            ours.close(), theirs.close()
-            state, status, data = self.supervise([pid, program_pid], [r], deadline)
+            serve = lambda: harness.serve_calls(3, 4)  # noqa: E731
+            program_pid = self.spawn(serve, [None, None, None, theirs.fileno(), program], 1, deadline)
+            check = lambda: harness.run_tests(3, 4, 5)  # noqa: E731
+            pid = self.spawn(check, [None, None, None, tests, ours.fileno(), report], 0, deadline)
         finally:
             ours.close(), theirs.close()
-            for fd in (r, w):
-                if fd is not None:
-                    os.close(fd)
-        return {"state": state, **sos.wait_status(status), "report": data[r].decode("utf-8", "replace")}
-
-    def run_stdio(self, req: dict, deadline: float) -> dict:
-        cases = []
-        for stdin in req["stdins"]:
-            if time.monotonic() >= deadline:
-                cases.append({"state": "timeout", "exit": None, "signal": None, "stdout": "", "stderr": ""})
-                continue
-            cases.append(self._stdio_case(req["program"], stdin, deadline))
-        return {"state": "done", "cases": cases}
-
-    def _stdio_case(self, program: str, stdin: str, deadline: float) -> dict:
-        paths = [os.path.join(self.scratch, name) for name in ("in", "out", "err")]
-        with open(paths[0], "wb") as f:
-            f.write(stdin.encode("utf-8", "replace"))
-        fds = [os.open(paths[0], os.O_RDONLY)]
-        fds += [os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600) for p in paths[1:]]
-        try:
-            pid = self.spawn(lambda: harness.run_stdio(program), fds, 1, deadline)
-            state, status, _ = self.supervise([pid], [], deadline)
-            cap = self.limits["output_bytes"]
-            out = os.pread(fds[1], cap + 1, 0)
-            size = os.fstat(fds[2]).st_size
-            err = os.pread(fds[2], 4000, max(0, size - 4000))
-        finally:
-            for fd in fds:
-                os.close(fd)
-        return {
-            "state": state,
-            **sos.wait_status(status),
-            "stdout": out[:cap].decode("utf-8", "replace"),
-            "truncated": len(out) > cap,
-            "stderr": err.decode("utf-8", "replace"),
-        }
+        return self.supervise([pid, program_pid], deadline)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -338,11 +276,10 @@ def main() -> None:
     os.chmod(
         config["tmp"], (0o1777 if config["mode"] != "rlimits" else 0o711) if config.get("uids") else 0o700
     )
-    os.makedirs(os.path.join(config["tmp"], SCRATCH), 0o700, exist_ok=True)
     _preload()
     zygote = Zygote(config)
     gc.freeze()  # a collection in a child would otherwise touch, and copy, every inherited object
-    send_frame(sock, {"ready": True, "pid": os.getpid(), "uid": os.getuid()})
+    send_frame(sock, {"ready": True, "pid": os.getpid(), "uid": os.getuid(), "seccomp": bool(zygote.seccomp)})
     while True:
         req, fds = recv_frame(sock)
         if req is None:

@@ -88,6 +88,7 @@ def test_doctor_reports_isolation():
     result = run_cli("doctor")
     assert result.returncode == 0
     assert "code sandbox isolation:" in result.stdout and "math" in result.stdout
+    assert "  seccomp: " in result.stdout  # in force, or why not
 
 
 def test_verify_a_missing_workspace_is_an_error(tmp_path):

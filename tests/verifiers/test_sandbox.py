@@ -8,6 +8,8 @@ file system) are skipped there, and say so.
 
 from __future__ import annotations
 
+import ctypes.util
+import errno
 import json
 import os
 import select
@@ -24,6 +26,7 @@ import pytest
 from verifiers import sandbox
 from verifiers.code import verify
 from verifiers.sandbox_cmd import bwrap_prefix, worker_command
+from verifiers.sandbox_harness import from_wire
 
 REPO = Path(__file__).resolve().parents[2]
 ONE = "def check(candidate):\n    assert candidate() == 1\n"
@@ -84,6 +87,9 @@ def test_isolation_mode(record_property, capsys):
     assert info["mode"] in sandbox.MODES
     assert info["secure"] == (info["mode"] != "rlimits")
     assert {"network", "filesystem", "tmp", "environment", "processes", "limits"} <= set(info["guarantees"])
+    assert {"memory", "seccomp"} <= set(info["guarantees"])
+    if ctypes.util.find_library("seccomp"):  # pyseccomp is a dependency; libseccomp is on every Debian
+        assert info["seccomp"] is True and info["guarantees"]["seccomp"].startswith("in force")
     if not os.environ.get("COTMILL_SANDBOX"):  # the best mode that works is the one in force
         assert info["mode"] == next(m for m in sandbox.MODES if info["available"][m] is None)
     json.dumps(info)  # printable by `cotmill doctor`
@@ -268,6 +274,117 @@ def test_the_program_cannot_see_the_tests(pool):
     assert not judge(pool, program, test=test).passed
 
 
+# A program that switches the audit hook off, as any program can: the hook is a plain
+# function that gc.get_objects() finds and whose __code__ can be replaced.
+UNHOOK = (
+    "import ctypes, gc, types\n\n"
+    "def unhook():\n    off = 0\n    for obj in gc.get_objects():\n"
+    "        if type(obj) is types.FunctionType and 'ctypes.' in obj.__code__.co_consts:\n"
+    "            obj.__code__ = (lambda event, args: None).__code__\n            off += 1\n"
+    "    ctypes.string_at(id(off), 1)  # PermissionError while a hook is on\n    return off\n"
+)
+# ... and then reads all of its own writable memory with ctypes, looking for "cmsec"
+# (written in hex here, so that the probe's own text holds no match).
+MEMORY_PROBE = UNHOOK + (
+    "\ndef f():\n    off = unhook()\n    needle, found = bytes.fromhex('636d736563'), set()\n"
+    "    for line in open('/proc/self/maps').read().splitlines():\n"
+    "        span, perms = line.split()[:2]\n        if not perms.startswith('rw'):\n            continue\n"
+    "        start, end = (int(x, 16) for x in span.split('-'))\n"
+    "        for at in range(start, end, 1 << 22):\n"
+    "            chunk = ctypes.string_at(at, min(1 << 22, end - at))\n            i = chunk.find(needle)\n"
+    "            while i >= 0:\n                found.add(chunk[i : i + 38].decode('latin-1'))\n"
+    "                i = chunk.find(needle, i + 1)\n    return [off, sorted(found)]\n"
+)
+
+
+@pytest.mark.parametrize("mode", sandbox.MODES)
+def test_no_earlier_run_is_in_a_fresh_runs_memory(mode):
+    """The program, inputs, tests, stdin and outputs of earlier runs are nowhere in
+    the memory of a later run on the same zygote, even with the audit hook off."""
+    if sandbox.probe(mode):
+        pytest.skip(f"{mode} is not available here")
+    p = planted = {tag: f"cmsec{tag}{uuid.uuid4().hex}" for tag in "PIQTRS"}
+    planted.update(O="cmsecO" + p["I"][6:], U="cmsecU" + p["S"][6:])  # what the victims print
+    # a long program (200 kB): the zygote used to keep copies of its text that later runs found
+    io_program = (
+        "#" * 200_000 + f"\nKEEP = {p['P']!r}\n\ndef f(x):\n    return x.replace('cmsecI', 'cmsecO')\n"
+    )
+    test = f"KEEP = {p['T']!r}\n\ndef check(candidate):\n    assert candidate() == 1\n"
+    stdio_program = f"KEEP = {p['R']!r}\nprint(input().replace('cmsecS', 'cmsecU'))\n"
+    stdio = {"format": "stdio", "cases": [{"stdin": p["S"] + "\n", "stdout": p["U"] + "\n"}]}
+    io = {"format": "io", "entry_point": "f", "cases": [{"input": [p["I"]], "output": p["O"]}]}
+    victims = [
+        lambda pool: verify(io_program, io, 5, pool=pool),
+        lambda pool: judge(pool, f"KEEP = {p['Q']!r}\n\ndef f():\n    return 1\n", test=test),
+        lambda pool: verify(stdio_program, stdio, 5, pool=pool),
+    ]
+    own = f"cmsecX{uuid.uuid4().hex}"  # in the probe's own text: it must find this one
+    leaked = set()
+    with sandbox.Pool(workers=1, mode=mode) as pool:
+        for victim in victims:
+            assert victim(pool).passed
+            [case] = io_report(pool, MEMORY_PROBE + f"OWN = {own!r}\n", timeout_s=20)
+            off, found = case["ok"]
+            assert off >= 1 and any(own in text for text in found), case  # the hook was off; the scan works
+            leaked |= {tag for tag, secret in planted.items() if any(secret in text for text in found)}
+    assert sorted(leaked) == [], f"{mode}: earlier runs' data found in a later run's memory"
+
+
+# ... and then asks the kernel for what a sandboxed program never needs: another
+# process's memory, a tracer, a user namespace, eBPF, userfaultfd, io_uring, perf.
+SYSCALL_PROBE = UNHOOK + (
+    "import _thread, os\n\n"
+    "NR = {'x86_64': {'bpf': 321, 'userfaultfd': 323, 'perf_event_open': 298, 'io_uring_setup': 425},\n"
+    "      'aarch64': {'bpf': 280, 'userfaultfd': 282, 'perf_event_open': 241, 'io_uring_setup': 425}}\n\n"
+    "def f():\n    unhook()\n    libc, out = ctypes.CDLL(None, use_errno=True), {}\n"
+    "    done = _thread.allocate_lock()\n    done.acquire()  # what Python itself needs still works:\n"
+    "    _thread.start_new_thread(lambda: (out.setdefault('thread', 'ran'), done.release()), ())\n"
+    "    done.acquire()  # a thread, and a process spawned\n"
+    "    pid = os.posix_spawn('/bin/sh', ['sh', '-c', 'exit 7'], {})\n"
+    "    out['spawn'] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])\n"
+    "    def errno_of(result):\n        return 0 if result != -1 else ctypes.get_errno()\n"
+    "    buf = ctypes.create_string_buffer(8)\n    iov = (ctypes.c_void_p * 2)(ctypes.addressof(buf), 8)\n"
+    "    out['process_vm_readv'] = errno_of(libc.process_vm_readv(os.getpid(), iov, 1, iov, 1, 0))\n"
+    "    out['ptrace'] = errno_of(libc.ptrace(0, 0, None, None))  # PTRACE_TRACEME\n"
+    "    for name, nr in NR.get(os.uname().machine, {}).items():\n"
+    "        out[name] = errno_of(libc.syscall(nr, 0, 0, 0, 0, 0))\n"
+    "    out['unshare'] = errno_of(libc.unshare(0x10000000))  # CLONE_NEWUSER\n"
+    "    return out\n"
+)
+
+
+@pytest.mark.parametrize("mode", sandbox.MODES)
+def test_the_kernel_refuses_what_the_hook_guarded(mode):
+    """With the audit hook off, a seccomp filter still refuses the system calls
+    that reach beyond the program's own process."""
+    if sandbox.probe(mode):
+        pytest.skip(f"{mode} is not available here")
+    if ctypes.util.find_library("seccomp") is None:
+        pytest.skip("libseccomp is not installed")
+    with sandbox.Pool(workers=1, mode=mode) as pool:
+        [case] = io_report(pool, SYSCALL_PROBE)
+    got = from_wire(case["ok"])
+    assert got.pop("thread") == "ran" and got.pop("spawn") == 7
+    assert got == dict.fromkeys(got, errno.EPERM), got
+    assert {"process_vm_readv", "ptrace", "unshare"} <= set(got)
+
+
+def test_other_processes_memory_is_unreadable_without_the_hook(pool):
+    """With the hook off the program opens /proc/PID/mem of every process it can see
+    (the tests process, the zygote): the kernel refuses them all (they are not
+    dumpable, and the tests run under another uid where we may)."""
+    program = UNHOOK + (
+        "import os\n\ndef f():\n    unhook()\n    read = []\n"
+        "    for pid in filter(str.isdigit, os.listdir('/proc')):\n"
+        "        if int(pid) != os.getpid():\n            try:\n"
+        "                with open(f'/proc/{pid}/mem', 'rb') as fh:\n                    read.append(pid)\n"
+        "            except OSError:\n                pass\n    return read\n"
+    )
+    test = "SECRET = 'cotmill-secret'\n\ndef check(candidate):\n    assert candidate() == []\n"
+    verdict = judge(pool, program, test=test)
+    assert verdict.passed, verdict.reason
+
+
 def daemon(marker: str) -> str:
     """A program whose f() double-forks a daemon: a shell with `marker` in its argv."""
     return (
@@ -359,6 +476,21 @@ def test_a_dead_worker_is_replaced(pool):
     before = [w.proc.pid for w in pool.workers]
     assert all(healthy(pool) for _ in range(4))
     assert not {w.proc.pid for w in pool.workers if w.proc} & set(before)
+
+
+@pytest.mark.parametrize("mode", sandbox.MODES)
+def test_a_worker_outlives_the_thread_that_started_it(mode):
+    """The kernel's parent-death signal follows the thread that forked: a zygote started
+    by a caller's short-lived thread must not die with it."""
+    if sandbox.probe(mode):
+        pytest.skip(f"{mode} is not available here")
+    with sandbox.Pool(workers=1, mode=mode) as p:
+        with ThreadPoolExecutor(1) as ex:
+            assert ex.submit(healthy, p).result()
+        time.sleep(0.3)  # the thread is gone
+        [worker] = p.workers
+        pid = worker.proc.pid
+        assert worker.proc.poll() is None and healthy(p) and worker.proc.pid == pid
 
 
 def test_the_default_pool_is_rebuilt_after_fork():
