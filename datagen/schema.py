@@ -211,3 +211,9 @@ MIGRATIONS.append(
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# made before the migrations run; its rows say which of them have been applied
+VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_version "
+    "(version INTEGER, applied_at TIMESTAMP DEFAULT current_timestamp)"
+)

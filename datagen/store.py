@@ -11,7 +11,6 @@ so a killed process loses only the rows not yet flushed and never leaves a half 
 from __future__ import annotations
 
 import fcntl
-import functools
 import json
 import os
 import re
@@ -26,7 +25,17 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from datagen.schema import MIGRATIONS, SCHEMA_VERSION
+from datagen.schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
+from datagen.store_health import (  # noqa: F401 - the errors and checks are re-exported: part of the store's API
+    StoreDamaged,
+    WorkspaceError,
+    damage,
+    damaged,
+    expected_columns,
+    is_damage,
+    note_opened,
+    own_tables,
+)
 
 DB_FILE = "cotmill.duckdb"
 LOCK_FILE = "cotmill.lock"
@@ -42,67 +51,6 @@ _ARROW_TYPES = {
     "BOOLEAN": pa.bool_(),
     "TIMESTAMP": pa.timestamp("us"),
 }
-
-
-class WorkspaceError(RuntimeError):
-    """A workspace cannot be opened: busy, missing or from a newer cotmill."""
-
-
-class StoreDamaged(WorkspaceError):
-    """The DuckDB file is not what DuckDB wrote: truncated, or overwritten mid-file."""
-
-
-# DuckDB's words for damage: a block whose checksum fails, a file shorter than its
-# own block list, a header that is not DuckDB's, a write-ahead log that cannot replay
-_DAMAGE_SIGNS = (
-    "corrupt",
-    "checksum",
-    "could not read enough bytes",
-    "not a valid duckdb database file",
-    "replaying wal",
-)
-# the database files this process opened: a checksum error names no file, so a
-# damaged block met in the middle of a command is traced back to the store it read
-_opened: dict[Path, None] = {}  # an ordered set, the latest last
-
-
-def _is_damage(error: BaseException) -> bool:
-    if not isinstance(error, duckdb.Error):
-        return False
-    text = str(error).lower()
-    return isinstance(error, duckdb.SerializationException) or any(s in text for s in _DAMAGE_SIGNS)
-
-
-def _damaged(db: Path, error: BaseException, opened: bool) -> StoreDamaged:
-    detail = str(error).strip().splitlines()[0]
-    if "WAL" in detail:
-        return StoreDamaged(
-            f"store {db} is damaged ({detail}): its write-ahead log {db}.wal cannot be replayed; "
-            "move that file aside to open the store without the last writes it holds"
-        )
-    if not opened:
-        return StoreDamaged(
-            f"store {db} is damaged ({detail}) and cannot be opened: nothing in it can be read; "
-            "restore it from a backup or start a new workspace"
-        )
-    return StoreDamaged(
-        f"store {db} is damaged ({detail}): copy out what is still readable one table at a time, e.g. "
-        f'`cotmill sql -w {db.parent} "select * from problems" --format parquet --out problems.parquet` '
-        "(a table that fails to copy is damaged), then restore the store from a backup or start a new workspace"
-    )
-
-
-def damage(error: BaseException) -> StoreDamaged | None:
-    """The StoreDamaged that a DuckDB error raised mid-command means, or None when
-    it is no sign of damage to a store this process opened."""
-    if not _is_damage(error) or not _opened:
-        return None
-    named = re.search(r'file "([^"]+)"', str(error))
-    if not named:
-        return _damaged(next(reversed(_opened)), error, opened=True)
-    path = Path(named.group(1).removesuffix(".wal")).resolve()
-    db = next((db for db in _opened if db.resolve() == path), None)
-    return _damaged(db, error, opened=True) if db else None  # another file: not ours to name
 
 
 def resolve_workspace(workspace: str | os.PathLike | None) -> Path:
@@ -152,13 +100,12 @@ def _connect(root: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
         con = duckdb.connect(str(db), read_only=read_only)
     except duckdb.Error as e:
-        if _is_damage(e):
-            raise _damaged(db, e, opened=False) from None
+        if is_damage(e):
+            raise damaged(db, e, opened=False) from None
         if isinstance(e, duckdb.IOException) and "lock" in str(e).lower():
             raise _busy(root, read_only, e) from None
         raise WorkspaceError(f"cannot open workspace {root}: {e}") from None
-    _opened.pop(db, None)
-    _opened[db] = None  # the latest last
+    note_opened(db)
     return con
 
 
@@ -171,41 +118,6 @@ def _busy(root: Path, read_only: bool, error: duckdb.Error) -> WorkspaceError:
         holder = f"PID {pid.group(1)}" if pid else "another process"
     hint = "; DuckDB allows no readers while another process writes" if read_only else ""
     return WorkspaceError(f"workspace {root} is in use by {holder}{hint}")
-
-
-VERSION_TABLE = (
-    "CREATE TABLE IF NOT EXISTS schema_version "
-    "(version INTEGER, applied_at TIMESTAMP DEFAULT current_timestamp)"
-)
-
-
-@functools.lru_cache(maxsize=8)
-def _columns_made_by(migrations: tuple[tuple[str, ...], ...]) -> frozenset[tuple[str, str]]:
-    # DuckDB itself says what the migrations make: no parsing of our own SQL
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute(VERSION_TABLE)
-        for migration in migrations:
-            for statement in migration:
-                con.execute(statement)
-        return frozenset(
-            con.execute(
-                "SELECT table_name, column_name FROM duckdb_columns() "
-                "WHERE database_name = current_database() AND schema_name = 'main'"
-            ).fetchall()
-        )
-    finally:
-        con.close()
-
-
-def expected_columns(version: int) -> frozenset[tuple[str, str]]:
-    """(table, column) of every table and view that migrations 1..version make."""
-    return _columns_made_by(tuple(tuple(m) for m in MIGRATIONS[:version]))
-
-
-def own_tables() -> frozenset[str]:
-    """The tables and views that cotmill makes and its commands need."""
-    return frozenset(table for table, _ in expected_columns(SCHEMA_VERSION))
 
 
 class Store:
