@@ -169,6 +169,7 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
     from datagen.prompts import TemplateError
     from datagen.sources import SourceError
     from datagen.store import WorkspaceError
+    from datagen.unstored import is_disk_full
 
     overrides = {
         k: v
@@ -177,6 +178,7 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
     }
     if fields:
         overrides["fields"] = _fields(fields)
+    progress = None
     try:
         cfg = load_config(config_file, overrides)
         teacher = None
@@ -184,7 +186,8 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
             from train.hf_teacher import make_hf_teacher
 
             teacher = make_hf_teacher(cfg.teacher)
-        with GenerateProgress(cfg.job, status_every) as progress:
+        progress = GenerateProgress(cfg.job, status_every)
+        with progress:
             stats = run_generate(
                 cfg,
                 on_update=progress.update,
@@ -196,20 +199,15 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
         # KeyError's str() adds quotes around the message
         raise UserError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from None
     except KeyboardInterrupt as e:
+        _not_stored(getattr(progress, "stats", None), cfg)
         _interrupted(e)
+    except Exception as e:
+        if not is_disk_full(e):
+            raise
+        click.echo(f"error: disk full: {e}", err=True)
+        sys.exit(2)
     Console().print(summary_table(cfg.job, stats))
-    if stats.unstored:
-        click.echo(
-            f"{stats.unstored} received repl{'y' if stats.unstored == 1 else 'ies'} could not be stored and "
-            f"{'is' if stats.unstored == 1 else 'are'} kept in {_unstored_path(cfg)}; a re-run stores them "
-            "without paying for them again",
-            err=True,
-        )
-    if stats.lost:
-        click.echo(
-            f"{stats.lost} received replies are LOST: the store refused them and {stats.lost_reason}",
-            err=True,
-        )
+    _not_stored(stats, cfg)
     if stats.fatal:
         click.echo(f"job stopped: {stats.fatal}", err=True)
         sys.exit(2)
@@ -218,10 +216,28 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
         sys.exit(1)
 
 
+def _not_stored(stats, cfg) -> None:
+    """Say where the replies are that the store did not take."""
+    if stats is None:
+        return
+    if stats.unstored:
+        click.echo(
+            f"{stats.unstored} received repl{'y' if stats.unstored == 1 else 'ies'} could not be stored: "
+            f"kept in {_unstored_path(cfg)}, which the next run stores first; they are never paid for again",
+            err=True,
+        )
+    if stats.lost:
+        click.echo(
+            f"{stats.lost} received replies are LOST: the store refused them and {stats.lost_reason}",
+            err=True,
+        )
+
+
 def _interrupted(e: KeyboardInterrupt) -> None:
     """Ctrl-C exits 130 and SIGTERM 143 (128 + the signal), as shells report them."""
     click.echo(
-        "interrupted: the replies received so far are stored; re-run the same command to resume", err=True
+        "interrupted: the replies received so far are stored (or kept, as said above); re-run the same command to resume",
+        err=True,
     )
     sys.exit(143 if e.args == ("SIGTERM",) else 130)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,11 +26,7 @@ from datagen.prompts import render_messages
 from datagen.records import Completion, GenParams, Problem, completion_id
 from datagen.store import Store
 from datagen.teachers.base import FatalError, Reply, Request, RequestError, Teacher, TransientError
-
-CHECKPOINT_WAL_BYTES = 16 << 20  # DuckDB's own default threshold
-# Replies buffered for the writer before workers wait. A disk-full moment must spill
-# the batch being committed plus the buffer: both fit in unstored.RESERVE_BYTES.
-BUFFER_BYTES = 2 << 20
+from datagen.writer import Writer
 
 
 @dataclass
@@ -134,11 +129,8 @@ class Engine:
         self.stats = JobStats()
         self.on_update = on_update or (lambda stats: None)
         self.on_notice = on_notice or (lambda message: None)
-        self._reserve = unstored.SpillReserve(store.root)
-        self._buffer: list[dict] = []
-        self._buffer_bytes = 0  # text held in _buffer: bounded, so a disk-full spill fits the reserve
-        self._flush_lock = threading.Lock()  # the flush loop's thread and the final flush
-        self._has_rows = asyncio.Event()
+        self.writer = Writer(store)
+        self._closing = False
         self._sample_index: dict[str, int] = {}
         # rpm: one request per 60/rpm seconds, no burst (a burst of a whole minute's
         # quota is what gets paid accounts throttled); tpm: a bucket of 10 s of tokens
@@ -152,18 +144,18 @@ class Engine:
 
     async def run(self, problems: list[Problem]) -> JobStats:
         try:
-            self._reserve.make()
-        except OSError as e:
-            if not unstored.is_disk_full(e):
+            self.writer.reserve.make()
+            try:
+                self.store.defer_checkpoints()
+                return await self._run(problems)
+            finally:
+                self.writer.reserve.release()
+        except Exception as e:
+            if not unstored.is_disk_full(e):  # the reserve, the problems or the re-ingest
                 raise
             self.stats.disk_full = True
-            self._stop(f"disk full: {self.store.root} has less than {unstored.RESERVE_BYTES >> 20} MiB free")
+            self._stop(f"disk full: {e}")
             return self.stats
-        self.store.defer_checkpoints()
-        try:
-            return await self._run(problems)
-        finally:
-            self._reserve.release()
 
     async def _run(self, problems: list[Problem]) -> JobStats:
         self.store.write_batch([("problems", [p.row() for p in problems], "IGNORE")])
@@ -196,15 +188,21 @@ class Engine:
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-            flusher.cancel()
-            await asyncio.gather(flusher, return_exceptions=True)
-            await asyncio.to_thread(self._flush)
+            # the flusher is told to finish, not cancelled: a cancelled task would leave its
+            # commit running in the thread, its outcome uncounted, beside the last flush
+            self._closing = True
+            self.writer.has_rows.set()
+            await flusher
+            await self._flush()
             self.on_update(self.stats)
         return self.stats
 
     async def _worker(self, queue: Iterator[Request]) -> None:
         extra: list[Request] = []
         while not self._fatal.is_set():
+            if self.writer.full:  # back-pressure: the writer catches up before more is paid for
+                await asyncio.sleep(0.005)
+                continue
             request = extra.pop() if extra else next(queue, None)
             if request is None:
                 return
@@ -229,8 +227,6 @@ class Engine:
                 self._use_n = False
             extra.extend(self._store_reply(request, reply))
             self.on_update(self.stats)
-            while self._buffer_bytes > BUFFER_BYTES and not self._fatal.is_set():
-                await asyncio.sleep(0.005)  # back-pressure: let the writer catch up before asking more
             if self._tpm and reply.completion_tokens:
                 # charge what the reply really used, after it is safely buffered
                 await self._tpm.acquire(min(reply.completion_tokens, self.s.tpm / 6))
@@ -319,9 +315,7 @@ class Engine:
                 prompt_tokens=p_tok, completion_tokens=c_tok, cost_usd=cost, latency_ms=latency, meta=choice.meta,
                 error=error,
             )  # fmt: skip
-            self._buffer.append(unstored.sanitize(row.row()))
-            self._buffer_bytes += len(choice.text or "") + len(choice.reasoning or "")
-            self._has_rows.set()
+            self.writer.add(unstored.sanitize(row.row()))
             if error:
                 self.stats.failed += 1
             else:
@@ -340,9 +334,7 @@ class Engine:
 
     def _record_failure(self, request: Request, error: str) -> None:
         for cid in request.completion_ids:
-            row = self._completion(request, cid, error=error)
-            self._buffer.append(row.row())
-            self._has_rows.set()
+            self.writer.add(self._completion(request, cid, error=error).row())
             self.stats.failed += 1
         self.on_update(self.stats)
 
@@ -350,67 +342,23 @@ class Engine:
         """Commit as soon as anything is buffered and the last commit is done:
         idle jobs commit every reply, busy ones batch what arrived meanwhile.
         `flush_interval` is the least time between commits."""
-        while True:
-            await self._has_rows.wait()
-            self._has_rows.clear()
-            await asyncio.to_thread(self._flush)
-            if self.s.flush_interval:
+        while not self._closing:
+            await self.writer.has_rows.wait()
+            await self._flush()
+            if self.s.flush_interval and not self._closing:
                 await asyncio.sleep(self.s.flush_interval)
 
-    def _flush(self) -> None:
-        with self._flush_lock:
-            rows, self._buffer, self._buffer_bytes = self._buffer, [], 0
-            if not rows:
-                return
-            if self.stats.disk_full:  # nothing more goes to DuckDB: its WAL would fill the room made
-                self._spill(rows, "disk full")
-                return
-            try:
-                # a later success replaces an earlier error row for the same id
-                self.store.write_batch([("completions", rows, "REPLACE")])
-            except Exception as e:
-                if unstored.is_disk_full(e):
-                    self._on_disk_full(rows, e)
-                else:
-                    self._write_one_by_one(rows)
-            if self.store.wal_bytes() > CHECKPOINT_WAL_BYTES and not self.stats.disk_full:
-                try:
-                    self.store.checkpoint_if_room()
-                except Exception as e:  # the rows are committed in the WAL: nothing to spill
-                    if not unstored.is_disk_full(e):
-                        raise
-                    self._on_disk_full([], e)
-
-    def _write_one_by_one(self, rows: list[dict]) -> None:
-        """A batch failed: store the rows that can be stored and spill the others."""
-        for i, row in enumerate(rows):
-            try:
-                self.store.write_batch([("completions", [row], "REPLACE")])
-            except Exception as e:
-                if unstored.is_disk_full(e):
-                    self._on_disk_full(rows[i:], e)
-                    return
-                self._spill([row], str(e))
-
-    def _on_disk_full(self, rows: list[dict], error: Exception) -> None:
-        self.stats.disk_full = True
-        self._reserve.release()  # room for the spill file
-        self._stop(f"disk full: {error}")
-        self._spill(rows, "disk full")
-
-    def _spill(self, rows: list[dict], reason: str) -> None:
-        """Replies go to unstored.jsonl and count as failed; error rows are only
-        failures already counted. If the file cannot be written either, the
-        replies are lost: counted and said, never silently."""
-        replies = [row for row in rows if row["error"] is None]
-        if not replies:
-            return
-        self.stats.stored -= len(replies)
-        self.stats.failed += len(replies)
-        try:
-            unstored.spill(self.store.root, replies, reason)
-            self.stats.unstored += len(replies)
-        except OSError as e:
-            self.stats.lost += len(replies)
-            self.stats.lost_reason = f"writing {unstored.FILE} failed too: {e}"
-            self._stop(reason)
+    async def _flush(self) -> None:
+        """One commit; what could not be stored is counted here, on the loop."""
+        w = await self.writer.flush()
+        not_stored = w.unstored + w.lost
+        self.stats.stored -= not_stored
+        self.stats.failed += not_stored
+        self.stats.unstored += w.unstored
+        self.stats.lost += w.lost
+        self.stats.lost_reason = self.stats.lost_reason or w.lost_reason
+        self.stats.disk_full = self.stats.disk_full or w.disk_full
+        if w.notice:
+            self.on_notice(w.notice)
+        if w.stop:
+            self._stop(w.stop)

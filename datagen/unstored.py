@@ -68,16 +68,38 @@ def sanitize(row: dict) -> dict:
 
 
 def _append_lines(path: Path, lines: list[str]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write("".join(line + "\n" for line in lines))
-        f.flush()
-        os.fsync(f.fileno())  # the reply is paid for: on disk before we say it is kept
+    """All lines or none: a write that fails part-way (ENOSPC) is cut back, so no torn
+    line is left for the next append to run into."""
+    data = "".join(line + "\n" for line in lines).encode("utf-8")
+    with open(path, "a+b") as f:  # + so that the last byte can be read
+        start = os.fstat(f.fileno()).st_size
+        if start and os.pread(f.fileno(), 1, start - 1) != b"\n":
+            data = b"\n" + data  # a line torn by a crash stays a line of its own
+        try:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # the reply is paid for: on disk before we say it is kept
+        except OSError:
+            try:
+                f.truncate(start)
+            except OSError:
+                pass
+            raise
+
+
+def _line(row: dict, reason: str) -> str:
+    # UTF-8 as is, not \u escapes: CJK text would take twice the room of the reserve
+    line = json.dumps({**row, "store_error": reason}, ensure_ascii=False, default=str)
+    try:
+        line.encode("utf-8")
+        return line
+    except UnicodeEncodeError:  # a lone surrogate: escaped, so the file stays UTF-8
+        return json.dumps({**row, "store_error": reason}, default=str)
 
 
 def spill(root: Path, rows: list[dict], reason: str) -> None:
     """Append rows to unstored.jsonl with the reason; raises OSError when even that fails."""
-    lines = [json.dumps({**row, "store_error": reason}, default=str) for row in rows]
-    _append_lines(Path(root) / FILE, lines)
+    _append_lines(Path(root) / FILE, [_line(row, reason) for row in rows])
 
 
 @dataclass
@@ -126,7 +148,10 @@ def _rewrite(path: Path, lines: list[str]) -> None:
         return
     tmp = path.with_suffix(".jsonl.tmp")
     try:
-        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8", errors="surrogateescape")
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write("".join(line + "\n" for line in lines))
+            f.flush()
+            os.fsync(f.fileno())  # paid replies: on disk before the old file goes
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)

@@ -13,9 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from datagen import unstored
+from datagen import unstored, writer
 from datagen.config import GenerateConfig
 from datagen.jobs import run_generate
 from datagen.store import Store
@@ -120,7 +121,7 @@ DISK_FULL = OSError(errno.ENOSPC, "No space left on device")
 
 @pytest.mark.parametrize(
     "where",
-    ["batch", "every-row", "disk-full", "disk-full-and-spill", "job-update"],
+    ["batch", "every-row", "disk-full", "disk-full-and-spill", "job-update", "store-gone", "checkpoint"],
 )
 def test_injected_write_errors_lose_no_reply_unrecorded(openai_server, tmp_path, monkeypatch, where):
     """Wherever a write fails, each reply the server served is stored, in
@@ -149,6 +150,23 @@ def test_injected_write_errors_lose_no_reply_unrecorded(openai_server, tmp_path,
         _refuse(monkeypatch, after_five, DISK_FULL)
         if where == "disk-full-and-spill":
             monkeypatch.setattr(unstored, "_append_lines", _raise_disk_full)
+    elif where == "store-gone":  # DuckDB invalidated the connection: stop, spill, do not pay on
+        count = {"n": 0}
+
+        def after_five_gone(row):
+            count["n"] += 1
+            return count["n"] > 5
+
+        _refuse(
+            monkeypatch, after_five_gone, duckdb.FatalException("FATAL Error: database has been invalidated")
+        )
+    elif where == "checkpoint":  # a checkpoint that fails for another reason: said, rows kept in the WAL
+        monkeypatch.setattr(writer, "CHECKPOINT_WAL_BYTES", 0)
+
+        def checkpoint_if_room(self, margin=0):
+            raise RuntimeError("injected: checkpoint failed")
+
+        monkeypatch.setattr(Store, "checkpoint_if_room", checkpoint_if_room)
     elif where == "job-update":
         real_upsert = Store.upsert_job
 
@@ -159,13 +177,20 @@ def test_injected_write_errors_lose_no_reply_unrecorded(openai_server, tmp_path,
 
         monkeypatch.setattr(Store, "upsert_job", upsert_job)
 
-    stats = run_generate(cfg)
+    notices = []
+    stats = run_generate(cfg, on_notice=notices.append)
     served = set(server.state.served)
     kept = stored_ids(tmp_path) | unstored_ids(tmp_path)
     assert len(kept) + stats.lost == len(served) and kept <= served
     assert stats.stored == len(stored_ids(tmp_path))
     if where == "batch":
         assert stats.failed == 0 and stats.stored == 24
+    if where == "store-gone":
+        assert "the store failed" in stats.fatal and stats.stored <= 5
+        assert stats.unstored == len(served) - stats.stored and len(served) < 24
+    if where == "checkpoint":
+        assert stats.stored == 24 and not stats.fatal and stats.failed == 0
+        assert any("checkpoint failed" in n for n in notices)
     if where == "job-update":  # all stored; the job row could not say so, and the job does
         assert stats.stored == 24 and "disk full" in stats.fatal and "job" in stats.fatal
     if where == "every-row":
@@ -222,3 +247,70 @@ def test_a_full_disk_stores_or_spills_every_reply_and_exits_2(openai_server, tmp
         assert len(stored_ids(ws)) == 600 and not (ws / "unstored.jsonl").exists()
     finally:
         subprocess.run(["umount", "-l", str(disk)])
+
+
+def test_a_spill_after_a_torn_line_starts_a_line_of_its_own(tmp_path):
+    """A crash mid-append leaves a torn last line; the next spill must not glue its
+    row onto it, or that paid reply could not be read back (and would be paid again)."""
+    with Store.open(tmp_path) as store:
+        (tmp_path / "unstored.jsonl").write_text('{"completion_id": "torn", "te')
+        row = {"completion_id": "c1", "problem_id": "p", "job": "j", "teacher": "t", "strategy": "cot",
+               "sample_index": 0, "text": "answer", "reasoning": None, "finish_reason": "stop",
+               "prompt_tokens": 1, "completion_tokens": 1, "cost_usd": 0.0, "latency_ms": 1.0,
+               "error": None, "meta": "{}"}  # fmt: skip
+        unstored.spill(tmp_path, [row], "refused")
+        result = unstored.ingest(store)
+        assert result.stored == 1 and result.held == set()
+        assert query_store(store, "select text from completions") == [("answer",)]
+    assert (tmp_path / "unstored.jsonl").read_text() == '{"completion_id": "torn", "te\n'
+
+
+def test_a_failed_append_is_cut_back(tmp_path, monkeypatch):
+    path = tmp_path / "unstored.jsonl"
+    path.write_text('{"completion_id": "a"}\n')
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(DISK_FULL))
+    with pytest.raises(OSError):
+        unstored.spill(tmp_path, [{"completion_id": "b", "error": None}], "disk full")
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert path.read_text() == '{"completion_id": "a"}\n'
+
+
+def query_store(store, sql):
+    return store.con.execute(sql).fetchall()
+
+
+def test_disk_full_before_any_request_is_one_line_and_exit_2(openai_server, tmp_path, monkeypatch):
+    """The disk fills between the reserve and the first request (storing the problems):
+    the job stops as a full disk, not with DuckDB's traceback."""
+    server = openai_server()
+    real = Store.write_batch
+
+    def write_batch(self, batches):
+        batches = list(batches)
+        if any(table == "problems" for table, _, _ in batches):
+            raise DISK_FULL
+        return real(self, batches)
+
+    monkeypatch.setattr(Store, "write_batch", write_batch)
+    stats = run_generate(config(server, tmp_path))
+    assert stats.disk_full and stats.fatal.startswith("disk full") and server.state.requests == 0
+    assert query(tmp_path, "select status from jobs") == [("failed",)]
+    assert not (tmp_path / unstored.RESERVE_FILE).exists()
+
+
+def test_concurrent_replies_and_commits_lose_nothing(tmp_path):
+    """The writer thread commits while the loop buffers replies: with thread switches
+    forced as often as possible, every reply counted as stored is in the store."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        stats = run_generate(
+            GenerateConfig(
+                workspace=str(tmp_path), tasks="math", count=3000, concurrency=32, flush_interval=0
+            )
+        )
+    finally:
+        sys.setswitchinterval(interval)
+    assert stats.stored == 3000 and stats.failed == 0
+    assert query(tmp_path, "select count(*) from completions where error is null") == [(3000,)]
