@@ -6,11 +6,12 @@ another), and a trainer read the wrong one. So:
 - `overwrite` replaces only an export (the manifest and train/val files or folders): a
   directory with anything else in it is refused, so `--out . --overwrite` cannot delete a
   project;
-- the new export is written into a hidden sibling directory (same filesystem), the old one
-  is renamed aside, the new one renamed into place, then the old one deleted. A failure
-  while writing removes the temp directory and leaves the old export as it was; a reader
-  sees the old export or the new one, never a mix of both (between the two renames, for an
-  instant, no directory).
+- the new export is written into a hidden folder inside `out` (same filesystem), then the
+  old entries are moved into another hidden folder, the new ones moved up (the manifest
+  last), and the old ones deleted. The directory itself stays: a mount point, its mode,
+  owner and ACLs, a shell standing in it. A failure while writing removes the hidden folder
+  and leaves the old export as it was; a failure while moving puts the old entries back.
+  Leftovers of a killed export (the hidden folders) are removed by the next one.
 - `cotmill-export.json` (datagen.manifest) records what the directory holds.
 """
 
@@ -27,13 +28,24 @@ import pyarrow as pa
 from datagen.manifest import MANIFEST, SPLITS, ExportManifest, ManifestError, read_manifest
 
 WRITERS = ("parquet", "jsonl", "hf")
-# everything an export writes: parquet/jsonl files, or a datasets dir (dataset_dict.json + split folders)
-EXPORT_ENTRIES = {
-    MANIFEST,
-    "dataset_dict.json",
-    *SPLITS,
-    *(f"{s}.{w}" for s in SPLITS for w in ("parquet", "jsonl")),
-}
+# the files an export writes; split folders only in a datasets dir (beside dataset_dict.json),
+# so a user's own train/ or val/ folder is never taken for part of an export
+EXPORT_FILES = {MANIFEST, "dataset_dict.json", *(f"{s}.{w}" for s in SPLITS for w in ("parquet", "jsonl"))}
+HIDDEN = ".cotmill-export-"  # prefix of the folders an export works in, inside `out`
+
+
+def _entries(out: Path) -> list[str]:
+    """What `out` holds, less the working folders a killed export left."""
+    return sorted(p.name for p in out.iterdir() if not p.name.startswith(HIDDEN)) if out.exists() else []
+
+
+def _foreign(out: Path, entries: list[str]) -> list[str]:
+    datasets_dir = "dataset_dict.json" in entries
+    return [
+        name
+        for name in entries
+        if name not in EXPORT_FILES and not (datasets_dir and name in SPLITS and (out / name).is_dir())
+    ]
 
 
 class ExportError(ValueError):
@@ -56,13 +68,13 @@ def check_out(out, overwrite: bool) -> ExportManifest | None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out}: not a directory")
-    entries = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    entries = _entries(out)
     if not entries:
         return None
     if not overwrite:
         raise ExportError(f"{out} is not empty{_describe(out)}; pass --overwrite to replace it, or choose "
                           "another --out")  # fmt: skip
-    foreign = [name for name in entries if name not in EXPORT_ENTRIES]
+    foreign = _foreign(out, entries)
     if foreign:
         raise ExportError(f"{out} holds {foreign[0]}, which is not part of an export; --overwrite replaces "
                           "only an earlier export, so choose another --out")  # fmt: skip
@@ -102,33 +114,50 @@ def write_splits(rows: list[dict], out: Path, writer: str) -> dict[str, Path]:
 
 
 def _swap_in(tmp: Path, out: Path) -> None:
-    """Put the finished `tmp` where `out` is: a rename over nothing or an empty directory,
-    else the old export renamed aside first (POSIX cannot rename over a non-empty one)."""
-    if not out.exists() or not any(out.iterdir()):
-        os.replace(tmp, out)
-        return
-    old = out.with_name(f".{out.name}.old-{secrets.token_hex(4)}")
-    os.rename(out, old)
+    """Replace the entries of `out` (an export, checked by check_out) by those of `tmp`,
+    a folder inside it. The old manifest goes first and the new one comes last, so a
+    manifest never describes a half-replaced directory."""
+    old = out / f"{HIDDEN}old-{secrets.token_hex(4)}"
+    old.mkdir()
+    moved_out: list[str] = []
+    moved_in: list[str] = []
     try:
-        os.rename(tmp, out)
+        for name in sorted(_entries(out), key=lambda n: n != MANIFEST):
+            os.rename(out / name, old / name)
+            moved_out.append(name)
+        for name in sorted((p.name for p in tmp.iterdir()), key=lambda n: n == MANIFEST):
+            os.rename(tmp / name, out / name)
+            moved_in.append(name)
     except BaseException:
-        os.rename(old, out)
+        for name in moved_in:  # the new entries out again, the old ones back
+            _remove(out / name)
+        for name in moved_out:
+            os.rename(old / name, out / name)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def write_export(rows: list[dict], out, writer: str, fields: dict, overwrite: bool = False):
     """Write rows (each with its `split`) and the manifest (`fields`: mixture, format,
-    workspace, options) into `out`, replacing it whole. Returns (split -> rows, split -> path,
+    workspace, options) into `out`, replacing its export. Returns (split -> rows, split -> path,
     the manifest of the export replaced or None)."""
     if writer not in WRITERS:
         raise ExportError(f"unknown writer {writer!r}; use one of {', '.join(WRITERS)}")
     out = Path(out)
     replaced = check_out(out, overwrite)
-    target = out.resolve()  # through a symlink: the directory it names is replaced
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{secrets.token_hex(4)}")
-    tmp.mkdir()  # not mkdtemp: its 0700 would become the export's mode
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(f"{HIDDEN}*"):  # a killed export's working folders
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = out / f"{HIDDEN}tmp-{secrets.token_hex(4)}"
+    tmp.mkdir()
     try:
         written = write_splits(rows, tmp, writer)
         counts = dict.fromkeys(SPLITS, 0)
@@ -137,9 +166,8 @@ def write_export(rows: list[dict], out, writer: str, fields: dict, overwrite: bo
         # a split's file, or for hf the folder save_to_disk gave it
         files = {s: s if writer == "hf" else p.name for s, p in written.items()}
         ExportManifest(rows=counts, files=files, layout=writer, **fields).write(tmp)
-        _swap_in(tmp, target)
-    except BaseException:
+        _swap_in(tmp, out)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     paths = {s: out if writer == "hf" else out / p.name for s, p in written.items()}
     return {s: n for s, n in counts.items() if n}, paths, replaced

@@ -62,7 +62,7 @@ def test_a_used_directory_is_refused_then_replaced_whole(workspace, tmp_path):
         "jsonl",
         {"train": 10, "val": 0},
     )
-    assert _leftovers(tmp_path) == []
+    assert _leftovers(tmp_path) == [] and _leftovers(out) == []
 
 
 def test_a_failed_overwrite_leaves_the_old_export(workspace, tmp_path):
@@ -75,7 +75,7 @@ def test_a_failed_overwrite_leaves_the_old_export(workspace, tmp_path):
     with pytest.raises(Exception, match="object"):
         write_export(rows, out, "parquet", {"mixture": "broken", "format": "sft"}, overwrite=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    assert _leftovers(tmp_path) == []  # the temp directory is gone
+    assert _leftovers(tmp_path) == [] and _leftovers(out) == []  # the working folder is gone
 
 
 def test_overwrite_replaces_only_an_export(workspace, tmp_path):
@@ -110,3 +110,44 @@ def test_cli_export_says_overwrite_and_what_it_replaced(workspace, tmp_path):
     assert done.exit_code == 0, done.output
     assert "replaced the export of mixture train-mix (sft, parquet)" in done.output
     assert f"train: 10 rows -> {out}/train.jsonl" in done.output
+
+
+def test_overwrite_never_takes_a_users_own_train_folder(workspace, tmp_path):
+    """Folders named train/ and val/ belong to an export only beside dataset_dict.json."""
+    out = tmp_path / "data"
+    (out / "train").mkdir(parents=True)
+    (out / "train" / "img001.jpg").write_bytes(b"jpg")
+    with pytest.raises(ExportError, match=rf"{out} holds train, which is not part of an export"):
+        export_mixture(workspace, "other", "sft", out, "jsonl", overwrite=True)
+    assert (out / "train" / "img001.jpg").read_bytes() == b"jpg"
+
+
+def test_the_directory_itself_stays_and_a_killed_exports_leftovers_go(workspace, tmp_path):
+    """The export swaps what is inside `out`, not `out` itself: its mode stays, and so
+    would a mount point (a volume) or a shell standing in it."""
+    out = tmp_path / "exp"
+    out.mkdir(mode=0o750)
+    out.chmod(0o750)
+    inode = out.stat().st_ino
+    export_mixture(workspace, "other", "sft", out, "jsonl")
+    (out / ".cotmill-export-tmp-dead").mkdir()  # as a SIGKILL mid-export leaves it
+    (out / ".cotmill-export-tmp-dead" / "train.jsonl").write_text("partial")
+    export_mixture(workspace, "train-mix", "sft", out, "parquet", overwrite=True)
+    assert out.stat().st_ino == inode and out.stat().st_mode & 0o777 == 0o750
+    assert _listing(out) == {"train.parquet", "val.parquet", MANIFEST}
+
+
+def test_an_export_into_a_mount_point(workspace, tmp_path):
+    import os
+    import subprocess
+
+    out = tmp_path / "volume"
+    out.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(out)]).returncode:
+        pytest.skip("needs root to mount a tmpfs")
+    try:
+        export_mixture(workspace, "other", "sft", out, "jsonl")
+        export_mixture(workspace, "train-mix", "sft", out, "parquet", overwrite=True)
+        assert _listing(out) == {"train.parquet", "val.parquet", MANIFEST}
+    finally:
+        subprocess.run(["umount", "-l", str(out)])
