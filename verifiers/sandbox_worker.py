@@ -90,6 +90,8 @@ class Zygote:
         self.devnull = os.open("/dev/null", os.O_RDWR)
         bpf = config.get("seccomp")
         self.seccomp = sos.seccomp_program(bytes.fromhex(bpf)) if bpf and sos.seccomp_available() else None
+        if self.seccomp is not None and not _filter_loads(self.seccomp):
+            self.seccomp = None  # a kernel that takes no filter must not fail every run: told at start-up
 
     def spawn(self, role, fds: list[int], uid_index: int, deadline: float) -> int:
         """Fork a child with `fds` as its 0, 1, 2, 3, ...; it runs `role()` and exits."""
@@ -241,6 +243,22 @@ class Zygote:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _filter_loads(program) -> bool:
+    """Load the seccomp filter in a throwaway child: if this kernel refuses it, every
+    run's child would exit before its program starts and score 0 as if it had failed."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            sos.prctl(sos.PR_SET_NO_NEW_PRIVS, 1)
+            sos.load_seccomp(program)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def _pidfd(pid: int) -> int | None:

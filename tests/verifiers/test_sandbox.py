@@ -15,6 +15,7 @@ import os
 import select
 import signal
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -537,3 +538,20 @@ def test_command_lines(monkeypatch):
     prefix = bwrap_prefix()
     assert {"--unshare-net", "--unshare-pid", "--die-with-parent", "--tmpfs"} <= set(prefix)
     assert ["--ro-bind", "/", "/"] != prefix[prefix.index("--ro-bind") :][:3]  # not the whole host
+
+
+def test_a_filter_the_kernel_refuses_is_caught_at_start_up():
+    """A zygote whose kernel refuses the seccomp filter must run without it (and say so),
+    not kill every run's child before its program starts and score correct code 0."""
+    from verifiers.sandbox_seccomp import compiled
+
+    bpf, why_not = compiled()
+    if bpf is None:
+        pytest.skip(why_not)
+    probe = (
+        "import sys; sys.path.insert(0, 'verifiers'); import sandbox_worker as w, sandbox_os as sos\n"
+        f"print(w._filter_loads(sos.seccomp_program(bytes.fromhex('{bpf.hex()}'))), "
+        "w._filter_loads(sos.seccomp_program(b'\\xff' * 8)))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.stdout.split() == ["True", "False"], out.stderr
