@@ -29,6 +29,7 @@ re-created after a fork (process pools).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import json
 import os
@@ -67,6 +68,17 @@ GRACE_S = 5.0  # beyond the run's own deadline, for the zygote to kill and reply
 
 _starter_lock = threading.Lock()
 _starter_pool: ThreadPoolExecutor | None = None
+
+
+@contextlib.contextmanager
+def _worker_errors():
+    """The zygote's socket going quiet or closing, told as a SandboxError."""
+    try:
+        yield
+    except TimeoutError:
+        raise SandboxError("the sandbox worker did not answer in time") from None
+    except EOFError:
+        raise SandboxError("the sandbox worker died") from None
 
 
 class SandboxError(RuntimeError):
@@ -203,12 +215,8 @@ class Worker:
 
     def _recv(self, deadline: float) -> dict:
         assert self.sock is not None
-        try:
+        with _worker_errors():
             return wire.recv_frame(self.sock, deadline)
-        except TimeoutError:
-            raise SandboxError("the sandbox worker did not answer in time") from None
-        except EOFError:
-            raise SandboxError("the sandbox worker died") from None
 
     def request(self, request: dict, timeout_s: float) -> dict:
         """Send one run; on any failure the worker is killed (and restarted next time)."""
@@ -237,12 +245,8 @@ class Worker:
         """Hand `fds` (closed here) to the zygote for one run of `kind`; its reply, and
         what arrived on `report` meanwhile."""
         assert self.sock is not None
-        try:
+        with _worker_errors():
             return wire.exchange(self.sock, kind, fds, deadline, GRACE_S, report, self.limits.report_bytes)
-        except TimeoutError:
-            raise SandboxError("the sandbox worker did not answer in time") from None
-        except EOFError:
-            raise SandboxError("the sandbox worker died") from None
 
     def _stdio(self, program: bytes, stdins: list, deadline: float) -> dict:
         """Each case is a run of its own, with stdin, stdout and stderr in files."""

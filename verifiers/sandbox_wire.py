@@ -23,11 +23,15 @@ import threading
 import time
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _feed(fd: int, data: bytes) -> None:
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_all(fd, data)
     except OSError:
         pass  # the reader died first
     finally:
@@ -57,9 +61,7 @@ def anonymous_file(data: bytes = b"") -> int:
     except (AttributeError, OSError):  # no memfd here (old kernel, not Linux)
         fd = os.dup(tempfile.TemporaryFile().fileno())
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_all(fd, data)
         os.lseek(fd, 0, os.SEEK_SET)
     except OSError:
         os.close(fd)
