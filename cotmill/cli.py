@@ -20,16 +20,6 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.message}", err=True)
 
 
-def _fields(values: tuple[str, ...]) -> dict[str, str]:
-    mapping = {}
-    for item in values:
-        ours, sep, theirs = item.partition("=")
-        if not sep or not ours or not theirs:
-            raise UserError(f"--field expects NAME=COLUMN, got {item!r}")
-        mapping[ours.strip()] = theirs.strip()
-    return mapping
-
-
 class _Cotmill(click.Group):
     """Damage to the store shows only when a command reads the spoiled block, deep
     inside any of them: it is told here, once for all commands, as one line."""
@@ -59,194 +49,6 @@ WORKSPACE = click.option(
     default=None,
     help="Workspace directory holding cotmill.duckdb [env COTMILL_WORKSPACE; default ./cotmill-workspace].",
 )
-
-
-@main.command()
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    help="Job YAML with the same keys as these flags (flags win).",
-)
-@WORKSPACE
-@click.option("--job", help="Job name; re-running a job resumes it. [default: default]")
-@click.option("--tasks", help="Task or domain names, comma-separated (e.g. math,code,logic or sudoku4).")
-@click.option(
-    "--count", type=int, help="Number of distinct problems to generate from the tasks. [default: 100]"
-)
-@click.option("--difficulty", help="Difficulty level or range, e.g. 3 or 1-5. [default: 1-5]")
-@click.option("--source", help="Problems from a JSONL/CSV/Parquet file, a datasets directory or a hub name.")
-@click.option(
-    "--preset", type=click.Choice(["gsm8k", "math", "humaneval"]), help="Field layout of the source."
-)
-@click.option(
-    "--field",
-    "fields",
-    multiple=True,
-    help="Map a field onto a column: NAME=COLUMN (prompt, answer, task, difficulty, solution). Repeatable.",
-)
-@click.option(
-    "--domain",
-    type=click.Choice(["math", "code", "logic"]),
-    help="Domain of source problems without a preset. [default: math]",
-)
-@click.option("--split", help="Split to read from a datasets directory or hub dataset.")
-@click.option("--limit", type=int, help="Read at most this many problems from the source.")
-@click.option(
-    "--skip-invalid",
-    is_flag=True,
-    default=None,
-    help="Put bad source rows in the rejects table instead of stopping.",
-)
-@click.option("--samples", type=int, help="Completions per problem. [default: 1]")
-@click.option(
-    "--n-per-request",
-    type=int,
-    help="Samples asked for in one request through the API's n (1: separate requests). [default: all samples]",
-)
-@click.option(
-    "--teacher",
-    help="builtin (a simulator), openai:MODEL (an OpenAI-compatible endpoint) or hf:PATH (a local "
-    "transformers model or adapter directory, batched on this machine). [default: builtin]",
-)
-@click.option("--base-url", help="Base URL of an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
-@click.option("--api-key-env", help="Environment variable holding the API key. [default: OPENAI_API_KEY]")
-@click.option("--strategy", help="Prompt strategy: cot, least_to_most or step_back. [default: cot]")
-@click.option(
-    "--template",
-    type=click.Path(dir_okay=False),
-    help="File with a user-message template ({problem} and {answer_format} placeholders).",
-)
-@click.option("--system", help="A system message sent before the prompt.")
-@click.option("--temperature", type=float, help="Sampling temperature. [default: 0.7]")
-@click.option("--top-p", type=float, help="Nucleus sampling. [default: 1.0]")
-@click.option("--max-tokens", type=int, help="Maximum completion tokens. [default: 2048]")
-@click.option("--concurrency", type=int, help="Requests in flight at once. [default: 16]")
-@click.option("--rpm", type=float, help="Requests-per-minute limit.")
-@click.option("--tpm", type=float, help="Tokens-per-minute limit.")
-@click.option(
-    "--timeout", type=float, help="Seconds before a request times out (then retried). [default: 600]"
-)
-@click.option(
-    "--max-retries", type=int, help="Retries of a transient failure before it counts as failed. [default: 8]"
-)
-@click.option(
-    "--retry-base-delay",
-    type=float,
-    help="First retry delay in seconds, doubled each retry, with jitter. [default: 1]",
-)
-@click.option("--retry-max-delay", type=float, help="Longest delay between retries in seconds. [default: 60]")
-@click.option(
-    "--max-retry-after",
-    type=float,
-    help="Longest pause in seconds that a server's Retry-After may impose on the job. [default: 300]",
-)
-@click.option("--seed", type=int, help="Seed of the task generators. [default: 0]")
-@click.option(
-    "--error-rate", type=float, help="builtin teacher: share of solutions with a planted slip. [default: 0]"
-)
-@click.option("--price-in", type=float, help="USD per 1M prompt tokens, for the cost column.")
-@click.option("--price-out", type=float, help="USD per 1M completion tokens, for the cost column.")
-@click.option(
-    "--status-every",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="Seconds between status lines on stderr when it is not a terminal (logs); 0: none.",
-)
-@click.pass_context
-def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> None:
-    """Generate completions for task problems or a source file, resumably.
-
-    Re-running the same command skips every completion already stored and retries
-    only the missing or failed ones. Exits 0 when every completion is stored, 1 when
-    some failed (re-run to retry them; replies the store refused stay in
-    W/unstored.jsonl and are not paid for again), 2 when the job was stopped
-    (authentication failed, disk full), 130 on Ctrl-C and 143 on SIGTERM."""
-    from cotmill.progress import GenerateProgress, summary_table
-    from datagen.config import ConfigError, load_config
-    from datagen.jobs import JobError, run_generate
-    from datagen.prompts import TemplateError
-    from datagen.sources import SourceError
-    from datagen.store import WorkspaceError
-    from datagen.unstored import is_disk_full
-
-    overrides = {
-        k: v
-        for k, v in flags.items()
-        if v is not None and ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT
-    }
-    if fields:
-        overrides["fields"] = _fields(fields)
-    progress = None
-    try:
-        cfg = load_config(config_file, overrides)
-        teacher = None
-        if cfg.teacher.startswith("hf:"):  # lazily: torch loads only for local-model teachers
-            from train.hf_teacher import make_hf_teacher
-
-            teacher = make_hf_teacher(cfg.teacher)
-        progress = GenerateProgress(cfg.job, status_every)
-        with progress:
-            stats = run_generate(
-                cfg,
-                on_update=progress.update,
-                on_plan=progress.plan,
-                teacher=teacher,
-                on_notice=progress.notice,
-            )
-    except (ConfigError, SourceError, TemplateError, WorkspaceError, JobError, ValueError, KeyError) as e:
-        # KeyError's str() adds quotes around the message
-        raise UserError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from None
-    except KeyboardInterrupt as e:
-        _not_stored(getattr(progress, "stats", None), cfg)
-        _interrupted(e)
-    except Exception as e:
-        if not is_disk_full(e):
-            raise
-        click.echo(f"error: disk full: {e}", err=True)
-        sys.exit(2)
-    Console().print(summary_table(cfg.job, stats))
-    _not_stored(stats, cfg)
-    if stats.fatal:
-        click.echo(f"job stopped: {stats.fatal}", err=True)
-        sys.exit(2)
-    if stats.failed:
-        click.echo(f"{stats.failed} completion(s) failed; re-run the command to retry them", err=True)
-        sys.exit(1)
-
-
-def _not_stored(stats, cfg) -> None:
-    """Say where the replies are that the store did not take."""
-    if stats is None:
-        return
-    if stats.unstored:
-        click.echo(
-            f"{stats.unstored} received repl{'y' if stats.unstored == 1 else 'ies'} could not be stored: "
-            f"kept in {_unstored_path(cfg)}, which the next run stores first; they are never paid for again",
-            err=True,
-        )
-    if stats.lost:
-        click.echo(
-            f"{stats.lost} received replies are LOST: the store refused them and {stats.lost_reason}",
-            err=True,
-        )
-
-
-def _interrupted(e: KeyboardInterrupt) -> None:
-    """Ctrl-C exits 130 and SIGTERM 143 (128 + the signal), as shells report them."""
-    click.echo(
-        "interrupted: the replies received so far are stored (or kept, as said above); re-run the same command to resume",
-        err=True,
-    )
-    sys.exit(143 if e.args == ("SIGTERM",) else 130)
-
-
-def _unstored_path(cfg) -> str:
-    from datagen.store import resolve_workspace
-    from datagen.unstored import FILE
-
-    return str(resolve_workspace(cfg.workspace) / FILE)
 
 
 @main.command()
@@ -396,7 +198,7 @@ def run(pipeline_file, workspace) -> None:
     except (ConfigError, SourceError, WorkspaceError, RuntimeError, ValueError) as e:
         raise UserError(str(e)) from None
     except KeyboardInterrupt as e:
-        _interrupted(e)
+        interrupted(e)
 
 
 @main.command()
@@ -424,6 +226,9 @@ def report(workspace, out) -> None:
 
 
 # commands that live in modules of their own (one line each: import, then add)
+from cotmill.cmd_generate import generate, interrupted  # noqa: E402
+
+main.add_command(generate)
 from cotmill.cmd_curate import curate  # noqa: E402
 
 main.add_command(curate)
