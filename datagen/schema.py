@@ -210,6 +210,12 @@ MIGRATIONS.append(
     ]
 )
 
+MIGRATIONS.append(
+    # 6: what each run ran on (threads, CPU, library versions, commit): figures of two
+    # machines can only be compared when that is known
+    ["ALTER TABLE runs ADD COLUMN env JSON"]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # made before the migrations run; its rows say which of them have been applied

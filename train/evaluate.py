@@ -331,13 +331,14 @@ def write_problems(result: EvalResult, out) -> Path:
 def store_eval(workspace, result: EvalResult, started: dt.datetime, out=None) -> None:
     """Replace the run's `runs` row and `evals` rows in one transaction (the lock is held only here)."""
     from datagen.store import Store
+    from train.environment import environment
 
     now = dt.datetime.now()
     summary = {s.label: s.value for s in result.scores if (s.domain, s.task) == ("all", "all")}
     run_row = {"run": result.run, "kind": "eval", "model": result.model, "data": result.data,
                "out": str(out or ""), "config": json.dumps({**result.config, "split": result.split}),
                "status": "finished", "summary": json.dumps(summary), "started_at": started,
-               "finished_at": now}  # fmt: skip
+               "finished_at": now, "env": json.dumps(environment(), sort_keys=True)}  # fmt: skip
     eval_rows = [{"run": result.run, "model": result.model, "data": result.data, "split": result.split,
                   "domain": s.domain, "task": s.task, "metric": s.metric, "k": s.k, "value": s.value,
                   "n": s.n, "created_at": now} for s in result.scores]  # fmt: skip

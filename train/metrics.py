@@ -45,6 +45,8 @@ class RunLogger:
     ):
         from torch.utils.tensorboard import SummaryWriter
 
+        from train.environment import environment
+
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.run = run or f"{kind}-{self.out_dir.name}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
@@ -62,7 +64,7 @@ class RunLogger:
         self._run_row: dict | None = {
             "run": self.run, "kind": kind, "model": str(model), "data": str(data), "out": str(self.out_dir),
             "config": json.dumps(config or {}, sort_keys=True, default=str), "status": "running",
-            "started_at": _now(),
+            "started_at": _now(), "env": json.dumps(environment(), sort_keys=True),
         }  # fmt: skip
         self.flush()
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
+import torch
 
 from datagen.store import Store
 from tests.conftest import query
@@ -63,6 +65,14 @@ def test_rows_reach_the_store_at_each_flush_and_the_lock_is_free_between(tmp_pat
         w, "SELECT status, summary, started_at, finished_at FROM runs"
     )[0]
     assert status == "finished" and json.loads(summary) == {"reward": 0.4} and finished >= started
+
+    # what it ran on, so two machines' figures can be told apart
+    (env,) = query(w, "SELECT env FROM runs")[0]
+    env = json.loads(env)
+    assert env["threads"] == torch.get_num_threads() >= 1 and env["cores"] == os.cpu_count()
+    assert env["cpu"] and env["versions"]["torch"] and env["versions"]["cotmill"]
+    assert env["versions"]["transformers"] and env["python"].count(".") == 2
+    assert env["commit"] is None or len(env["commit"].removesuffix("+dirty")) == 40
 
 
 def test_busy_workspace_keeps_the_buffer_and_warns_once(tmp_path, capsys):
