@@ -8,6 +8,8 @@ WORKSPACE ?= demo-workspace
 # The CPU build of torch that lies on this kind of machine's disk; a GPU machine runs
 # `make test-gpu`, which leaves torch to the range in pyproject (a CUDA build).
 TORCH ?= torch==2.13.0
+# seeds of the learning recipe (make tiny-rl SEEDS=0,1,2): model init, SFT, GRPO, sampled eval
+SEEDS ?= 0
 
 .PHONY: install install-dev install-train sandbox-tools demo tiny-rl test test-gpu lint format clean
 
@@ -45,7 +47,7 @@ demo: install
 
 # the learning recipe: tiny model, SFT on builtin arithmetic CoT, GRPO, held-out accuracy before/after
 tiny-rl: install-train
-	COTMILL=$(VENV)/bin/cotmill bash examples/tiny_rl.sh
+	COTMILL=$(VENV)/bin/cotmill bash examples/tiny_rl.sh --seeds $(SEEDS)
 
 test: install-dev
 	$(VENV)/bin/ruff check .
