@@ -10,6 +10,8 @@ WORKSPACE ?= demo-workspace
 TORCH ?= torch==2.13.0
 # seeds of the learning recipe (make tiny-rl SEEDS=0,1,2): model init, SFT, GRPO, sampled eval
 SEEDS ?= 0
+# README=README.md: the recipe regenerates that file's table from its manifest
+README ?=
 
 .PHONY: install install-dev install-train sandbox-tools demo tiny-rl test test-gpu lint format clean
 
@@ -47,7 +49,7 @@ demo: install
 
 # the learning recipe: tiny model, SFT on builtin arithmetic CoT, GRPO, held-out accuracy before/after
 tiny-rl: install-train
-	COTMILL=$(VENV)/bin/cotmill bash examples/tiny_rl.sh --seeds $(SEEDS)
+	COTMILL=$(VENV)/bin/cotmill README=$(README) bash examples/tiny_rl.sh --seeds $(SEEDS)
 
 test: install-dev
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,5 @@
-"""`cotmill train tiny|sft|grpo|merge`: thin shells over `train.*`. Each subcommand
-lives in a module of its own (cmd_tiny, cmd_sft, cmd_grpo) and is added here."""
+"""`cotmill train tiny|sft|grpo|merge|manifest`: thin shells over `train.*`. Each subcommand
+lives in a module of its own (cmd_tiny, cmd_sft, cmd_grpo, cmd_recipe) and is added here."""
 
 from __future__ import annotations
 
@@ -21,3 +21,6 @@ train.add_command(sft)
 from cotmill.cmd_grpo import grpo  # noqa: E402
 
 train.add_command(grpo)
+from cotmill.cmd_recipe import manifest  # noqa: E402
+
+train.add_command(manifest)

@@ -1,0 +1,51 @@
+"""`cotmill train manifest`: a thin shell over `train.recipe`."""
+
+from __future__ import annotations
+
+import click
+
+from cotmill.cli import WORKSPACE, UserError
+
+
+def _seeds(value: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected seeds like 0,1,2, got {value!r}") from None
+    if not seeds:
+        raise click.BadParameter("give at least one seed")
+    return seeds
+
+
+@click.command()
+@click.option("--recipe", required=True, help="Recipe name: the prefix of its runs (e.g. tiny-rl).")
+@click.option("--dir", "directory", required=True, type=click.Path(file_okay=False),
+              help="The recipe's output directory, holding seed-S/{greedy,sampled}-{a,b}.jsonl.")  # fmt: skip
+@click.option("--seeds", required=True, help="Seeds the recipe ran, comma-separated, e.g. 0,1,2.")
+@click.option("--wall-s", type=float, help="Wall time of the whole recipe in seconds.")
+@click.option("--setting", "settings", multiple=True, help="A setting of the recipe, KEY=VALUE. Repeatable.")
+@click.option("--readme", type=click.Path(dir_okay=False, exists=True),
+              help="Regenerate this file's table between <!-- recipe:NAME:start/end --> markers.")  # fmt: skip
+@WORKSPACE
+def manifest(recipe, directory, seeds, wall_s, settings, readme, workspace) -> None:
+    """Write a recipe's manifest (commit, versions, threads, machine, settings, wall time,
+    results per seed and their spread) to DIR/manifest.json, the workspace and `runs`,
+    and print the table the README shows."""
+    from datagen.store import WorkspaceError
+    from train.recipe import RecipeError, build_manifest, store_manifest, table, update_readme
+
+    pairs = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--setting expects KEY=VALUE, got {item!r}")
+        pairs[key] = value
+    try:
+        built = build_manifest(recipe, workspace, directory, _seeds(seeds), wall_s, pairs)
+        path = store_manifest(built, workspace, directory)
+        if readme:
+            update_readme(readme, built)
+    except (RecipeError, WorkspaceError) as e:
+        raise UserError(str(e)) from None
+    click.echo(table(built))
+    click.echo(f"manifest: {path}" + (f"; table regenerated in {readme}" if readme else ""))
