@@ -190,10 +190,13 @@ def table(manifest: dict) -> str:
         )
     env = manifest["env"]
     wall = f"{manifest['wall_s'] / 60:.0f} min" if manifest.get("wall_s") else "unknown"
+    # the commit the runs trained at (their own env), which may predate the manifest's
+    trained = sorted({(r.get("env") or {}).get("commit") or "unknown" for p in manifest["per_seed"]
+                      for r in p["runs"].values()})  # fmt: skip
     lines.append("")
     lines.append(
-        f"Generated from `{manifest['recipe']}` manifest of {manifest['created_at']}: commit "
-        f"{(manifest['commit'] or 'unknown')[:12]}, {env['cpu']}, {env['threads']} threads, torch "
+        f"Generated from `{manifest['recipe']}` manifest of {manifest['created_at']}: runs at commit "
+        f"{', '.join(c[:12] for c in trained) or 'unknown'}, {env['cpu']}, {env['threads']} threads, torch "
         f"{env['versions']['torch']}, transformers {env['versions']['transformers']}; wall time {wall} for "
         f"{len(seeds)} seed(s). Percentages are points; ± after a mean is the sd across seeds."
     )
