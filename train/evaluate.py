@@ -127,7 +127,12 @@ def paired_delta(a: EvalResult, b: EvalResult, metric: str, domain: str = "all",
         return values
 
     va, vb = per_problem(a), per_problem(b)
-    diffs = [vb[pid] - va[pid] for pid in va if pid in vb]
+    return mean_ci95([vb[pid] - va[pid] for pid in va if pid in vb])
+
+
+def mean_ci95(diffs: list[float]) -> tuple[float, float] | None:
+    """The mean of paired differences and the half-width of its 95% interval (normal
+    approximation); None below two differences."""
     n = len(diffs)
     if n < 2:
         return None

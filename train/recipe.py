@@ -18,11 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from math import sqrt
 from pathlib import Path
 from statistics import mean, stdev
 
 from train.environment import environment
+from train.evaluate import mean_ci95
 
 # (eval, metric in the per-problem results, label in the table)
 METRICS = (
@@ -54,16 +54,15 @@ def paired(before: dict[str, float], after: dict[str, float]) -> dict:
     """Means before and after over the shared problems, the mean paired difference and
     the half-width of its 95% interval (normal approximation), as train.evaluate prints it."""
     shared = [pid for pid in before if pid in after]
-    if len(shared) < 2:
+    result = mean_ci95([after[p] - before[p] for p in shared])
+    if result is None:
         raise RecipeError(f"only {len(shared)} problems were evaluated before and after")
-    diffs = [after[p] - before[p] for p in shared]
-    delta = mean(diffs)
     return {
         "n": len(shared),
         "before": mean(before[p] for p in shared),
         "after": mean(after[p] for p in shared),
-        "delta": delta,
-        "ci95": 1.96 * sqrt(sum((d - delta) ** 2 for d in diffs) / (len(diffs) - 1) / len(diffs)),
+        "delta": result[0],
+        "ci95": result[1],
     }
 
 
