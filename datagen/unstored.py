@@ -117,21 +117,30 @@ def ingest(store: Store) -> IngestResult:
     if not path.exists():
         return result
     keep: list[str] = []
+    parsed: list[tuple[str, dict]] = []
     for line in path.read_text(encoding="utf-8", errors="surrogateescape").splitlines():
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            cid = row["completion_id"]
+            row["completion_id"]
         except (ValueError, KeyError, TypeError):
             keep.append(line)
             continue
+        parsed.append((line, row))
+    # stored since (e.g. by a run that crashed before rewriting this file): one query for all
+    done = store.existing_ids(
+        "completions", "completion_id", [r["completion_id"] for _, r in parsed], "t.error IS NULL"
+    )
+    for line, row in parsed:
+        cid = row["completion_id"]
+        if cid in done:
+            continue
         row.pop("store_error", None)
-        if store.existing_ids("completions", "completion_id", [cid], "t.error IS NULL"):
-            continue  # stored since, e.g. by a run that crashed before rewriting this file
         try:
             store.write_batch([("completions", [sanitize(row)], "REPLACE")])
             result.stored += 1
+            done.add(cid)
         except Exception as e:
             result.held.add(cid)
             result.error = result.error or str(e)
