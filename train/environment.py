@@ -7,6 +7,7 @@ each ran on. Cheap to collect (no subprocess but one `git rev-parse`), never rai
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import subprocess
@@ -35,6 +36,7 @@ def _version(name: str) -> str | None:
         return None
 
 
+@functools.cache  # two git calls; the checkout does not change under a running process
 def commit() -> str | None:
     """The checkout's commit, `+dirty` when tracked files differ; None outside a git checkout."""
     if not (REPO / ".git").exists():
