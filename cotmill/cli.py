@@ -242,6 +242,9 @@ main.add_command(train)
 from cotmill.cmd_eval import eval_command  # noqa: E402
 
 main.add_command(eval_command)
+from cotmill.cmd_models import models  # noqa: E402
+
+main.add_command(models)
 
 
 if __name__ == "__main__":

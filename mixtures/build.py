@@ -54,24 +54,56 @@ def seeded_key(seed: int, value: str) -> str:
     return hashlib.sha256(f"{seed}\x00{value}".encode()).hexdigest()
 
 
-# tokens: what an SFT step trains on; a teacher that reported no usage is estimated
-# at 4 characters a token so a token budget still means something
-_POOL_SQL = """
-    SELECT completion_id, problem_id, domain, task, source || ':' || task AS source, difficulty,
-           coalesce(prompt_tokens, 0) + coalesce(completion_tokens, ceil(length(coalesce(text, '')) / 4))
-    FROM curated WHERE list_contains(?, domain)
-      AND problem_id NOT IN (SELECT problem_id FROM mixture_items WHERE list_contains(?, mixture))
+# the reasons a completion leaves `curated` that are verdicts, not curation: an unverified
+# mixture (spec.verified false) ignores these and keeps every other mark
+VERDICT_REASONS = ("failed_verification", "unverified")
+
+# every stored completion curation kept, passing or not: what an unverified mixture draws from
+UNVERIFIED_SQL = f"""
+    SELECT c.completion_id, c.problem_id, c.job, c.text, c.prompt_tokens, c.completion_tokens,
+           p.domain, p.task, p.source, p.difficulty
+    FROM completions c JOIN problems p USING (problem_id)
+    WHERE c.error IS NULL AND c.text IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM curation_marks m WHERE m.kind = 'problem' AND m.item_id = c.problem_id)
+      AND NOT EXISTS (SELECT 1 FROM curation_marks m WHERE m.kind = 'completion' AND m.item_id = c.completion_id
+                      AND m.reason NOT IN {VERDICT_REASONS})
 """
 
 
-def load_pool(store: Store, domains: list[str], exclude: list[str] = ()) -> list[Item]:
-    exclude = list(exclude)
+def eligible_sql(verified: bool) -> str:
+    """The relation a mixture's items come from: `curated`, or every kept completion."""
+    return "curated" if verified else f"({UNVERIFIED_SQL})"
+
+
+# tokens: what an SFT step trains on; a teacher that reported no usage is estimated
+# at 4 characters a token so a token budget still means something
+def _pool_sql(verified: bool) -> str:
+    return f"""
+    SELECT completion_id, problem_id, domain, task, source || ':' || task AS source, difficulty,
+           coalesce(prompt_tokens, 0) + coalesce(completion_tokens, ceil(length(coalesce(text, '')) / 4))
+    FROM {eligible_sql(verified)} WHERE list_contains(?, domain)
+      AND (len(?) = 0 OR list_contains(?, job))
+      AND problem_id NOT IN (SELECT problem_id FROM mixture_items WHERE list_contains(?, mixture))
+      AND problem_id NOT IN (SELECT problem_id FROM completions WHERE list_contains(?, job))
+"""
+
+
+def load_pool(store: Store, domains: list[str], exclude: list[str] = (), jobs: list[str] = (),
+              verified: bool = True, exclude_jobs: list[str] = ()) -> list[Item]:  # fmt: skip
+    exclude, jobs, exclude_jobs = list(exclude), list(jobs), list(exclude_jobs)
     known = {r[0] for r in store.con.execute("SELECT name FROM mixtures").fetchall()}
     missing = [name for name in exclude if name not in known]
     if missing:
         have = ", ".join(sorted(known)) or "none"
         raise SpecError(f"exclude names mixture(s) not built: {', '.join(missing)} (built: {have})")
-    rows = store.con.execute(_POOL_SQL, [domains, exclude]).fetchall()
+    if jobs or exclude_jobs:
+        known_jobs = {r[0] for r in store.con.execute("SELECT DISTINCT job FROM completions").fetchall()}
+        for key, names in (("jobs", jobs), ("exclude_jobs", exclude_jobs)):
+            missing = [name for name in names if name not in known_jobs]
+            if missing:
+                have = ", ".join(sorted(known_jobs)) or "none"
+                raise SpecError(f"{key} names job(s) with no completions: {', '.join(missing)} (jobs: {have})")
+    rows = store.con.execute(_pool_sql(verified), [domains, jobs, jobs, exclude, exclude_jobs]).fetchall()
     return [Item(*r[:6], int(r[6])) for r in rows]
 
 
@@ -167,7 +199,7 @@ def assign_splits(items: list[Item], spec: MixSpec) -> None:
 
 def plan_mixture(store: Store, spec: MixSpec) -> tuple[Plan, list[Item]]:
     """The plan and the chosen items, without writing anything."""
-    pool = load_pool(store, list(spec.ratios), spec.exclude)
+    pool = load_pool(store, list(spec.ratios), spec.exclude, spec.jobs, spec.verified, spec.exclude_jobs)
     buckets = make_buckets(spec)
     uniques = []
     for bucket in buckets:

@@ -38,6 +38,7 @@ import json
 from datagen.prompts import TemplateError, load_template, render_messages
 from datagen.records import content_hash
 from datagen.store import Store, resolve_workspace
+from mixtures.build import eligible_sql
 from mixtures.difficulty import rl_pool
 from mixtures.export_dir import WRITERS, ExportError, check_out, write_export
 
@@ -245,9 +246,10 @@ def export_rows(
         names = [r[0] for r in store.con.execute("SELECT name FROM mixtures ORDER BY name").fetchall()]
         known = ", ".join(names) or "none; run `cotmill mix build SPEC` first"
         raise ExportError(f"no mixture named {mixture!r} (known: {known})")
+    spec = json.loads(store.con.execute("SELECT spec FROM mixtures WHERE name = ?", [mixture]).fetchall()[0][0])
     stale = store.con.execute(
         "SELECT count(*) FROM mixture_items mi WHERE mi.mixture = ? AND mi.completion_id NOT IN "
-        "(SELECT completion_id FROM curated)",
+        f"(SELECT completion_id FROM {eligible_sql(spec.get('verified', True))})",
         [mixture],
     ).fetchall()[0][0]
     if stale:

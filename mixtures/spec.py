@@ -11,6 +11,9 @@
     seed: 7
     on_shortfall: error         # or redistribute
     exclude: [sft-mix]          # leave out every problem in these built mixtures
+    jobs: [star-sample]         # only completions of these generate jobs [default: all]
+    exclude_jobs: [star-sample] # leave out every problem these jobs answered (a held-out set)
+    verified: true              # false: passing or not (an unverified control, as STaR compares)
 
 Ratios and weights must each sum to 1 (within 0.001): a typo that silently
 renormalised would change the mixture without a word.
@@ -90,6 +93,14 @@ class MixSpec(BaseModel):
     # problems already in these mixtures (any split) are left out, e.g. an RL pool that
     # must not repeat the SFT data or its val split
     exclude: list[str] = Field(default_factory=list)
+    # only completions of these generate jobs (`completions.job`); empty: every job
+    jobs: list[str] = Field(default_factory=list)
+    # problems any of these jobs has a completion for are left out: a held-out set that no
+    # sampling job has seen, even the problems it got wrong (which no mixture holds)
+    exclude_jobs: list[str] = Field(default_factory=list)
+    # false: completions pass or fail alike (curation's other marks still apply), the control
+    # that shows what the verifier adds (examples/smollm2_star.sh trains on both)
+    verified: bool = True
 
     @field_validator("ratios")
     @classmethod

@@ -1,6 +1,7 @@
 """Math tasks: every one is judged by the `math` verifier (answer equivalence)."""
 
 from datagen.tasks.math import (
+    addition,
     arithmetic,
     derivatives,
     fractions,
@@ -13,6 +14,7 @@ from datagen.tasks.math import (
 TASKS = {
     m.TASK.name: m.TASK
     for m in (
+        addition,
         arithmetic,
         linear_equations,
         fractions,

@@ -143,6 +143,17 @@ def _equation(text: str):
     return _parse(left) - _parse(right)
 
 
+def check_addition(p):
+    a, b = p.meta["a"], p.meta["b"]
+    assert p.prompt == f"What is {a} + {b}?"
+    assert int(p.answer) == a + b
+    if p.difficulty == 1:
+        assert 1 <= a <= 20 and 1 <= b <= 20
+    else:
+        digits = sorted((len(str(a)), len(str(b))))
+        assert digits == sorted([(2, 1), (2, 2), (3, 2), (3, 3)][p.difficulty - 2])
+
+
 def check_arithmetic(p):
     assert re.fullmatch(r"[\d\s()+\-*]+", p.meta["expression"])
     assert int(p.answer) == eval(p.meta["expression"])
@@ -232,6 +243,7 @@ def check_derivatives(p):
 
 
 CHECKS = {
+    "addition": check_addition,
     "arithmetic": check_arithmetic,
     "linear_equations": check_linear_equations,
     "fractions": check_fractions,
