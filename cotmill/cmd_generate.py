@@ -168,6 +168,13 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
         sys.exit(2)
     Console().print(summary_table(cfg.job, stats))
     _not_stored(stats, cfg)
+    if stats.identical_problems:
+        click.echo(
+            f"warning: {stats.identical_problems} of {stats.sampled_problems} problems got identical "
+            f"samples at temperature {cfg.temperature:g}"
+            + (": the server seems to ignore sampling" if stats.identical_problems == stats.sampled_problems else ""),
+            err=True,
+        )
     if stats.fatal:
         click.echo(f"job stopped: {stats.fatal}", err=True)
         sys.exit(2)

@@ -29,6 +29,11 @@ from datagen.teachers.base import FatalError, Reply, Request, RequestError, Teac
 from datagen.writer import Writer
 
 
+# problems whose samples were all one text before the job says sampling looks off (a real
+# sampler repeats itself sometimes on an easy problem, rarely on several in a row)
+IDENTICAL_NOTICE_AFTER = 5
+
+
 @dataclass
 class EngineSettings:
     job: str
@@ -70,6 +75,10 @@ class JobStats:
     fatal: str | None = None
     disk_full: bool = False
     errors: dict[str, int] = field(default_factory=dict)
+    # sampling check (temperature > 0, several samples): problems whose samples of this run
+    # all came back, and how many of them came back as one text repeated
+    sampled_problems: int = 0
+    identical_problems: int = 0
 
     @property
     def pending(self) -> int:
@@ -139,6 +148,13 @@ class Engine:
         self._fatal = asyncio.Event()
         self._use_n = True
         self._split_ids: set[str] = set()  # ids of n>1 requests retried as singles
+        # a server that ignores the temperature returns K copies of one text: told, not stored silently
+        self._check_sampling = (
+            settings.samples > 1 and settings.params.temperature > 0 and not getattr(teacher, "deterministic", False)
+        )
+        self._texts: dict[str, list[str]] = {}  # problem -> texts of this run's samples so far
+        self._expected: dict[str, int] = {}  # problem -> samples this run asked for
+        self._told_identical = False
 
     # --- the run ------------------------------------------------------------------
 
@@ -164,6 +180,8 @@ class Engine:
         if ingested.stored:
             self.on_notice(f"stored {ingested.stored} replies kept in {unstored.FILE} by an earlier run")
         requests, done, held = plan(self.store, problems, self.teacher, self.s, ingested.held)
+        for r in requests:
+            self._expected[r.problem.problem_id] = self._expected.get(r.problem.problem_id, 0) + r.n
         self.stats.requested = len(problems) * self.s.samples
         self.stats.already_stored = done
         self.stats.unstored = self.stats.failed = held
@@ -230,6 +248,30 @@ class Engine:
             if self._tpm and reply.completion_tokens:
                 # charge what the reply really used, after it is safely buffered
                 await self._tpm.acquire(min(reply.completion_tokens, self.s.tpm / 6))
+
+    def _sampled(self, problem_id: str, text: str) -> None:
+        if self._check_sampling and self._expected.get(problem_id, 0) > 1:
+            self._texts.setdefault(problem_id, []).append(text)
+
+    def _sample_complete(self, problem_id: str) -> None:
+        """Once all of a problem's samples are in: were they one text repeated?"""
+        texts = self._texts.get(problem_id)
+        if texts is None or len(texts) < self._expected[problem_id]:
+            return
+        del self._texts[problem_id]
+        self.stats.sampled_problems += 1
+        if len(set(texts)) == 1:
+            self.stats.identical_problems += 1
+        st = self.stats
+        if not self._told_identical and st.identical_problems >= IDENTICAL_NOTICE_AFTER and (
+            st.identical_problems == st.sampled_problems
+        ):
+            self._told_identical = True
+            self.on_notice(
+                f"the teacher returned identical samples for each of the first {st.identical_problems} problems "
+                f"at temperature {self.s.params.temperature:g}: sampling looks off on the server (it decodes "
+                "greedily), so the extra samples are copies; stop the job and fix the server, or use --samples 1"
+            )
 
     def _stop(self, reason: str) -> None:
         self.stats.fatal = self.stats.fatal or reason
@@ -316,6 +358,8 @@ class Engine:
                 error=error,
             )  # fmt: skip
             self.writer.add(unstored.sanitize(row.row()))
+            if not error:
+                self._sampled(request.problem.problem_id, choice.text)
             if error:
                 self.stats.failed += 1
             else:
@@ -324,6 +368,7 @@ class Engine:
             self.stats.completion_tokens += c_tok
             self.stats.cost_usd += cost
         missing = request.completion_ids[len(got) :]
+        self._sample_complete(request.problem.problem_id)
         if missing:
             self._use_n = False  # the endpoint ignores `n`
         return [self._single(request, cid) for cid in missing]

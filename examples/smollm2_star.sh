@@ -132,6 +132,8 @@ done
 # 6. the manifest (settings, machine, wall time, paired deltas per seed); --readme regenerates
 #    the README's table from it
 $COTMILL train manifest --recipe smollm2-star --workspace "$W" --dir "$OUT" --seeds "$SEEDS" \
+  --compare base:sft-verified --compare sft-unverified:sft-verified --compare base:sft-unverified \
+  --compare sft-verified:grpo \
   --wall-s $(( $(date +%s) - START )) --setting model="$MODEL" --setting task="$TASK" \
   --setting difficulty="$DIFFICULTY" --setting sample_problems="$SAMPLE_PROBLEMS" --setting k="$K" \
   --setting sample_temperature="$TEMPERATURE" --setting max_tokens="$MAX_TOKENS" \

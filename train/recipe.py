@@ -7,10 +7,11 @@ A result from one run is not a result: long training amplifies small float
 differences between machines, so a claim is stated only when it holds for every
 seed (each seed's paired 95% interval on the same side of zero).
 
-Inputs, per seed S under the recipe's directory: `seed-S/greedy-{a,b}.jsonl` and
-`seed-S/sampled-{a,b}.jsonl`, the per-problem results of `cotmill eval --out` for
-the model before (a, after SFT) and after (b, after GRPO); and the `runs` rows
-named `RECIPE-{sft,grpo,greedy,sampled}-sS` (-a/-b for evals).
+Inputs, per seed S under the recipe's directory: `seed-S/{greedy,sampled}-MODEL.jsonl`,
+the per-problem results of `cotmill eval --out` for each model the recipe compares, and
+the `runs` rows named `RECIPE-KIND-sS` (with -a/-b for a two-model eval). Comparisons
+are BEFORE:AFTER pairs of those MODEL names: tiny-rl compares a (after SFT) with b (after
+GRPO), the default; smollm2-star compares base, sft-unverified, sft-verified and grpo.
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ METRICS = (
     ("sampled", "pass@k", "pass@4"),
     ("greedy", "pass@1", "greedy pass@1"),
 )
-RUN_KINDS = ("sft", "grpo", "greedy-a", "greedy-b", "sampled-a", "sampled-b")
+# the labels of a many-model recipe's rows, where K and the temperature are its settings
+GENERIC_LABELS = {
+    ("sampled", "pass@1"): "sampled pass@1",
+    ("sampled", "maj@k"): "sampled maj@K",
+    ("sampled", "pass@k"): "sampled pass@K",
+    ("greedy", "pass@1"): "greedy pass@1",
+}
+DEFAULT_COMPARISONS = (("a", "b"),)
 
 
 class RecipeError(ValueError):
@@ -66,13 +74,20 @@ def paired(before: dict[str, float], after: dict[str, float]) -> dict:
     }
 
 
-def seed_results(directory: Path) -> dict[str, dict]:
-    return {
-        f"{ev} {metric}": paired(
-            per_problem(directory / f"{ev}-a.jsonl", metric), per_problem(directory / f"{ev}-b.jsonl", metric)
-        )
-        for ev, metric, _ in METRICS
-    }
+def result_key(before: str, after: str, ev: str, metric: str) -> str:
+    # the one-comparison recipe (tiny-rl's a -> b) keeps its plain keys
+    return f"{ev} {metric}" if (before, after) == DEFAULT_COMPARISONS[0] else f"{before}->{after} {ev} {metric}"
+
+
+def seed_results(directory: Path, comparisons=DEFAULT_COMPARISONS) -> dict[str, dict]:
+    results = {}
+    for before, after in comparisons:
+        for ev, metric, _ in METRICS:
+            results[result_key(before, after, ev, metric)] = paired(
+                per_problem(directory / f"{ev}-{before}.jsonl", metric),
+                per_problem(directory / f"{ev}-{after}.jsonl", metric),
+            )
+    return results
 
 
 def spread(values: list[float]) -> dict:
@@ -89,16 +104,19 @@ def claim(per_seed: list[dict]) -> str:
 
 
 def _runs(store, recipe: str, seed: int) -> dict[str, dict]:
-    names = {f"{recipe}-{kind}-s{seed}" if "-" not in kind else f"{recipe}-{kind[:-2]}-s{seed}-{kind[-1]}": kind
-             for kind in RUN_KINDS}  # fmt: skip
+    """The seed's runs by kind: RECIPE-KIND-sS (a two-model eval's RECIPE-KIND-sS-a is KIND-a)."""
+    name = re.compile(rf"{re.escape(recipe)}-(.+)-s{seed}(-[ab])?")
     rows = store.con.execute(
         "SELECT run, kind, model, data, config, env, status, summary, started_at, finished_at FROM runs "
-        "WHERE list_contains(?, run)",
-        [list(names)],
+        "WHERE starts_with(run, ?) AND kind <> 'recipe'",
+        [f"{recipe}-"],
     ).fetchall()
     found = {}
     for run, kind, model, data, config, env, status, summary, started, finished in rows:
-        found[names[run]] = {
+        match = name.fullmatch(run)
+        if match is None:
+            continue
+        found[match.group(1) + (match.group(2) or "")] = {
             "run": run, "kind": kind, "model": model, "data": data, "status": status,
             "config": json.loads(config or "{}"), "env": json.loads(env or "null"),
             "summary": json.loads(summary or "null"),
@@ -108,17 +126,18 @@ def _runs(store, recipe: str, seed: int) -> dict[str, dict]:
 
 
 def build_manifest(recipe: str, workspace, directory, seeds: list[int], wall_s: float | None,
-                   settings: dict) -> dict:  # fmt: skip
+                   settings: dict, comparisons=DEFAULT_COMPARISONS) -> dict:  # fmt: skip
     from datagen.store import Store
 
     directory = Path(directory)
+    comparisons = [tuple(c) for c in comparisons]
     per_seed = []
     with Store.open(workspace, read_only=True) as store:
         for seed in seeds:
             per_seed.append(
                 {
                     "seed": seed,
-                    "results": seed_results(directory / f"seed-{seed}"),
+                    "results": seed_results(directory / f"seed-{seed}", comparisons),
                     "runs": _runs(store, recipe, seed),
                 }
             )
@@ -135,6 +154,7 @@ def build_manifest(recipe: str, workspace, directory, seeds: list[int], wall_s: 
     env = environment()
     return {
         "recipe": recipe, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "comparisons": [list(c) for c in comparisons],
         "commit": env["commit"], "env": env, "settings": settings, "seeds": seeds, "wall_s": wall_s,
         "per_seed": per_seed, "summary": summary,
     }  # fmt: skip
@@ -165,8 +185,55 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _per_seed(manifest: dict, key: str) -> str:
+    return "; ".join(
+        f"s{p['seed']}: {100 * p['results'][key]['delta']:+.1f} ± {100 * p['results'][key]['ci95']:.1f}"
+        for p in manifest["per_seed"]
+    )
+
+
+_VERDICT = {"up": "yes, up", "down": "yes, down", "none": "no"}
+
+
+def _footer(manifest: dict) -> str:
+    env = manifest["env"]
+    wall = f"{manifest['wall_s'] / 60:.0f} min" if manifest.get("wall_s") else "unknown"
+    # the commit the runs trained at (their own env), which may predate the manifest's
+    trained = sorted({(r.get("env") or {}).get("commit") or "unknown" for p in manifest["per_seed"]
+                      for r in p["runs"].values()})  # fmt: skip
+    return (
+        f"Generated from `{manifest['recipe']}` manifest of {manifest['created_at']}: runs at commit "
+        f"{', '.join(c[:12] for c in trained) or 'unknown'}, {env['cpu']}, {env['threads']} threads, torch "
+        f"{env['versions']['torch']}, transformers {env['versions']['transformers']}; wall time {wall} for "
+        f"{len(manifest['seeds'])} seed(s). Percentages are points; ± after a mean is the sd across seeds."
+    )
+
+
+def comparisons_table(manifest: dict) -> str:
+    """Many models: one row per (comparison, metric)."""
+    seeds = manifest["seeds"]
+    n = manifest["summary"][next(iter(manifest["summary"]))]["n"]
+    lines = [
+        f"| step ({n:,} held-out problems) | metric | before | after | delta, mean ± sd over {len(seeds)} "
+        f"seed(s) | per seed: delta ± 95% CI | holds for every seed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for before, after in manifest["comparisons"]:
+        for ev, metric, _ in METRICS:
+            key = result_key(before, after, ev, metric)
+            s = manifest["summary"][key]
+            lines.append(
+                f"| {before} → {after} | {GENERIC_LABELS[(ev, metric)]} | {_pct(s['before']['mean'])} "
+                f"| {_pct(s['after']['mean'])} | {100 * s['delta']['mean']:+.1f} ± {100 * s['delta']['sd']:.1f} "
+                f"| {_per_seed(manifest, key)} | {_VERDICT[s['claim']]} |"
+            )
+    return "\n".join([*lines, "", _footer(manifest)])
+
+
 def table(manifest: dict) -> str:
     """The README's table: mean ± sd across seeds, each seed's paired delta, the claim."""
+    if [tuple(c) for c in manifest.get("comparisons", DEFAULT_COMPARISONS)] != list(DEFAULT_COMPARISONS):
+        return comparisons_table(manifest)
     seeds = manifest["seeds"]
     lines = [
         f"| held-out metric ({manifest['summary'][next(iter(manifest['summary']))]['n']:,} problems) "
@@ -177,28 +244,15 @@ def table(manifest: dict) -> str:
     for ev, metric, label in METRICS:
         key = f"{ev} {metric}"
         s = manifest["summary"][key]
-        per = "; ".join(
-            f"s{p['seed']}: {100 * p['results'][key]['delta']:+.1f} ± {100 * p['results'][key]['ci95']:.1f}"
-            for p in manifest["per_seed"]
-        )
-        verdict = {"up": "yes, up", "down": "yes, down", "none": "no"}[s["claim"]]
+        per = _per_seed(manifest, key)
+        verdict = _VERDICT[s["claim"]]
         lines.append(
             f"| {label} | {_pct(s['before']['mean'])} ± {100 * s['before']['sd']:.1f} "
             f"| {_pct(s['after']['mean'])} ± {100 * s['after']['sd']:.1f} "
             f"| {100 * s['delta']['mean']:+.1f} ± {100 * s['delta']['sd']:.1f} | {per} | {verdict} |"
         )
-    env = manifest["env"]
-    wall = f"{manifest['wall_s'] / 60:.0f} min" if manifest.get("wall_s") else "unknown"
-    # the commit the runs trained at (their own env), which may predate the manifest's
-    trained = sorted({(r.get("env") or {}).get("commit") or "unknown" for p in manifest["per_seed"]
-                      for r in p["runs"].values()})  # fmt: skip
     lines.append("")
-    lines.append(
-        f"Generated from `{manifest['recipe']}` manifest of {manifest['created_at']}: runs at commit "
-        f"{', '.join(c[:12] for c in trained) or 'unknown'}, {env['cpu']}, {env['threads']} threads, torch "
-        f"{env['versions']['torch']}, transformers {env['versions']['transformers']}; wall time {wall} for "
-        f"{len(seeds)} seed(s). Percentages are points; ± after a mean is the sd across seeds."
-    )
+    lines.append(_footer(manifest))
     return "\n".join(lines)
 
 

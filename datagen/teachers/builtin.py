@@ -54,6 +54,9 @@ def solution_for(problem: Problem) -> tuple[Solution, object]:
 
 class BuiltinTeacher:
     supports_n = True
+    # a simulator: a sample without a planted slip is the one correct solution, by design, so
+    # identical samples do not mean its sampling is off (datagen.engine's check skips it)
+    deterministic = True
 
     def __init__(self, error_rate: float = 0.0):
         if not 0.0 <= error_rate <= 1.0:

@@ -124,6 +124,32 @@ def test_samples_use_n_and_fall_back_when_the_server_ignores_it(openai_server, t
     assert separate.state.requests == 40
 
 
+@pytest.mark.parametrize("supports_n", [True, False])
+def test_identical_samples_at_a_temperature_are_told(openai_server, tmp_path, supports_n):
+    # this server answers every choice of a prompt with one text: sampling "off", as some
+    # servers do when they decode greedily whatever the temperature (the n fallback too)
+    notices = []
+    server = openai_server(supports_n=supports_n)
+    stats = run_generate(config(server, tmp_path / "a", count=8, samples=3, temperature=0.7),
+                         on_notice=notices.append)  # fmt: skip
+    assert stats.stored == 24 and stats.sampled_problems == 8 and stats.identical_problems == 8
+    told = [n for n in notices if "identical samples" in n]
+    assert len(told) == 1 and "sampling looks off on the server" in told[0] and "temperature 0.7" in told[0]
+
+    # samples that differ, greedy decoding, one sample, or the builtin simulator: nothing to tell
+    for name, server, kw in (
+        ("b", openai_server(dissent_every=3), {"temperature": 0.7}),
+        ("c", openai_server(), {"temperature": 0.0}),
+        ("d", openai_server(), {"temperature": 0.7, "samples": 1}),
+        ("e", None, {"temperature": 0.7, "teacher": "builtin", "base_url": None}),
+    ):
+        notices = []
+        cfg = config(server or openai_server(), tmp_path / name, count=8, **{"samples": 3, **kw})
+        stats = run_generate(cfg, on_notice=notices.append)
+        assert stats.identical_problems == 0 and not notices, name
+        assert stats.sampled_problems == (8 if name == "b" else 0), name
+
+
 def test_reasoning_usage_and_cost_are_captured(openai_server, tmp_path):
     server = openai_server(think=True)
     run_generate(config(server, tmp_path, count=6, samples=2, price_in=1.0, price_out=2.0))
