@@ -3,6 +3,7 @@ display and the exit status of a job (see the README's Reliability section)."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -81,6 +82,14 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--temperature", type=float, help="Sampling temperature. [default: 0.7]")
 @click.option("--top-p", type=float, help="Nucleus sampling. [default: 1.0]")
 @click.option("--max-tokens", type=int, help="Maximum completion tokens. [default: 2048]")
+@click.option(
+    "--extra-body",
+    callback=lambda ctx, param, value: _json_object(value),
+    metavar="JSON",
+    help="openai: teachers: extra fields sent with every request, a JSON object, e.g. "
+    '\'{"top_k": 20}\' (vLLM) or \'{"generation_config": "{\\"do_sample\\": true}"}\' (transformers serve, '
+    "which otherwise decodes greedily at any temperature). Part of the resume key.",
+)
 @click.option("--concurrency", type=int, help="Requests in flight at once. [default: 16]")
 @click.option("--rpm", type=float, help="Requests-per-minute limit.")
 @click.option("--tpm", type=float, help="Tokens-per-minute limit.")
@@ -181,6 +190,18 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
     if stats.failed:
         click.echo(f"{stats.failed} completion(s) failed; re-run the command to retry them", err=True)
         sys.exit(1)
+
+
+def _json_object(value: str | None) -> dict | None:
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise click.BadParameter(f"not JSON: {e}") from None
+    if not isinstance(parsed, dict):
+        raise click.BadParameter(f"expected a JSON object, got {type(parsed).__name__}")
+    return parsed
 
 
 def _not_stored(stats, cfg) -> None:

@@ -50,6 +50,9 @@ class GenerateConfig(BaseModel):
     temperature: float = Field(default=0.7, ge=0, le=2)
     top_p: float = Field(default=1.0, gt=0, le=1)
     max_tokens: int = Field(default=2048, ge=1)
+    # extra fields sent with every request of an openai: teacher (part of the resume key),
+    # e.g. {"top_k": 20} for vLLM or transformers serve's {"generation_config": "{\"do_sample\": true}"}
+    extra_body: dict | None = None
     concurrency: int = Field(default=16, ge=1)
     rpm: float | None = Field(default=None, gt=0)  # requests per minute
     tpm: float | None = Field(default=None, gt=0)  # tokens per minute
@@ -115,6 +118,8 @@ class GenerateConfig(BaseModel):
     def _needs_problems(self) -> GenerateConfig:
         if not self.tasks and not self.source:
             raise ValueError("give tasks (task or domain names) or a source file")
+        if self.extra_body and not self.teacher.startswith("openai:"):
+            raise ValueError(f"extra_body is sent to openai: teachers only, not to {self.teacher}")
         return self
 
     def difficulty_range(self) -> tuple[int, int]:

@@ -28,7 +28,6 @@ from datagen.store import Store
 from datagen.teachers.base import FatalError, Reply, Request, RequestError, Teacher, TransientError
 from datagen.writer import Writer
 
-
 # problems whose samples were all one text before the job says sampling looks off (a real
 # sampler repeats itself sometimes on an easy problem, rarely on several in a row)
 IDENTICAL_NOTICE_AFTER = 5

@@ -52,9 +52,13 @@ class GenParams:
     temperature: float = 0.7
     top_p: float = 1.0
     max_tokens: int = 2048
+    extra: str = ""  # JSON of extra request fields (GenerateConfig.extra_body), "" for none
 
     def key(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        fields = asdict(self)
+        if not fields["extra"]:
+            del fields["extra"]  # keys made before the field existed stay the same
+        return json.dumps(fields, sort_keys=True)
 
 
 def completion_id(problem_id: str, teacher: str, params: GenParams, strategy: str, sample_index: int) -> str:

