@@ -90,6 +90,12 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
     '\'{"top_k": 20}\' (vLLM) or \'{"generation_config": "{\\"do_sample\\": true}"}\' (transformers serve, '
     "which otherwise decodes greedily at any temperature). Part of the resume key.",
 )
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "bf16", "fp32"]),
+    help="hf: teachers: precision of the weights. auto: bf16 on a GPU, fp32 on a CPU; bf16 on a CPU with "
+    "AVX512-BF16 or AMX samples about 3x faster. [default: auto]",
+)
 @click.option("--concurrency", type=int, help="Requests in flight at once. [default: 16]")
 @click.option("--rpm", type=float, help="Requests-per-minute limit.")
 @click.option("--tpm", type=float, help="Tokens-per-minute limit.")
@@ -154,7 +160,7 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
         if cfg.teacher.startswith("hf:"):  # lazily: torch loads only for local-model teachers
             from train.hf_teacher import make_hf_teacher
 
-            teacher = make_hf_teacher(cfg.teacher)
+            teacher = make_hf_teacher(cfg.teacher, precision=cfg.precision)
         progress = GenerateProgress(cfg.job, status_every)
         with progress:
             stats = run_generate(

@@ -124,7 +124,7 @@ def _run_stage(stage: str, pipeline: Pipeline, where: str) -> str:
         if cfg.teacher.startswith("hf:"):  # lazily: torch loads only for local-model teachers
             from train.hf_teacher import make_hf_teacher
 
-            teacher = make_hf_teacher(cfg.teacher)
+            teacher = make_hf_teacher(cfg.teacher, precision=cfg.precision)
         stats = run_generate(cfg, teacher=teacher)
         if stats.fatal or stats.failed:
             raise RuntimeError(

@@ -291,18 +291,20 @@ def load_rows(data, split: str = "val", limit: int | None = None, workspace=None
 
 def run_eval(model_path, data, *, split: str = "val", samples: int = 1, limit: int | None = None,
              max_new_tokens: int = 256, temperature: float | None = None, batch_size: int = 16, seed: int = 0,
-             workspace=None, run: str | None = None, out=None, store: bool = True) -> EvalResult:  # fmt: skip
+             workspace=None, run: str | None = None, out=None, store: bool = True,
+             precision: str = "auto") -> EvalResult:  # fmt: skip
     """Evaluate the model at `model_path` (a model or adapter dir) on an export split; store a `runs`
-    row (kind "eval") and its `evals` rows unless store is False; per-problem results to `out` (JSONL)."""
+    row (kind "eval") and its `evals` rows unless store is False; per-problem results to `out` (JSONL).
+    `precision`: auto (bf16 on a GPU, fp32 on a CPU), bf16 or fp32."""
     from train.model import load_model
 
     started = dt.datetime.now()
     rows = load_rows(data, split, limit, workspace)
-    model, tokenizer = load_model(model_path, trainable=False)
+    model, tokenizer = load_model(model_path, trainable=False, precision=precision)
     result = evaluate(model, tokenizer, rows, samples=samples, max_new_tokens=max_new_tokens,
                       temperature=temperature, batch_size=batch_size, seed=seed)  # fmt: skip
     result.model, result.data, result.split = str(model_path), str(data), split
-    result.config = {"samples": samples, "limit": limit, "max_new_tokens": max_new_tokens,
+    result.config = {"samples": samples, "limit": limit, "max_new_tokens": max_new_tokens, "precision": precision,
                      "temperature": result.temperature, "batch_size": batch_size, "seed": seed}  # fmt: skip
     if out:
         write_problems(result, out)

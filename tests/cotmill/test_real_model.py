@@ -68,6 +68,25 @@ def test_hf_teacher_stores_real_completions_and_verify_judges_them(smollm2_dir, 
     assert result.returncode == 0, result.stderr
     assert query(ws, "select count(*) from verdicts") == [(16,)]
 
+    # problems without a reference: the model's own samples vote a pseudo-label
+    source = tmp_path / "unlabelled.jsonl"
+    source.write_text("".join(f'{{"prompt": "What is {a} + {b}?"}}\n' for a, b in ((2, 3), (4, 4), (7, 1))))
+    result = run_cli("generate", "--workspace", ws, "--job", "unlabelled", "--teacher", f"hf:{smollm2_dir}",
+                     "--source", str(source), "--samples", "3", "--max-tokens", "48", timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    result = run_cli("verify", "--workspace", ws, "--job", "unlabelled", "--vote", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert query(ws, "select count(*) from pseudo_labels")[0][0] >= 1
+    # curation marks what real text breaks (cut off, no stated answer); the report draws it all
+    result = run_cli("curate", "--workspace", ws, timeout=300)
+    assert result.returncode == 0, result.stderr
+    marked = dict(query(ws, "select reason, count(*) from curation_marks group by 1"))
+    truncated = query(ws, "select count(*) from completions where finish_reason = 'length'")[0][0]
+    assert marked.get("truncated", 0) == truncated
+    result = run_cli("report", "--workspace", ws, "--out", str(tmp_path / "report.html"), timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "addition" in (tmp_path / "report.html").read_text()
+
 
 def test_transformers_serve_n_fallback_usage_and_the_greedy_server_warning(served, smollm2_dir, tmp_path):
     ws = str(tmp_path / "w")
