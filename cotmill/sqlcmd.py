@@ -10,6 +10,7 @@ drop or alter cotmill's tables, which every command needs, unless `--force`."""
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -21,6 +22,18 @@ from datagen.store import Store, damage, own_tables
 
 class SqlError(RuntimeError):
     pass
+
+
+def _flat(frame):
+    """CSV has no nesting: list and struct columns become JSON text in their cells."""
+    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
+    if not nested:
+        return frame
+    return frame.with_columns(
+        pl.col(name).map_elements(lambda v: json.dumps(v.to_list() if isinstance(v, pl.Series) else v),
+                                  return_dtype=pl.String)
+        for name in nested
+    )  # fmt: skip
 
 
 def _render_table(frame: pl.DataFrame, max_rows: int) -> str:
@@ -141,7 +154,7 @@ def run_sql(
             frame.write_parquet(out)
             return
         if fmt == "csv":
-            text = frame.write_csv()
+            text = _flat(frame).write_csv()
         elif fmt == "json":
             text = frame.write_json() + "\n"
         else:

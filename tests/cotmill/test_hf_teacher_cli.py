@@ -4,6 +4,7 @@ file can name the same teacher."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from tests.conftest import query, run_cli
@@ -65,3 +66,21 @@ def test_pipeline_generate_stage_takes_an_hf_teacher(tiny_model_dir, tmp_path): 
     run_pipeline(pipeline, say=said.append)
     assert said[0].startswith("generate: 3 completions stored (3 new)"), said
     assert query(tmp_path / "w", "select count(*) from completions where teacher like 'hf:model@%'") == [(3,)]
+
+
+def test_bf16_precision_samples_and_evaluates(tiny_model_dir, workspace_exports, tmp_path):  # noqa: F811
+    # bf16 weights on a CPU (several times faster where it has AVX512-BF16 or AMX): same flow
+    ws = tmp_path / "w"
+    result = run_cli("generate", "--workspace", str(ws), "--teacher", f"hf:{tiny_model_dir}", "--tasks", "arithmetic",
+                     "--count", "4", "--samples", "2", "--max-tokens", "12", "--precision", "bf16")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = query(ws, "select text, completion_tokens from completions")
+    assert len(rows) == 8 and all(isinstance(t, str) and 1 <= n <= 12 for t, n in rows)
+    result = run_cli("eval", "--model", str(tiny_model_dir), "--data", str(workspace_exports.rl), "--limit", "4",
+                     "--max-new-tokens", "8", "--workspace", str(ws), "--run", "bf16", "--precision", "bf16")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    config = json.loads(query(ws, "select config from runs where run = 'bf16'")[0][0])
+    assert config["precision"] == "bf16"
+    bad = run_cli("generate", "--workspace", str(ws), "--teacher", f"hf:{tiny_model_dir}", "--tasks", "arithmetic",
+                  "--precision", "fp16")  # fmt: skip
+    assert bad.returncode == 2 and "'fp16' is not one of 'auto', 'bf16', 'fp32'" in bad.stderr
