@@ -187,7 +187,11 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
         click.echo(
             f"warning: {stats.identical_problems} of {stats.sampled_problems} problems got identical "
             f"samples at temperature {cfg.temperature:g}"
-            + (": the server seems to ignore sampling" if stats.identical_problems == stats.sampled_problems else ""),
+            + (
+                ": the server seems to ignore sampling"
+                if stats.identical_problems == stats.sampled_problems
+                else ""
+            ),
             err=True,
         )
     if stats.fatal:

@@ -31,7 +31,9 @@ def import_command(file, out, dtype, overwrite) -> None:
 
         from train.gguf_import import GGUFImportError, import_gguf
     except ImportError as e:
-        raise UserError(f"cotmill models import needs the training extras (pip install 'cotmill[train]'): {e}") from None
+        raise UserError(
+            f"cotmill models import needs the training extras (pip install 'cotmill[train]'): {e}"
+        ) from None
     logging.disable_progress_bar()
     start = time.monotonic()
     try:

@@ -149,7 +149,9 @@ class Engine:
         self._split_ids: set[str] = set()  # ids of n>1 requests retried as singles
         # a server that ignores the temperature returns K copies of one text: told, not stored silently
         self._check_sampling = (
-            settings.samples > 1 and settings.params.temperature > 0 and not getattr(teacher, "deterministic", False)
+            settings.samples > 1
+            and settings.params.temperature > 0
+            and not getattr(teacher, "deterministic", False)
         )
         self._texts: dict[str, list[str]] = {}  # problem -> texts of this run's samples so far
         self._expected: dict[str, int] = {}  # problem -> samples this run asked for
@@ -262,8 +264,10 @@ class Engine:
         if len(set(texts)) == 1:
             self.stats.identical_problems += 1
         st = self.stats
-        if not self._told_identical and st.identical_problems >= IDENTICAL_NOTICE_AFTER and (
-            st.identical_problems == st.sampled_problems
+        if (
+            not self._told_identical
+            and st.identical_problems >= IDENTICAL_NOTICE_AFTER
+            and (st.identical_problems == st.sampled_problems)
         ):
             self._told_identical = True
             self.on_notice(

@@ -143,8 +143,12 @@ def run_generate(
         job=cfg.job,
         strategy=strategy_key(cfg, template),
         template=template,
-        params=GenParams(cfg.temperature, cfg.top_p, cfg.max_tokens,
-                         json.dumps(cfg.extra_body, sort_keys=True) if cfg.extra_body else ""),  # fmt: skip
+        params=GenParams(
+            cfg.temperature,
+            cfg.top_p,
+            cfg.max_tokens,
+            json.dumps(cfg.extra_body, sort_keys=True) if cfg.extra_body else "",
+        ),  # fmt: skip
         samples=cfg.samples,
         n_per_request=cfg.n_per_request,
         system=cfg.system,

@@ -102,7 +102,9 @@ def load_pool(store: Store, domains: list[str], exclude: list[str] = (), jobs: l
             missing = [name for name in names if name not in known_jobs]
             if missing:
                 have = ", ".join(sorted(known_jobs)) or "none"
-                raise SpecError(f"{key} names job(s) with no completions: {', '.join(missing)} (jobs: {have})")
+                raise SpecError(
+                    f"{key} names job(s) with no completions: {', '.join(missing)} (jobs: {have})"
+                )
     rows = store.con.execute(_pool_sql(verified), [domains, jobs, jobs, exclude, exclude_jobs]).fetchall()
     return [Item(*r[:6], int(r[6])) for r in rows]
 

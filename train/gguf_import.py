@@ -42,7 +42,9 @@ def check_gguf(path: Path) -> None:
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic != GGUF_MAGIC:
-        raise GGUFImportError(f"{path}: not a GGUF file (it starts with {magic!r}, a GGUF file with {GGUF_MAGIC!r})")
+        raise GGUFImportError(
+            f"{path}: not a GGUF file (it starts with {magic!r}, a GGUF file with {GGUF_MAGIC!r})"
+        )
 
 
 def import_gguf(file, out, *, dtype: str = "float32", overwrite: bool = False) -> Imported:
@@ -63,9 +65,13 @@ def import_gguf(file, out, *, dtype: str = "float32", overwrite: bool = False) -
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(file.parent), gguf_file=file.name)
-        model = AutoModelForCausalLM.from_pretrained(str(file.parent), gguf_file=file.name, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(file.parent), gguf_file=file.name, dtype=torch.float32
+        )
     except Exception as e:  # noqa: BLE001 - whatever the reader trips on, the file is not importable
-        raise GGUFImportError(f"{file}: transformers cannot read this GGUF model: {type(e).__name__}: {e}") from None
+        raise GGUFImportError(
+            f"{file}: transformers cannot read this GGUF model: {type(e).__name__}: {e}"
+        ) from None
     # detach the GGUF quantizer: the weights are already de-quantized floats
     model.hf_quantizer = None
     for holder in (model, model.config):

@@ -76,7 +76,9 @@ def paired(before: dict[str, float], after: dict[str, float]) -> dict:
 
 def result_key(before: str, after: str, ev: str, metric: str) -> str:
     # the one-comparison recipe (tiny-rl's a -> b) keeps its plain keys
-    return f"{ev} {metric}" if (before, after) == DEFAULT_COMPARISONS[0] else f"{before}->{after} {ev} {metric}"
+    return (
+        f"{ev} {metric}" if (before, after) == DEFAULT_COMPARISONS[0] else f"{before}->{after} {ev} {metric}"
+    )
 
 
 def seed_results(directory: Path, comparisons=DEFAULT_COMPARISONS) -> dict[str, dict]:

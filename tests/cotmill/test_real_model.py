@@ -60,7 +60,9 @@ def test_hf_teacher_stores_real_completions_and_verify_judges_them(smollm2_dir, 
     rows = query(ws, "select text, finish_reason, prompt_tokens, completion_tokens, teacher from completions")
     assert len(rows) == 16
     for text, finish, prompt_tokens, completion_tokens, teacher in rows:
-        assert text.strip() and finish in ("stop", "length") and teacher.startswith("hf:SmolLM2-135M-Instruct@")
+        assert (
+            text.strip() and finish in ("stop", "length") and teacher.startswith("hf:SmolLM2-135M-Instruct@")
+        )
         assert prompt_tokens > 20 and 0 < completion_tokens <= 48
     # a real model's sampled text differs between samples (the hf: teacher samples itself)
     assert len({r[0] for r in rows}) > 8
@@ -108,7 +110,9 @@ def test_transformers_serve_n_fallback_usage_and_the_greedy_server_warning(serve
     sample = '{"generation_config": "{\\"do_sample\\": true}"}'
     result = run_cli(*common, "--job", "sampled", "--temperature", "1.0", "--extra-body", sample, timeout=600)
     assert result.returncode == 0, result.stderr
-    rows = query(ws, "select problem_id, text from completions where job = 'sampled' order by problem_id, sample_index")
+    rows = query(
+        ws, "select problem_id, text from completions where job = 'sampled' order by problem_id, sample_index"
+    )
     assert len(rows) == 12
     assert any(a[1] != b[1] for a, b in zip(rows[::2], rows[1::2]))
     assert "identical samples" not in result.stderr

@@ -63,7 +63,9 @@ def test_odd_queries_and_outputs_are_clear(workspace, tmp_path):
     several = run_cli("sql", "select 1 as a; select 2 as b", "-w", workspace, "--format", "csv")
     assert several.stdout == "b\n2\n"
     # lists and structs (list(reason) over curation_marks, say) are JSON text in a CSV cell
-    nested = run_cli("sql", "select [1, 2] as a, {'x': 'y'} as b, null::int[] as c", "-w", workspace, "--format", "csv")
+    nested = run_cli(
+        "sql", "select [1, 2] as a, {'x': 'y'} as b, null::int[] as c", "-w", workspace, "--format", "csv"
+    )
     assert nested.returncode == 0, nested.stderr
     assert nested.stdout == 'a,b,c\n"[1, 2]","{""x"": ""y""}",\n'
     bad_out = run_cli("sql", "select 1", "-w", workspace, "--out", str(tmp_path / "no" / "such" / "x.csv"))

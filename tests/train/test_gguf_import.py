@@ -56,6 +56,8 @@ def test_imported_directory_computes_what_the_gguf_model_computes(tmp_path):
         imported = AutoModelForCausalLM.from_pretrained(out).eval()
         got = imported(ids).logits
         del imported
-        original = AutoModelForCausalLM.from_pretrained(SMOLLM2_GGUF.parent, gguf_file=SMOLLM2_GGUF.name).eval()
+        original = AutoModelForCausalLM.from_pretrained(
+            SMOLLM2_GGUF.parent, gguf_file=SMOLLM2_GGUF.name
+        ).eval()
         want = original(ids).logits
     assert torch.equal(got, want)
