@@ -99,16 +99,20 @@ ROW_COLUMNS = ("reference", "verifier", "domain", "task", "meta")  # what verifi
 
 
 def build_inputs(root: Path, size: str, model: Path | None = None) -> tuple[Path, Path, list[dict]]:
-    """A tiny model (or `model`) and an rl export (builtin teacher, math); returns (model, export dir, the 2 prompt rows)."""
+    """A tiny model (or `model`) and the 2 prompt rows of an rl export (builtin teacher, math) in a
+    file of their own; returns (model, that file, the rows)."""
     from train.tiny import build_tiny, builtin_corpus
 
     model_dir = model or build_tiny(root / "model", size, corpus=builtin_corpus(n_per_task=20))
     export = build_rl_export(root)
     rows = [json.loads(line) for line in (export / "train.jsonl").read_text().splitlines()]
-    # two fixed prompts: every step of both trainers sees the same ones, so per-step work is equal
+    # two fixed prompts: every step of both trainers sees the same ones, so per-step work is equal.
+    # A file beside the export, not the export's train.jsonl cut short: train.data refuses an
+    # export whose rows disagree with the count its manifest records
     rows = rows[:PROMPTS]
-    (export / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return model_dir, export, rows
+    prompts = root / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return model_dir, prompts, rows
 
 
 def build_rl_export(root: Path) -> Path:
