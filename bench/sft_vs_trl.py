@@ -28,10 +28,11 @@ the same export rows tokenized with that tokenizer. TRL's assistant_only_loss ne
 template with {% generation %} markers; where the directory's has none (SmolLM2's, most
 models'), TRL gets each chat as a conversational prompt (every message but the last) and
 completion (the last) and trains the completion only (its completion_only_loss), which is
-what ours trains (the tokens after the rendered prompt). A 135M model does far more work per
-token than the tiny one, so --model changes three defaults: --batch-size 4 (not 8),
---steps 6 (not 12), --base-steps 2 (not 4); the others stay (64 examples, max_length 512,
-2 rounds). A DIR without config.json is refused (exit 2).
+what ours trains (the tokens after the rendered prompt; TRL also feeds and trains the newline
+SmolLM2's template puts after the end token, one token per example, which ours drops). A
+135M model does far more work per token than the tiny one, so --model changes three
+defaults: --batch-size 4 (not 8), --steps 6 (not 12), --base-steps 2 (not 4); the others
+stay (64 examples, max_length 512, 2 rounds). A DIR without config.json is refused (exit 2).
 
 On a machine busy with other work pass --threads 1: with more torch threads than free
 cores, OpenMP's spin-waiting makes both trainers many times slower and the ratio noise.
