@@ -29,11 +29,21 @@ time of a whole K-step run (load, build the trainer, train, save), so start-up c
 One untimed warm-up run of each first; rounds alternate the two; medians are reported.
 Goal: ours at most 0.5x TRL's seconds per step.
 
+--model DIR benchmarks a local Hugging Face model directory instead of the tiny model (e.g.
+models/SmolLM2-135M-Instruct, which `make smollm2` imports): its weights (loaded in fp32 by
+both), its tokenizer and chat template (both render the same prompt messages with it), the
+same LoRA and settings as above on both sides. A trained model stops at its eos well before
+64 tokens at times, and the two trainers sample different completions, so their mean length
+and batch width can differ: the table shows both, and more steps even them out. A 135M model
+does far more work per step than the tiny one, so --model changes two defaults: --steps 6
+(not 12) and --base-steps 2 (not 4); the others stay (2 prompts x 8, 64 new tokens, 2 rounds).
+A DIR without config.json is refused (exit 2).
+
 On a machine busy with other work pass --threads 1: with more torch threads than free
 cores, OpenMP's spin-waiting makes both trainers many times slower and the ratio noise.
 The line above the table prints the load average the run saw.
 
-    python bench/grpo_vs_trl.py [--steps 12] [--base-steps 4] [--rounds 2] [--size tiny]
+    python bench/grpo_vs_trl.py [--model DIR] [--steps 12] [--base-steps 4] [--rounds 2] [--size tiny]
 """
 
 from __future__ import annotations
@@ -68,6 +78,9 @@ PROMPTS = 2
 GROUP = 8
 LORA_R, LORA_ALPHA = 8, 16
 EPSILON = 0.2
+# defaults of the options left unset: the tiny model's, and a real one's under --model
+DEFAULTS = {"steps": 12, "base_steps": 4}
+MODEL_DEFAULTS = {"steps": 6, "base_steps": 2}
 
 
 def verifier_with_tie_breaker(row: dict, text: str) -> float:
@@ -85,17 +98,21 @@ REWARD = verifier_with_tie_breaker  # what both trainers score completions with
 ROW_COLUMNS = ("reference", "verifier", "domain", "task", "meta")  # what verifier_reward reads
 
 
-def build_inputs(root: Path, size: str) -> tuple[Path, Path, list[dict]]:
-    """A tiny model and an rl export (builtin teacher, math); returns (model, export dir, the 2 prompt rows)."""
+def build_inputs(root: Path, size: str, model: Path | None = None) -> tuple[Path, Path, list[dict]]:
+    """A tiny model (or `model`) and the 2 prompt rows of an rl export (builtin teacher, math) in a
+    file of their own; returns (model, that file, the rows)."""
     from train.tiny import build_tiny, builtin_corpus
 
-    model_dir = build_tiny(root / "model", size, corpus=builtin_corpus(n_per_task=20))
+    model_dir = model or build_tiny(root / "model", size, corpus=builtin_corpus(n_per_task=20))
     export = build_rl_export(root)
     rows = [json.loads(line) for line in (export / "train.jsonl").read_text().splitlines()]
-    # two fixed prompts: every step of both trainers sees the same ones, so per-step work is equal
+    # two fixed prompts: every step of both trainers sees the same ones, so per-step work is equal.
+    # A file beside the export, not the export's train.jsonl cut short: train.data refuses an
+    # export whose rows disagree with the count its manifest records
     rows = rows[:PROMPTS]
-    (export / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return model_dir, export, rows
+    prompts = root / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return model_dir, prompts, rows
 
 
 def build_rl_export(root: Path) -> Path:
@@ -125,11 +142,30 @@ def build_rl_export(root: Path) -> Path:
     return root / "rl"
 
 
+def check_model(ap: argparse.ArgumentParser, model: Path) -> Path:
+    """--model DIR resolved, or an argparse error (exit 2) where DIR is no model directory to load."""
+    if not model.is_dir():
+        ap.error(f"--model {model}: no such directory; give a local Hugging Face model directory")
+    if not (model / "config.json").is_file():
+        ap.error(f"--model {model}: no config.json there; not a Hugging Face model directory")
+    from train.model import load_tokenizer
+    from train.model_check import ModelError, check_config, check_weights
+
+    try:
+        check_config(model)
+        check_weights(model)
+        load_tokenizer(model)
+    except ModelError as e:
+        ap.error(f"--model: {e}")
+    return model.resolve()
+
+
 # -- TRL ---------------------------------------------------------------------------
 
 
 def trl_run(model_dir: Path, rows: list[dict], steps: int, lr: float, new_tokens: int, out: Path) -> tuple[float, dict]:  # fmt: skip
     """One whole TRL GRPO run of `steps` optimizer steps; returns (seconds, stats)."""
+    import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -142,7 +178,7 @@ def trl_run(model_dir: Path, rows: list[dict], steps: int, lr: float, new_tokens
         return [REWARD({k: v[i] for k, v in lists.items()}, t) for i, t in enumerate(texts)]
 
     start = time.perf_counter()
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     args = GRPOConfig(
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=PROMPTS * GROUP,
@@ -210,17 +246,26 @@ def marginal(times: dict[int, list[float]], n: int, m: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=12, help="N: steps of the long run")
-    ap.add_argument("--base-steps", type=int, default=4, help="M: steps of the short run")
+    ap.add_argument("--model", type=Path, metavar="DIR",
+                    help="a local Hugging Face model directory to benchmark (with LoRA) instead of the tiny "
+                         "random model, e.g. models/SmolLM2-135M-Instruct; lowers the defaults of --steps "
+                         "and --base-steps")  # fmt: skip
+    ap.add_argument("--steps", type=int, help="N: steps of the long run (default 12; 6 with --model)")
+    ap.add_argument("--base-steps", type=int, help="M: steps of the short run (default 4; 2 with --model)")
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--size", default="tiny", help="train.tiny size")
+    ap.add_argument("--size", default="tiny", help="train.tiny size (without --model)")
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-5)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--pure-verifier", action="store_true", help="the verifier reward alone, no tie-breaker")
     args = ap.parse_args()
+    for key, value in (MODEL_DEFAULTS if args.model else DEFAULTS).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     if args.steps <= args.base_steps:
         ap.error("--steps must be larger than --base-steps")
+    if args.model is not None:
+        args.model = check_model(ap, args.model)
     warnings.filterwarnings("ignore")
     import datasets
     import torch
@@ -237,7 +282,7 @@ def main() -> None:
     VERIFIER = verifier_reward
     REWARD = _verifier if args.pure_verifier else verifier_with_tie_breaker
     root = Path(tempfile.mkdtemp(prefix="grpo-bench-"))
-    model_dir, export, rows = build_inputs(root, args.size)
+    model_dir, export, rows = build_inputs(root, args.size, args.model)
     runners = {
         "trl": lambda k, out: trl_run(model_dir, rows, k, args.lr, args.new_tokens, out),
         "ours": lambda k, out: ours_run(model_dir, export, k, args.lr, args.new_tokens, out),
@@ -258,7 +303,8 @@ def main() -> None:
             f"{name} {times[name][args.base_steps][-1]:.2f} s / {times[name][args.steps][-1]:.2f} s"
             for name in runners))  # fmt: skip
     per_step = {name: marginal(times[name], args.steps, args.base_steps) for name in runners}
-    print(f"\nsize={args.size} prompts={PROMPTS} group={GROUP} new_tokens={args.new_tokens} lora_r={LORA_R} "
+    what = f"model={args.model.name}" if args.model else f"size={args.size}"
+    print(f"\n{what} prompts={PROMPTS} group={GROUP} new_tokens={args.new_tokens} lora_r={LORA_R} "
           f"beta=0 reward={'verifier' if args.pure_verifier else 'verifier+tie-breaker'} N={args.steps} M={args.base_steps} rounds={args.rounds} threads={torch.get_num_threads()} load={os.getloadavg()[0]:.1f}")  # fmt: skip
     print(
         f"{'trainer':<8}{'t_M (s)':>10}{'t_N (s)':>10}{'s/step':>10}{'mean len':>10}{'width':>8}{'reward mean':>12}"

@@ -21,11 +21,24 @@ them per batch, TRL reports num_tokens). Throughput is marginal: (tokens_N - tok
 start-up cancels. One untimed warm-up run of each first; rounds rotate the order; medians.
 Goal: ours at least 1.5x TRL's tokens per second.
 
+--model DIR benchmarks a local Hugging Face model directory instead of the tiny model (e.g.
+models/SmolLM2-135M-Instruct, which `make smollm2` imports): its weights (loaded in fp32 by
+both), its tokenizer and chat template, the same LoRA and settings as above on both sides,
+the same export rows tokenized with that tokenizer. TRL's assistant_only_loss needs a chat
+template with {% generation %} markers; where the directory's has none (SmolLM2's, most
+models'), TRL gets each chat as a conversational prompt (every message but the last) and
+completion (the last) and trains the completion only (its completion_only_loss), which is
+what ours trains (the tokens after the rendered prompt; TRL also feeds and trains the newline
+SmolLM2's template puts after the end token, one token per example, which ours drops). A
+135M model does far more work per token than the tiny one, so --model changes three
+defaults: --batch-size 4 (not 8), --steps 6 (not 12), --base-steps 2 (not 4); the others
+stay (64 examples, max_length 512, 2 rounds). A DIR without config.json is refused (exit 2).
+
 On a machine busy with other work pass --threads 1: with more torch threads than free
 cores, OpenMP's spin-waiting makes both trainers many times slower and the ratio noise.
 The line above the table prints the load average the run saw.
 
-    python bench/sft_vs_trl.py [--steps 12] [--base-steps 4] [--rounds 2] [--batch-size 8]
+    python bench/sft_vs_trl.py [--model DIR] [--steps 12] [--base-steps 4] [--rounds 2] [--batch-size 8]
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ import contextlib
 import io
 import math
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -57,17 +71,20 @@ except ImportError:
     sys.exit(0)
 
 LORA_R, LORA_ALPHA = 8, 16
+# defaults of the options left unset: the tiny model's, and a real one's under --model
+DEFAULTS = {"steps": 12, "base_steps": 4, "batch_size": 8}
+MODEL_DEFAULTS = {"steps": 6, "base_steps": 2, "batch_size": 4}
 
 
-def build_inputs(root: Path, size: str, examples: int) -> tuple[Path, Path, list[dict]]:
-    """A tiny model and an sft export of `examples` rows; returns (model, export dir, rows)."""
+def build_inputs(root: Path, size: str, examples: int, model: Path | None = None) -> tuple[Path, Path, list[dict]]:  # fmt: skip
+    """A tiny model (or `model`) and an sft export of `examples` rows; returns (model, export dir, rows)."""
     import pyarrow.parquet as pq
     import yaml
 
     from cotmill.pipeline import run_pipeline
     from train.tiny import build_tiny, builtin_corpus
 
-    model_dir = build_tiny(root / "model", size, corpus=builtin_corpus(n_per_task=20))
+    model_dir = model or build_tiny(root / "model", size, corpus=builtin_corpus(n_per_task=20))
     spec = {
         "workspace": str(root / "workspace"),
         "generate": {
@@ -96,28 +113,58 @@ def build_inputs(root: Path, size: str, examples: int) -> tuple[Path, Path, list
     return model_dir, root / "sft", rows
 
 
+def check_model(ap: argparse.ArgumentParser, model: Path) -> Path:
+    """--model DIR resolved, or an argparse error (exit 2) where DIR is no model directory to load."""
+    if not model.is_dir():
+        ap.error(f"--model {model}: no such directory; give a local Hugging Face model directory")
+    if not (model / "config.json").is_file():
+        ap.error(f"--model {model}: no config.json there; not a Hugging Face model directory")
+    from train.model import load_tokenizer
+    from train.model_check import ModelError, check_config, check_weights
+
+    try:
+        check_config(model)
+        check_weights(model)
+        load_tokenizer(model)
+    except ModelError as e:
+        ap.error(f"--model: {e}")
+    return model.resolve()
+
+
+def has_generation_markers(tokenizer) -> bool:
+    """Whether the chat template marks the assistant turn ({% generation %}), as TRL's assistant_only_loss needs."""
+    return bool(re.search(r"\{%-?\s*generation\s*-?%\}", str(tokenizer.chat_template or "")))
+
+
 # -- TRL ---------------------------------------------------------------------------
 
 
 def trl_run(model_dir: Path, rows: list[dict], steps: int, cfg: argparse.Namespace, out: Path) -> tuple[float, int]:  # fmt: skip
     """One whole TRL SFT run of `steps` optimizer steps; returns (seconds, non-pad tokens trained)."""
+    import torch
     from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
     start = time.perf_counter()
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    marked = has_generation_markers(tokenizer)
     args = SFTConfig(
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=1, learning_rate=cfg.lr, max_length=cfg.max_length, assistant_only_loss=True,
+        gradient_accumulation_steps=1, learning_rate=cfg.lr, max_length=cfg.max_length, assistant_only_loss=marked,
         bf16=False, gradient_checkpointing=False, use_cpu=True, report_to="none", save_strategy="no",
         logging_steps=steps, disable_tqdm=True, dataloader_num_workers=0, seed=0,
     )  # fmt: skip
     lora = LoraConfig(r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=0.0, target_modules="all-linear",
                       task_type="CAUSAL_LM")  # fmt: skip
-    data = Dataset.from_list([{"messages": r["messages"]} for r in rows])
+    if marked:  # loss on the assistant turn the template marks
+        data = Dataset.from_list([{"messages": r["messages"]} for r in rows])
+    else:  # no markers (a --model template): loss on the completion, the last message
+        data = Dataset.from_list(
+            [{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in rows]
+        )
     with contextlib.redirect_stdout(io.StringIO()):
         trainer = SFTTrainer(
             model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=lora
@@ -165,18 +212,27 @@ def packed_rows_per_batch(model_dir: Path, rows: list[dict], cfg: argparse.Names
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=12, help="N: steps of the long run")
-    ap.add_argument("--base-steps", type=int, default=4, help="M: steps of the short run")
+    ap.add_argument("--model", type=Path, metavar="DIR",
+                    help="a local Hugging Face model directory to benchmark (with LoRA) instead of the tiny "
+                         "random model, e.g. models/SmolLM2-135M-Instruct; lowers the defaults of --steps, "
+                         "--base-steps and --batch-size")  # fmt: skip
+    ap.add_argument("--steps", type=int, help="N: steps of the long run (default 12; 6 with --model)")
+    ap.add_argument("--base-steps", type=int, help="M: steps of the short run (default 4; 2 with --model)")
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--size", default="tiny", help="train.tiny size")
+    ap.add_argument("--size", default="tiny", help="train.tiny size (without --model)")
     ap.add_argument("--examples", type=int, default=64, help="rows of the sft export")
-    ap.add_argument("--batch-size", type=int, default=8, help="examples per optimizer step")
+    ap.add_argument("--batch-size", type=int, help="examples per optimizer step (default 8; 4 with --model)")
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args()
+    for key, value in (MODEL_DEFAULTS if args.model else DEFAULTS).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     if args.steps <= args.base_steps:
         ap.error("--steps must be larger than --base-steps")
+    if args.model is not None:
+        args.model = check_model(ap, args.model)
     warnings.filterwarnings("ignore")
     import datasets
     import torch
@@ -188,7 +244,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     root = Path(tempfile.mkdtemp(prefix="sft-bench-"))
-    model_dir, export, rows = build_inputs(root, args.size, args.examples)
+    model_dir, export, rows = build_inputs(root, args.size, args.examples, args.model)
     packed_batch, mean_len = packed_rows_per_batch(model_dir, rows, args)
     runners = {
         "trl": lambda k, out: trl_run(model_dir, rows, k, args, out),
@@ -209,7 +265,8 @@ def main() -> None:
             f"round {round_ + 1}: " + ", ".join(f"{n} {rate(runs[n], args, -1):,.0f} tok/s" for n in runners)
         )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\nsize={args.size} examples={len(rows)} (mean {mean_len:.0f} tokens) batch={args.batch_size} examples "
+    what = f"model={args.model.name}" if args.model else f"size={args.size}"
+    print(f"\n{what} examples={len(rows)} (mean {mean_len:.0f} tokens) batch={args.batch_size} examples "
           f"(ours packed: {packed_batch} rows of <= {args.max_length}) max_length={args.max_length} lora_r={LORA_R} "
           f"N={args.steps} M={args.base_steps} rounds={args.rounds} threads={torch.get_num_threads()} "
           f"load={load:.1f}")  # fmt: skip

@@ -1,6 +1,7 @@
 """The benchmark scripts start: gpu.py refuses a machine without CUDA with a clear message,
 knows the peak FLOPs of the usual GPUs, and the TRL comparisons parse their arguments
-(they skip where trl is not installed). The benchmarks themselves are not timed tests."""
+(they skip where trl is not installed) and refuse a --model that is no model directory. The
+benchmarks themselves are not timed tests."""
 
 from __future__ import annotations
 
@@ -50,3 +51,13 @@ def test_trl_benches_parse_their_arguments(script):
     assert "--steps" in result.stdout and "--base-steps" in result.stdout
     bad = _run(script, "--steps", "2", "--base-steps", "4")
     assert bad.returncode == 2 and "--steps must be larger than --base-steps" in bad.stderr
+
+
+@pytest.mark.parametrize("script", ["bench/sft_vs_trl.py", "bench/grpo_vs_trl.py"])
+def test_trl_benches_refuse_a_model_that_is_not_a_model_directory(script, tmp_path):
+    pytest.importorskip("trl")
+    missing = _run(script, "--model", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "no such directory" in missing.stderr
+    no_config = _run(script, "--model", str(tmp_path))
+    assert no_config.returncode == 2 and "no config.json" in no_config.stderr
+    assert "Traceback" not in missing.stderr + no_config.stderr
