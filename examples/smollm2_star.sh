@@ -11,6 +11,8 @@
 #
 #   --seeds 0,1,2   seeds of SFT, GRPO and sampled eval (the sampled data is shared)  [0]
 #   --device D      auto, cpu or cuda for training  [auto]
+#   PRECISION       sampling and eval weights: auto (bf16 on a GPU, fp32 on a CPU), bf16 (on a CPU
+#                   with AVX512-BF16 or AMX about 3x faster) or fp32  [auto]
 #   MODEL           the base model directory  [models/SmolLM2-135M-Instruct]
 #   WORKSPACE, OUT  workspace and output directories  [smollm2-star-workspace, smollm2-star]
 #   the budget: SAMPLE_PROBLEMS K TEMPERATURE MAX_TOKENS HELDOUT SFT_STEPS SFT_LR
@@ -35,6 +37,7 @@ GRPO_PROMPTS=${GRPO_PROMPTS:-8}
 GRPO_GROUP=${GRPO_GROUP:-4}
 GRPO_LR=${GRPO_LR:-1e-4}
 EVAL_SAMPLES=${EVAL_SAMPLES:-4}
+PRECISION=${PRECISION:-auto}
 DEVICE=auto
 SEEDS=0
 while [ $# -gt 0 ]; do
@@ -59,7 +62,7 @@ count() { $COTMILL sql --workspace "$W" --format csv "$1" | tail -n 1; }
 #    verifier judges them; curate marks truncated and answerless text (a real model's loops)
 $COTMILL generate --workspace "$W" --job star-sample --teacher "hf:$MODEL" --tasks "$TASK" \
   --difficulty "$DIFFICULTY" --count "$SAMPLE_PROBLEMS" --seed 12 --samples "$K" \
-  --temperature "$TEMPERATURE" --max-tokens "$MAX_TOKENS" --concurrency 16
+  --temperature "$TEMPERATURE" --max-tokens "$MAX_TOKENS" --concurrency 16 --precision "$PRECISION"
 $COTMILL verify --workspace "$W" --job star-sample
 # 2. held-out problems: the builtin teacher gives every problem of the task a reference; the
 #    mixture leaves out every problem the sampling job saw (exclude_jobs); 400 is all of them
@@ -122,10 +125,11 @@ for STEP in base sft-unverified sft-verified grpo; do
   case $STEP in base) M=$MODEL ;; grpo) M=$D/grpo/final ;; *) M=$D/$STEP/final ;; esac
   $COTMILL eval --workspace "$W" --model "$M" --data "$OUT/heldout" --split train \
     --max-new-tokens "$MAX_TOKENS" --batch-size 64 --run "smollm2-star-greedy-$STEP-s$S" --seed "$S" \
+    --precision "$PRECISION" \
     --out "$D/greedy-$STEP.jsonl"
   $COTMILL eval --workspace "$W" --model "$M" --data "$OUT/heldout" --split train \
     --samples "$EVAL_SAMPLES" --temperature "$TEMPERATURE" --max-new-tokens "$MAX_TOKENS" --batch-size 64 \
-    --run "smollm2-star-sampled-$STEP-s$S" --seed "$S" --out "$D/sampled-$STEP.jsonl"
+    --run "smollm2-star-sampled-$STEP-s$S" --seed "$S" --precision "$PRECISION" --out "$D/sampled-$STEP.jsonl"
 done
 done
 
@@ -140,4 +144,4 @@ $COTMILL train manifest --recipe smollm2-star --workspace "$W" --dir "$OUT" --se
   --setting heldout="$HELDOUT" --setting verified_samples="$VERIFIED" --setting sft_steps="$SFT_STEPS" \
   --setting sft_lr="$SFT_LR" --setting grpo_steps="$GRPO_STEPS" --setting grpo_prompts="$GRPO_PROMPTS" \
   --setting grpo_group="$GRPO_GROUP" --setting grpo_lr="$GRPO_LR" --setting eval_samples="$EVAL_SAMPLES" \
-  --setting device="$DEVICE" ${README:+--readme "$README"}
+  --setting device="$DEVICE" --setting precision="$PRECISION" ${README:+--readme "$README"}
