@@ -21,7 +21,7 @@ from mixtures.build import build_mixture, plan_mixture
 from mixtures.difficulty import update_difficulty
 from mixtures.export import ExportError, export_mixture, export_rows, split_reasoning
 from mixtures.planner import ShortfallError
-from mixtures.spec import MixSpec
+from mixtures.spec import MixSpec, SpecError
 from tests.conftest import query
 
 SPEC = {"name": "demo-mix", "total": 600, "ratios": {"math": 0.5, "code": 0.3, "logic": 0.2},
@@ -285,3 +285,38 @@ def test_exclude_leaves_out_every_problem_of_another_mixture(workspace, tmp_path
 def plan_mixture_items(workspace, **overrides):
     with Store.open(workspace, read_only=True) as store:
         return plan_mixture(store, MixSpec(**{**SPEC, **overrides}))[1]
+
+
+def test_jobs_exclude_jobs_and_an_unverified_control(tmp_path):
+    # STaR's mixtures (examples/smollm2_star.sh): one job's samples, verified or not, and a
+    # held-out set that shares no problem with that job
+    w = str(tmp_path / "w")
+    run_generate(
+        GenerateConfig(workspace=w, job="sample", tasks="arithmetic", count=60, samples=2, error_rate=0.5)
+    )
+    run_generate(GenerateConfig(workspace=w, job="other", tasks="arithmetic", count=120, seed=0))
+    run_verify(w, workers=1)
+    with Store.open(w) as store:
+        verified = build_mixture(store, MixSpec(name="v", total=40, ratios={"math": 1.0}, jobs=["sample"],
+                                                max_per_problem=2))[1]  # fmt: skip
+        unverified = build_mixture(store, MixSpec(name="u", total=100, ratios={"math": 1.0}, jobs=["sample"],
+                                                  max_per_problem=2, verified=False))[1]  # fmt: skip
+        heldout = build_mixture(store, MixSpec(name="h", total=20, ratios={"math": 1.0}, jobs=["other"],
+                                               exclude_jobs=["sample"]))[1]  # fmt: skip
+        with pytest.raises(
+            SpecError, match="jobs names job.s. with no completions: nope .jobs: other, sample."
+        ):
+            plan_mixture(store, MixSpec(name="x", total=1, ratios={"math": 1.0}, jobs=["nope"]))
+    passed = dict(
+        query(w, "select c.completion_id, v.passed from completions c join verdicts v using (completion_id)")
+    )
+    job = dict(query(w, "select completion_id, job from completions"))
+    assert {job[i.completion_id] for i in verified + unverified} == {"sample"}
+    assert all(passed[i.completion_id] for i in verified)
+    # the control takes every sample of the job (all 100 here), failing ones included
+    assert len(unverified) == 100 and 0 < sum(not passed[i.completion_id] for i in unverified) < 100
+    sampled = {p for (p,) in query(w, "select problem_id from completions where job = 'sample'")}
+    assert len(heldout) == 20 and not {i.problem_id for i in heldout} & sampled
+    # an unverified mixture exports (its failing rows are what it is for), an sft row each
+    counts, _ = export_mixture(w, "u", "sft", tmp_path / "u", "jsonl")
+    assert counts == {"train": 100}
