@@ -84,3 +84,36 @@ def test_missing_eval_files_are_one_line(workspace_exports, tmp_path):
                      "--workspace", str(workspace_exports.workspace))  # fmt: skip
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"{tmp_path}/seed-0/sampled-a.jsonl: missing" in result.stderr
+
+
+def test_many_models_compared_in_pairs(tmp_path):
+    # smollm2-star's shape: several models per seed, compared BEFORE:AFTER, one table row per pair
+    from datagen.store import Store
+    from train.recipe import build_manifest, table
+
+    with Store.open(tmp_path / "w"):
+        pass
+    right = {"base": [1, 0, 0, 0, 1, 0], "sft": [1, 1, 1, 0, 1, 1], "grpo": [1, 1, 1, 1, 1, 1]}
+    d = tmp_path / "recipe" / "seed-0"
+    d.mkdir(parents=True)
+    for model, values in right.items():
+        for ev in ("greedy", "sampled"):
+            metrics = (
+                (lambda v: {"pass@1": v})
+                if ev == "greedy"
+                else (lambda v: {"pass@1": v, "maj@k": v, "pass@k": v})
+            )
+            lines = [json.dumps({"problem_id": f"p{i}", "metrics": metrics(v)}) for i, v in enumerate(values)]
+            (d / f"{ev}-{model}.jsonl").write_text("\n".join(lines) + "\n")
+    manifest = build_manifest("star", tmp_path / "w", tmp_path / "recipe", [0], 60.0, {},
+                              [("base", "sft"), ("sft", "grpo")])  # fmt: skip
+    assert manifest["comparisons"] == [["base", "sft"], ["sft", "grpo"]]
+    r = manifest["per_seed"][0]["results"]["base->sft greedy pass@1"]
+    assert (r["before"], r["after"], r["n"]) == (2 / 6, 5 / 6, 6) and r["delta"] == 0.5
+    assert manifest["summary"]["sft->grpo sampled maj@k"]["after"]["mean"] == 1.0
+    text = table(manifest)
+    assert "| base → sft | greedy pass@1 | 33.3% | 83.3% | +50.0 ± 0.0 |" in text
+    assert "| sft → grpo | sampled maj@K |" in text and "holds for every seed" in text
+    result = run_cli("train", "manifest", "--recipe", "star", "--dir", str(tmp_path / "recipe"), "--seeds", "0",
+                     "--compare", "base", "--workspace", str(tmp_path / "w"))  # fmt: skip
+    assert result.returncode == 1 and "--compare expects BEFORE:AFTER" in result.stderr
