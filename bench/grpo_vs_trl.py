@@ -67,6 +67,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from model_arg import check_model  # noqa: E402 - bench/ is the script's own folder
+
 try:
     import trl  # noqa: F401
 except ImportError:
@@ -140,24 +142,6 @@ def build_rl_export(root: Path) -> Path:
     run_pipeline(root / "pipeline.yaml", say=lambda _line: None)
     export_mixture(root / "workspace", "bench", "rl", root / "rl", "jsonl")
     return root / "rl"
-
-
-def check_model(ap: argparse.ArgumentParser, model: Path) -> Path:
-    """--model DIR resolved, or an argparse error (exit 2) where DIR is no model directory to load."""
-    if not model.is_dir():
-        ap.error(f"--model {model}: no such directory; give a local Hugging Face model directory")
-    if not (model / "config.json").is_file():
-        ap.error(f"--model {model}: no config.json there; not a Hugging Face model directory")
-    from train.model import load_tokenizer
-    from train.model_check import ModelError, check_config, check_weights
-
-    try:
-        check_config(model)
-        check_weights(model)
-        load_tokenizer(model)
-    except ModelError as e:
-        ap.error(f"--model: {e}")
-    return model.resolve()
 
 
 # -- TRL ---------------------------------------------------------------------------

@@ -44,8 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.precisions = [x.strip() for x in args.precisions.split(",") if x.strip()]
     if not args.precisions or set(args.precisions) - {"fp32", "bf16"}:
         p.error("--precisions: fp32 and/or bf16")
-    if not (Path(args.model) / "config.json").is_file():
-        p.error(f"--model {args.model}: not a model directory (no config.json); run `make smollm2`")
+    from model_arg import check_model
+
+    args.model = str(check_model(p, Path(args.model)))
     if args.prompts < 1 or args.batch < 1 or args.new_tokens < 1 or args.rounds < 1:
         p.error("--prompts, --batch, --new-tokens and --rounds must be at least 1")
     return args
