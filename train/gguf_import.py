@@ -82,8 +82,6 @@ def import_gguf(file, out, *, dtype: str = "float32", overwrite: bool = False) -
             setattr(model, flag, False)
     model = model.to(getattr(torch, dtype))
     model.config.dtype = dtype
-    # the GGUF's name for the model ("Smollm2 135M 8k ...") is not a path anyone can load
-    model.config.name_or_path = out.name
 
     gen = model.generation_config or GenerationConfig()
     eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else model.config.eos_token_id
