@@ -11,6 +11,7 @@ of the weights.
 from __future__ import annotations
 
 import json
+import warnings
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,6 +257,9 @@ def load_model(
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
 
+    # peft reads transformers' deprecated `is_gradient_checkpointing` on every wrap: its
+    # FutureWarning says nothing to our users, who see it in every eval and teacher run
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     if lora is not None:
         model = get_peft_model(model, lora.peft_config())
         # record where this adapter's base is: the adapter dir when one was merged in, so
