@@ -153,7 +153,7 @@ class Engine:
             and settings.params.temperature > 0
             and not getattr(teacher, "deterministic", False)
         )
-        self._texts: dict[str, list[str]] = {}  # problem -> texts of this run's samples so far
+        self._texts: dict[str, list[int]] = {}  # problem -> hashes of this run's sample texts so far
         self._expected: dict[str, int] = {}  # problem -> samples this run asked for
         self._told_identical = False
 
@@ -252,7 +252,7 @@ class Engine:
 
     def _sampled(self, problem_id: str, text: str) -> None:
         if self._check_sampling and self._expected.get(problem_id, 0) > 1:
-            self._texts.setdefault(problem_id, []).append(text)
+            self._texts.setdefault(problem_id, []).append(hash(text))  # a hash: long texts are not kept
 
     def _sample_complete(self, problem_id: str) -> None:
         """Once all of a problem's samples are in: were they one text repeated?"""
