@@ -117,6 +117,19 @@ class LeanDecoder:
                 wg=_weight(mlp.gate_proj), wu=_weight(mlp.up_proj), wd=_weight(mlp.down_proj), k=k, v=v,
             ))  # fmt: skip
 
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor) -> Tensor:
+        """One query per row against the cache: q [B, heads, 1, D], k/v [B, kv_heads, L, D] (a
+        strided prefix of the buffers), mask [B, 1, 1, L] -> [B, 1, heads * D]. By hand rather than
+        scaled_dot_product_attention, whose CPU kernel copies the cache prefix (and with grouped
+        query attention expands it to every head) at every step: in bf16 those copies cost more
+        than the matmuls. Each kv head's query heads are one matrix, so nothing is expanded."""
+        batch, group, d = q.shape[0], self.heads // self.kv_heads, self.head_dim
+        q = q.reshape(batch, self.kv_heads, group, d)
+        scores = torch.matmul(q, k.transpose(-1, -2)).float() * self.scaling  # [B, kv, group, L]
+        scores = scores.masked_fill(~mask, float("-inf"))
+        probs = scores.softmax(dim=-1).to(v.dtype)
+        return torch.matmul(probs, v).reshape(batch, 1, self.heads * d)  # [B, kv, group, D] -> heads
+
     def step(self, token: Tensor, position: Tensor, column: int, mask: Tensor) -> Tensor:
         """token [B], position [B, 1] -> next-token logits [B, V]. The token's K/V go to `column`;
         mask [B, column + 1] (bool) says which cached positions are real tokens."""
@@ -133,10 +146,8 @@ class LeanDecoder:
                 :, :, 0
             ]
             layer.v[:, :, column] = v.view(batch, self.kv_heads, d)
-            out = F.scaled_dot_product_attention(q, layer.k[:, :, : column + 1], layer.v[:, :, : column + 1],
-                                                 attn_mask=attn_mask, scale=self.scaling,
-                                                 enable_gqa=self.kv_heads != self.heads)  # fmt: skip
-            h = h + F.linear(out.transpose(1, 2).reshape(batch, 1, self.heads * d), layer.wo, layer.bo)
+            out = self._attend(q, layer.k[:, :, : column + 1], layer.v[:, :, : column + 1], attn_mask)
+            h = h + F.linear(out, layer.wo, layer.bo)
             x = _rms(h, layer.ln2, layer.eps2)
             h = h + F.linear(F.silu(F.linear(x, layer.wg)) * F.linear(x, layer.wu), layer.wd)
         return F.linear(_rms(h, self.norm, self.norm_eps)[:, 0], self.head)  # [B, V]
