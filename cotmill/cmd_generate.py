@@ -94,7 +94,8 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
     "--precision",
     type=click.Choice(["auto", "bf16", "fp32"]),
     help="hf: teachers: precision of the weights. auto: bf16 on a GPU, fp32 on a CPU; bf16 on a CPU with "
-    "AVX512-BF16 or AMX samples about 3x faster. [default: auto]",
+    "AVX512-BF16 or AMX samples about 3x faster. Not part of the resume key: samples stored at one "
+    "precision count as done for another. [default: auto]",
 )
 @click.option("--concurrency", type=int, help="Requests in flight at once. [default: 16]")
 @click.option("--rpm", type=float, help="Requests-per-minute limit.")
