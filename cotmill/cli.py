@@ -42,6 +42,9 @@ def main() -> None:
     keep what is right, and everything lands in one DuckDB workspace you can query."""
 
 
+# --precision of the commands that load a model (train.model.pick_dtype reads it)
+PRECISIONS = click.Choice(["auto", "bf16", "fp32"])
+
 WORKSPACE = click.option(
     "--workspace",
     "-w",

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cotmill.cli import WORKSPACE, UserError
+from cotmill.cli import PRECISIONS, WORKSPACE, UserError
 
 
 def _label(scores) -> list[tuple[str, str, str]]:
@@ -57,7 +57,7 @@ def results_table(results) -> Table:
 )
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Sequences generated at once.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), default="auto", show_default=True,
+@click.option("--precision", type=PRECISIONS, default="auto", show_default=True,
               help="auto: bf16 on a GPU, fp32 on a CPU; bf16 on a CPU with AVX512-BF16 or AMX decodes "
                    "about 3x faster.")  # fmt: skip
 @WORKSPACE

@@ -9,7 +9,7 @@ import sys
 import click
 from rich.console import Console
 
-from cotmill.cli import WORKSPACE, UserError
+from cotmill.cli import PRECISIONS, WORKSPACE, UserError
 
 
 def _fields(values: tuple[str, ...]) -> dict[str, str]:
@@ -92,7 +92,7 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option(
     "--precision",
-    type=click.Choice(["auto", "bf16", "fp32"]),
+    type=PRECISIONS,
     help="hf: teachers: precision of the weights. auto: bf16 on a GPU, fp32 on a CPU; bf16 on a CPU with "
     "AVX512-BF16 or AMX samples about 3x faster. Not part of the resume key: samples stored at one "
     "precision count as done for another. [default: auto]",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from cotmill.cli import WORKSPACE, UserError
+from cotmill.cli import PRECISIONS, WORKSPACE, UserError
 
 _FLAGS = [
     click.option("--config", "config_file", type=click.Path(dir_okay=False),
@@ -48,7 +48,7 @@ _FLAGS = [
                  help="Soft overlong penalty over the last N tokens before --max-new-tokens; 0: off. [default: 0]"),
     click.option("--reward-weights", help="Weighted rewards: verifier, format, overlong. [default: verifier=1]"),
     click.option("--micro-batch-size", type=int, help="Completions per forward/backward; 0: all. [default: 0]"),
-    click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]),
+    click.option("--precision", type=PRECISIONS,
                  help="auto: bf16 on a GPU that has it, else fp32. [default: auto]"),
     click.option("--device", help="auto, cpu, cuda or cuda:N. [default: auto]"),
     click.option("--vllm/--no-vllm", default=None, help="Sample with vLLM when installed on CUDA (LoRA runs). [default: on]"),

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from cotmill.cli import WORKSPACE, UserError
+from cotmill.cli import PRECISIONS, WORKSPACE, UserError
 
 _FLAGS = [
     click.option("--config", "config_file", type=click.Path(dir_okay=False),
@@ -31,7 +31,7 @@ _FLAGS = [
     click.option("--lora-dropout", type=float, help="LoRA dropout. [default: 0.05]"),
     click.option("--target-modules", help="all-linear, or module names comma-separated (q_proj,v_proj). [default: all-linear]"),
     click.option("--qlora", is_flag=True, default=None, help="Load the base in 4-bit (needs CUDA and bitsandbytes)."),
-    click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]),
+    click.option("--precision", type=PRECISIONS,
                  help="auto: bf16 on a GPU that has it, else fp32. [default: auto]"),
     click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None,
                  help="Recompute activations in backward. [default: on for CUDA]"),

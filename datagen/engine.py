@@ -181,8 +181,9 @@ class Engine:
         if ingested.stored:
             self.on_notice(f"stored {ingested.stored} replies kept in {unstored.FILE} by an earlier run")
         requests, done, held = plan(self.store, problems, self.teacher, self.s, ingested.held)
-        for r in requests:
-            self._expected[r.problem.problem_id] = self._expected.get(r.problem.problem_id, 0) + r.n
+        if self._check_sampling:
+            for r in requests:
+                self._expected[r.problem.problem_id] = self._expected.get(r.problem.problem_id, 0) + r.n
         self.stats.requested = len(problems) * self.s.samples
         self.stats.already_stored = done
         self.stats.unstored = self.stats.failed = held

@@ -242,13 +242,12 @@ def export_rows(
     """The rows of one format, each with its `split`."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    if not store.con.execute("SELECT count(*) FROM mixtures WHERE name = ?", [mixture]).fetchall()[0][0]:
+    found = store.con.execute("SELECT spec FROM mixtures WHERE name = ?", [mixture]).fetchall()
+    if not found:
         names = [r[0] for r in store.con.execute("SELECT name FROM mixtures ORDER BY name").fetchall()]
         known = ", ".join(names) or "none; run `cotmill mix build SPEC` first"
         raise ExportError(f"no mixture named {mixture!r} (known: {known})")
-    spec = json.loads(
-        store.con.execute("SELECT spec FROM mixtures WHERE name = ?", [mixture]).fetchall()[0][0]
-    )
+    spec = json.loads(found[0][0])
     stale = store.con.execute(
         "SELECT count(*) FROM mixture_items mi WHERE mi.mixture = ? AND mi.completion_id NOT IN "
         f"(SELECT completion_id FROM {eligible_sql(spec.get('verified', True))})",
