@@ -46,8 +46,8 @@ from dataclasses import dataclass
 from verifiers import register
 from verifiers.base import Verdict
 from verifiers.math_compare import Context, equal
-from verifiers.math_extract import DEFAULT_FALLBACKS, extract
-from verifiers.math_norm import Leaf, clean, key, parse_answer, unit_of
+from verifiers.math_extract import DEFAULT_FALLBACKS, EXPLICIT, extract, extract_with_source
+from verifiers.math_norm import Leaf, clean, decimal_comma, key, parse_answer, unit_of
 from verifiers.math_pool import warm_up
 
 VERSION = "2"
@@ -91,6 +91,7 @@ def _judge(reference: str, candidate: str, timeout_s: float) -> Judgement:
         return Judgement(True, None, "exact")
     if len(cand_clean) > MAX_ANSWER or len(ref_clean) > MAX_ANSWER:
         return Judgement(False, f"rejected: answer longer than {MAX_ANSWER} characters", "refused")
+    reference, candidate = decimal_comma(ref_clean, cand_clean, reference, candidate)
     ref_unit, cand_unit = unit_of(ref_clean), unit_of(cand_clean)
     if ref_unit and cand_unit and ref_unit != cand_unit:
         # units are dropped to compare values, but two different units are two answers
@@ -138,14 +139,18 @@ def _verify(reference, response, fallbacks, timeout_s) -> Verdict:
         return Verdict.fail("no reference answer")
     if not isinstance(response, str):
         return Verdict.fail("response is not text")
-    answer = extract(response, fallbacks)
+    answer, source = extract_with_source(response, fallbacks)
     if answer is None:
         return Verdict.fail("no final answer found")
     result = judge(str(reference), answer, timeout_s)
-    details = {"path": result.path}
+    details = {"path": result.path, "source": source}
+    # an answer guessed by a fallback (no box, no "answer is") says so, so that curation
+    # and rewards can weigh it: "fallback: last_number"
+    note = None if source in EXPLICIT else f"fallback: {source}"
     if result.equal:
-        return Verdict.ok(answer, details=details)
-    return Verdict.fail(result.reason or "not equivalent", answer, details=details)
+        return Verdict.ok(answer, note, details=details)
+    reason = result.reason or "not equivalent"
+    return Verdict.fail(f"{reason} ({note})" if note else reason, answer, details=details)
 
 
 @register("math", VERSION)

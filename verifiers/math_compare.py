@@ -34,8 +34,8 @@ from fractions import Fraction
 from functools import lru_cache
 
 from verifiers import math_pool
-from verifiers.math_eval import approx, precise
-from verifiers.math_norm import Eq, Leaf, Node, Seq, Text, Union, is_symbol
+from verifiers.math_eval import approx, exact_at, precise
+from verifiers.math_norm import Eq, Leaf, Node, Seq, Text, Union, is_symbol, label_of
 
 _CHOICE = re.compile(r"^(?:option|choice|answer)?\s*:?\s*\(?([A-Ea-e])\)?(?=$|[\s.:,)])")
 
@@ -107,6 +107,9 @@ def _fast(ra: tuple, rv: Fraction | None, ca: tuple, cv: Fraction | None) -> boo
     pa, pb = _precise(ra), _precise(ca)
     if pa is not None and pb is not None:
         return abs(pa - pb) <= Decimal("1e-50") * max(1, abs(pa), abs(pb))
+    verdict = _at_random_points(ra, ca)
+    if verdict is not None:
+        return verdict
     for point in (None, 0, 1, 2):  # constants, then symbols at three sample points
         a, b = _approx(ra, point), _approx(ca, point)
         if a is not None and b is not None:
@@ -114,6 +117,36 @@ def _fast(ra: tuple, rv: Fraction | None, ca: tuple, cv: Fraction | None) -> boo
                 return False
             if point is None:
                 break
+    return None
+
+
+POINTS_NEEDED = 3  # random points two rational functions must agree at to be equal
+_POINTS_TRIED = 6  # points tried, so that a pole at one point does not send the pair to sympy
+
+
+@lru_cache(maxsize=16384)
+def _exact_at(ast: tuple, point: int):
+    return exact_at(ast, point)
+
+
+def _at_random_points(a: tuple, b: tuple) -> bool | None:
+    """Rational functions of symbols compared exactly at random integer points (math_eval):
+    any difference proves them different; agreement at POINTS_NEEDED points makes them
+    equal (wrong with probability below 1e-25 for degrees under 1000). None: not both
+    rational functions, or too many poles; sympy decides."""
+    agreed = 0
+    for point in range(_POINTS_TRIED):
+        va = _exact_at(a, point)
+        if va is None and point == 0 and _exact_at(a, 1) is None:
+            return None  # not a rational function (not a pole at one point)
+        vb = _exact_at(b, point)
+        if va is None or vb is None:
+            continue
+        if va != vb:
+            return False
+        agreed += 1
+        if agreed == POINTS_NEEDED:
+            return True
     return None
 
 
@@ -161,7 +194,7 @@ def value_of(c: Node) -> Node:
     x = 2 + 1 = 3 -> 3, (x, y) = (8, 2) -> (8, 2)."""
     if not isinstance(c, Eq):
         return c
-    if len(c.sides) == 2 and is_symbol(c.sides[1]) and not is_symbol(c.sides[0]):
+    if len(c.sides) == 2 and label_of(c.sides[1]) and not label_of(c.sides[0]):
         return c.sides[0]
     return c.sides[-1]
 
@@ -190,21 +223,13 @@ def equal(r: Node, c: Node, ctx: Context) -> bool:
     return False
 
 
-# f(x), g(2), f^{-1}(x), P_1(t): what an answer such as "f(x) = 2x + 1" names
-_LABEL = re.compile(r"^[A-Za-wA-Z](?:_\w+)?(?:\^\{?-1\}?)?\s*\(\s*[A-Za-z0-9]+\s*\)$")
-
-
-def _symbol_name(n: Node) -> str | None:
-    """The name an answer is given for: x in "x = 3", f(x) in "f(x) = 2x"."""
-    if is_symbol(n):
-        return n.ast[1]
-    if isinstance(n, Leaf) and _LABEL.match(n.text):
-        return re.sub(r"\s+", "", n.text)
-    return None
+_symbol_name = label_of
 
 
 def _equal_eq(r: Eq, c: Node, ctx: Context) -> bool:
     sides = r.sides
+    if len(sides) > 2:  # a chain "z = 1 + 1 = 2" states its last member
+        return equal(sides[-1], c, ctx)
     var = _symbol_name(sides[0]) if len(sides) == 2 else None
     two_leaves = isinstance(c, Eq) and len(c.sides) == 2 and all(isinstance(s, Leaf) for s in c.sides)
     if var is not None or (len(sides) == 2 and isinstance(sides[0], Seq)):
@@ -222,9 +247,34 @@ def _equal_eq(r: Eq, c: Node, ctx: Context) -> bool:
         return True
     if _different_relations(sides[0].ast, sides[1].ast, c.sides[0].ast, c.sides[1].ast):
         return False
+    verdict = _relation_at_random_points(sides[0].ast, sides[1].ast, c.sides[0].ast, c.sides[1].ast)
+    if verdict is not None:
+        return verdict
     job = ("eq", (sides[0].ast, sides[1].ast), (c.sides[0].ast, c.sides[1].ast))
     ctx.resolve([job])
     return ctx.memo.get(job, False)
+
+
+def _relation_at_random_points(l1: tuple, r1: tuple, l2: tuple, r2: tuple) -> bool | None:
+    """l1 = r1 and l2 = r2 are one relation when l1 - r1 = k (l2 - r2) for a constant k != 0:
+    exactly at random points, the ratio must be the same non-zero number at each."""
+    d1, d2 = ("+", l1, ("neg", r1)), ("+", l2, ("neg", r2))
+    ratios = []
+    for point in range(_POINTS_TRIED):
+        v1, v2 = _exact_at(d1, point), _exact_at(d2, point)
+        if v1 is None or v2 is None:
+            if point == 0 and (_exact_at(d1, 1) is None or _exact_at(d2, 1) is None):
+                return None
+            continue
+        if (v1 == 0) != (v2 == 0):
+            return False
+        if v2:
+            ratios.append(v1 / v2)
+            if ratios[-1] != ratios[0]:
+                return False
+        if len(ratios) == POINTS_NEEDED:
+            return True
+    return None
 
 
 def _different_relations(l1: tuple, r1: tuple, l2: tuple, r2: tuple) -> bool:
@@ -250,6 +300,8 @@ def _equal_seq(r: Seq, c: Node, ctx: Context) -> bool:
     if not isinstance(c, Seq):
         return False
     if r.kind in ("list", "set"):
+        if c.kind == "tuple" and c.left == "(" and _named(r) is not None:  # p=5, q=2 against (5, 2)
+            return ordered(_named(r), c.items, ctx)
         return c.kind in ("list", "set") and unordered(_items(r), _items(c), ctx)
     # an ordered tuple / interval
     if c.kind == "tuple":
@@ -257,12 +309,18 @@ def _equal_seq(r: Seq, c: Node, ctx: Context) -> bool:
     if c.kind == "matrix":
         return _vector(c) is not None and r.left == "(" and ordered(r.items, _vector(c), ctx)
     if c.kind == "list" and (r.left, r.right) == ("(", ")"):
-        items = c.items
-        names = [_symbol_name(i.sides[0]) if isinstance(i, Eq) and len(i.sides) == 2 else None for i in items]
-        if all(names) and len(set(names)) == len(names):
-            items = tuple(i.sides[1] for _, i in sorted(zip(names, items), key=lambda p: p[0]))
-        return ordered(r.items, _items(Seq("list", items)), ctx)
+        return ordered(r.items, _named(c) or _items(c), ctx)
     return False
+
+
+def _named(seq: Seq) -> tuple | None:
+    """The values of "x = 8, y = 2" in the order of their names (8, 2); None unless every
+    item is such an equation and the names differ."""
+    items = seq.items
+    names = [_symbol_name(i.sides[0]) if isinstance(i, Eq) and len(i.sides) == 2 else None for i in items]
+    if not items or not all(names) or len(set(names)) != len(names):
+        return None
+    return tuple(i.sides[1] for _, i in sorted(zip(names, items), key=lambda p: p[0]))
 
 
 def _vector(m: Seq) -> tuple | None:

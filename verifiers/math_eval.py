@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import cmath
 import math
+import random
 from decimal import Decimal, localcontext
 from fractions import Fraction
+from functools import lru_cache
 
 from verifiers.math_parse import FUNCTIONS, GuardError, ParseError
 
@@ -98,9 +100,22 @@ def _scan_pow(node: tuple, pow_depth: int):
         return None, size
     if se is None or sb is None:
         return None, None  # symbolic base or exponent: kept unevaluated
-    if se > 14 or sb * 2.0**se > MAX_BITS:
+    # an irrational exponent: bound the power by the exponent's value, not by the size of
+    # its tree, so 2^{(1+\sqrt5)/2} is fine; where no float value is safe, by its size
+    magnitude = _magnitude(node[2])
+    if magnitude is None:
+        if se > 14 or sb * 2.0**se > MAX_BITS:
+            raise GuardError("power too large")
+        return None, sb * 2.0**se
+    if sb * max(1.0, magnitude) > MAX_BITS:
         raise GuardError("power too large")
-    return None, sb * 2.0**se
+    return None, sb * max(1.0, magnitude)
+
+
+def _magnitude(node: tuple) -> float | None:
+    """|value| of a constant expression as a float, or None (symbols, or too large to trust)."""
+    value = approx(node)
+    return None if value is None else abs(value) * (1 + 1e-9) + 1e-9
 
 
 def _scan_factorial(node: tuple, pow_depth: int):
@@ -284,3 +299,70 @@ def _positive(x: Decimal) -> Decimal:
     if x <= 0 or x == 1:
         raise _Unsafe
     return x
+
+
+# -- exact values at random integer points (rational functions of symbols) ---------
+
+MAX_POINT_BITS = 100_000  # largest intermediate number exact_at builds
+_POINT_RANGE = 1 << 31
+
+
+class _NotRational(Exception):
+    """The expression is not a rational function of its symbols (or is too large)."""
+
+
+@lru_cache(maxsize=4096)
+def point_value(name: str, point: int) -> int:
+    """The value symbol `name` takes at sample point `point`: a pseudo-random integer below
+    2^31 in size, the same in every process (seeded by the name, not by hash())."""
+    return random.Random(f"{name}/{point}").randrange(-_POINT_RANGE, _POINT_RANGE) or 1
+
+
+def exact_at(node: tuple, point: int) -> Fraction | None:
+    """The exact value of a rational function of symbols (numbers, symbols, + - * /, integer
+    powers) with every symbol at its `point_value`; None when the expression is anything
+    else (constants such as pi, functions, fractional powers, factorials), when a number
+    grows past MAX_POINT_BITS, or when it divides by zero at this point.
+
+    Why: two rational functions that agree at a random point are equal except with
+    probability degree / 2^32 (Schwartz-Zippel), so agreement at three independent points
+    decides equality without sympy, and any disagreement proves them different."""
+    try:
+        return _exact(node, point)
+    except (_NotRational, ZeroDivisionError):
+        return None
+
+
+def _exact(node: tuple, point: int) -> Fraction:
+    tag = node[0]
+    if tag in ("n", "d"):
+        return Fraction(node[1])
+    if tag == "s":
+        return Fraction(point_value(node[1], point))
+    if tag == "neg":
+        return -_exact(node[1], point)
+    if tag in ("+", "*", "/"):
+        a, b = _exact(node[1], point), _exact(node[2], point)
+        value = a + b if tag == "+" else a * b if tag == "*" else a / b
+    elif tag == "^":
+        base, exponent = _exact(node[1], point), _exact_exponent(node[2])
+        if _bits(base) * abs(exponent) > MAX_POINT_BITS:
+            raise _NotRational
+        value = base**exponent
+    else:
+        raise _NotRational
+    if _bits(value) > MAX_POINT_BITS:
+        raise _NotRational
+    return value
+
+
+def _exact_exponent(node: tuple) -> int:
+    """A power's exponent must be a constant integer (x^{-2}, x^{2+1}): x^y and x^{1/2} are
+    not rational functions."""
+    try:
+        value = analyse(node)
+    except GuardError:
+        raise _NotRational from None
+    if value is None or value.denominator != 1 or abs(value) > MAX_SYMBOLIC_EXPONENT:
+        raise _NotRational
+    return int(value)

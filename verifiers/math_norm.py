@@ -30,7 +30,7 @@ from verifiers.math_parse import MAX_DEPTH, GuardError, ParseError, parse
 
 # one-character markers that clean() leaves for the structure parser
 SET_OPEN, SET_CLOSE = "\x01", "\x02"  # \{ \}
-EMPTY, UNION, MEMBER, PM, DEG = "\u2205", "\u222a", "\u2208", "\u00b1", "\u00b0"
+EMPTY, UNION, MEMBER, PM, DEG, APPROX = "\u2205", "\u222a", "\u2208", "\u00b1", "\u00b0", "\u2248"
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ _UNICODE = str.maketrans({
     "\u2212": "-", "\u2013": "-", "\u00d7": r"\times ", "\u00b7": r"\cdot ", "\u22c5": r"\cdot ",
     "\u00f7": "/", "\u03c0": r"\pi ", "\u221e": r"\infty ", "\u2264": "<=", "\u2265": ">=",
     "\u2260": "!=", "\u222a": UNION, "\u221a": "sqrt", "\u2205": EMPTY, "\u2009": " ",
-    "\u00a0": " ", "\u202f": " ", "\u00b0": DEG, "\u00b1": PM, "\u2208": MEMBER,
+    "\u00a0": " ", "\u202f": " ", "\u00b0": DEG, "\u00b1": PM, "\u2208": MEMBER, "\u2248": APPROX,
 })  # fmt: skip
 _WRAPPERS = re.compile(
     r"\\(?:text|textbf|textit|textrm|textsf|textnormal|mathrm|mathbf|mathit|mathsf|mathtt|mbox|hbox"
@@ -79,12 +79,14 @@ _WRAPPERS = re.compile(
 )
 _B = ("\\",)
 _SUBS = [  # (substrings of which one must occur, pattern, replacement)
+    (("\\\\",), re.compile(r"\\\\(?=[A-Za-z])(?!hline)"), r"\\"),  # \\frac: LaTeX escaped twice (JSON)
+    (("\\!",), re.compile(r"(?<=\d),\\!\s*(?=\d{3})"), ","),  # 32,\! 349: a thousands separator
     (_B, re.compile(r"\\(?:left|right|[bB]igg?[lr]?)\s*\."), ""),
     (_B, re.compile(r"\\(?:left|right|[bB]igg?[lr]?)(?![A-Za-z])\s*"), ""),
     (_B, re.compile(r"(?<!\\)\\!"), ""),
-    (("\\", "~"), re.compile(r"(?<!\\)\\[,;: ]|\\q?quad\b|~"), " "),
+    (("\\", "~"), re.compile(r"(?<!\\)\\[,;: ]|\\q?quad|~"), " "),  # \quadx (a typo) too
     (("_{",), re.compile(r"_\{(\w+)\}"), r"_\1"),
-    (("{,}",), re.compile(r"\{,\}"), ","),
+    (("{",), re.compile(r"\{\s*,\s*\}"), ","),  # 14{,}916, 14 {, }916
     (("frac",), re.compile(r"\\[dtc]frac\b"), r"\\frac"),
     (_B, re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ\b|\\circ\b|\\degree\b|\\textdegree\b"), DEG),
     (("degree",), re.compile(r"\bdegrees?\b"), DEG),
@@ -96,11 +98,12 @@ _SUBS = [  # (substrings of which one must occur, pattern, replacement)
     (_B, re.compile(r"\\\}|\\rbrace\b"), SET_CLOSE),
     (_B, re.compile(r"\\langle\b"), "("),
     (_B, re.compile(r"\\rangle\b"), ")"),
-    (_B, re.compile(r"\\(?:leq?|leqslant)\b"), "<="),
-    (_B, re.compile(r"\\(?:geq?|geqslant)\b"), ">="),
-    (_B, re.compile(r"\\lt\b"), "<"),
-    (_B, re.compile(r"\\gt\b"), ">"),
-    (_B, re.compile(r"\\neq?\b"), "!="),
+    (_B, re.compile(r"\\(?:leq?|leqslant)(?![A-Za-z])"), "<="),
+    (_B, re.compile(r"\\(?:geq?|geqslant)(?![A-Za-z])"), ">="),
+    (_B, re.compile(r"\\lt(?![A-Za-z])"), "<"),
+    (_B, re.compile(r"\\gt(?![A-Za-z])"), ">"),
+    (_B, re.compile(r"\\neq?(?![A-Za-z])"), "!="),
+    (_B, re.compile(r"\\(?:approx|simeq|thickapprox)(?![A-Za-z])"), APPROX),
     (_B, re.compile(r"\\cup\b"), UNION),
     (("U",), re.compile(r"(?<=[)\]])\s*U\s*(?=[(\[])"), UNION),
     (_B, re.compile(r"\\in\b"), MEMBER),
@@ -111,10 +114,13 @@ _SUBS = [  # (substrings of which one must occur, pattern, replacement)
         re.compile(r"\\mathbb\s*\{?R\}?|\\R\b|\ball real numbers\b"),
         lambda m: "(-\\infty,\\infty)",
     ),
+    (("or",), re.compile(r"(?<=[)\]])\s*or\s*(?=[(\[])"), ", "),  # (11,7)or(7,11)
     (("and", "or"), re.compile(r"\s+\b(?:and|or)\b\s+|^\s*(?:and|or)\s+"), ", "),
+    ((",",), re.compile(r",(?:\s*,)+"), ","),  # "19, 46, and 82" -> "19, 46, , 82" -> "19, 46, 82"
 ]
 _PLAIN = re.compile(r"-?\d+(?:\.\d+)?")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:(?:,\d{3})+|(?: \d{3})+)(?:\.\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 _MATRIX = re.compile(r"^\\begin\{([pbBvV]?matrix|array)\}(?:\{[^}]*\})?(.*)\\end\{\1\}$", re.S)
 _MIXED = re.compile(r"^(-?)(\d+)\s*(?:\s(\d+)/(\d+)|\\frac\{(\d+)\}\{(\d+)\})$")
 _REPEATING = re.compile(r"^(-?)(\d*)\.(\d*)\\overline\{(\d+)\}$")
@@ -192,6 +198,24 @@ def clean(raw: str) -> str:
     return s
 
 
+def decimal_comma(ref_clean: str, cand_clean: str, reference: str, candidate: str) -> tuple[str, str]:
+    """A convention: "2,74" is the decimal 2.74 when the other side is a decimal number
+    (2.74) and the comma cannot be a thousands separator (not one group of three digits,
+    or a leading 0: 0,111); otherwise "2,5" stays a list and 1,000 a thousand."""
+
+    def comma(s: str) -> bool:
+        return bool(_DECIMAL_COMMA.match(s)) and (s.lstrip("+-").startswith("0,") or not _THOUSANDS.match(s))
+
+    def decimal(s: str) -> bool:
+        return bool(re.fullmatch(r"[+-]?\d*\.\d+", s))
+
+    if comma(ref_clean) and decimal(cand_clean):
+        return ref_clean.replace(",", "."), candidate
+    if comma(cand_clean) and decimal(ref_clean):
+        return reference, cand_clean.replace(",", ".")
+    return reference, candidate
+
+
 def key(cleaned: str) -> str:
     """The cleaned text without the spaces that do not separate two digits."""
     return re.sub(r"(?<!\d) | (?!\d)", "", cleaned)
@@ -267,11 +291,17 @@ def node(s: str, units: bool = False) -> Node:
         return _matrix(m.group(2), units)
     if _THOUSANDS.match(s):
         return leaf(re.sub(r"[, ]", "", s), units)
-    for sep, build in ((UNION, Union), (",", None), (";", None)):
+    for sep, build in ((UNION, Union), (";", None), (",", None)):
         parts = split_top(s, sep)
         if len(parts) > 1 and all(p.strip() for p in parts):
             items = tuple(node(p, units) for p in parts)
             return build(items) if build else Seq("list", items)
+    if APPROX in s:
+        approx = split_top(s, APPROX)
+        if len(approx) > 1 and all(p.strip() for p in approx):
+            # "x = 1/3 \approx 0.33" states 1/3; "x \approx 11" states 11
+            first = node(approx[0], units)
+            return node(approx[1], units) if label_of(first) else first
     sides, ops = _relations(s)
     if ops and all(side.strip() for side in sides):
         return _relation([node(side, units) for side in sides], ops, s)
@@ -288,6 +318,8 @@ def node(s: str, units: bool = False) -> Node:
 def _bracketed(s: str, units: bool) -> Node:
     left, right, inner = s[0], s[-1], s[1:-1]
     items = split_top(inner, ",")
+    if len(items) == 1:
+        items = split_top(inner, ";")  # (0;0;0)
     if left == SET_OPEN or (left == "{" and len(items) > 1):
         if not inner.strip():
             return Seq("set", ())
@@ -316,6 +348,44 @@ def is_symbol(n: Node) -> bool:
     return isinstance(n, Leaf) and n.ast is not None and n.ast[0] == "s"
 
 
+# f(x), g(2), f^{-1}(x), P_1(t): what an answer such as "f(x) = 2x + 1" names
+_FUNCTION_LABEL = re.compile(r"^[A-Za-wA-Z](?:_\w+)?(?:\^\{?-1\}?)?\s*\(\s*[A-Za-z0-9]+\s*\)$")
+
+
+def _symbols_only(ast: tuple) -> bool:
+    """Symbols joined by products, quotients (ratios) or |..|: AB, |AB|, NO/BO, V_1:V_2."""
+    if ast[0] == "s":
+        return True
+    if ast[0] in ("*", "/"):
+        return _symbols_only(ast[1]) and _symbols_only(ast[2])
+    return ast[0] == "f" and ast[1] == "abs" and _symbols_only(ast[2])
+
+
+def label_of(n: Node) -> str | None:
+    """The name an answer is given for: x in "x = 3", f(x) in "f(x) = 2x", |AB| in
+    "|AB| = 1", V_1:V_2 in "V_1:V_2 = 11:21"; None when `n` is not a name."""
+    if is_symbol(n):
+        return n.ast[1]
+    if isinstance(n, Leaf) and _FUNCTION_LABEL.match(n.text):
+        return re.sub(r"\s+", "", n.text)
+    if isinstance(n, Leaf) and n.ast is not None and _symbols_only(n.ast):
+        return key(n.text)
+    return None
+
+
+def _negated(n: Node) -> Node | None:
+    """-x -> x with the other side negated by the caller; None when n is not -(name)."""
+    if isinstance(n, Leaf) and n.ast is not None and n.ast[0] == "neg" and n.ast[1][0] == "s":
+        return Leaf(n.text.lstrip("- "), n.ast[1])
+    return None
+
+
+def _negate(n: Node) -> Node | None:
+    if not isinstance(n, Leaf) or n.ast is None:
+        return None
+    return Leaf(f"-({n.text})", ("neg", n.ast), None if n.value is None else -n.value, None, n.pct)
+
+
 def _interval(sides: list[Node], ops: list[str]) -> Seq | None:
     """x > 3 -> (3, oo); -2 <= x < 7 -> [-2, 7); None for anything else."""
     inf, ninf = leaf("\\infty"), leaf("-\\infty")
@@ -323,15 +393,18 @@ def _interval(sides: list[Node], ops: list[str]) -> Seq | None:
     if "!=" in ops or "=" in ops:
         return None
     if len(sides) == 2:
-        if is_symbol(sides[1]):
+        if label_of(sides[1]) or _negated(sides[1]):
             sides, ops = sides[::-1], [flip[ops[0]]]
-        if not is_symbol(sides[0]):
+        name = _negated(sides[0])
+        if name is not None and _negate(sides[1]) is not None:  # -x > -1 is x < 1
+            sides, ops = [name, _negate(sides[1])], [flip[ops[0]]]
+        if not label_of(sides[0]):
             return None
         op, value = ops[0], sides[1]
         if op[0] == ">":
             return Seq("tuple", (value, inf), "[" if op == ">=" else "(", ")")
         return Seq("tuple", (ninf, value), "(", "]" if op == "<=" else ")")
-    if len(sides) == 3 and is_symbol(sides[1]):
+    if len(sides) == 3 and label_of(sides[1]):
         if ops[0][0] == ">" and ops[1][0] == ">":
             sides, ops = sides[::-1], [flip[ops[1]], flip[ops[0]]]
         if ops[0][0] == "<" and ops[1][0] == "<":

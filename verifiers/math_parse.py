@@ -44,7 +44,7 @@ _TOKEN = re.compile(
     r"|(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+(?![A-Za-z]))?)"
     r"|(?P<cmd>\\[A-Za-z]+|\\.)"
     r"|(?P<name>[A-Za-z]+)"
-    r"|(?P<op>\*\*|[-+*/^_!()\[\]{}|,])"
+    r"|(?P<op>\*\*|[-+*/:^_!()\[\]{}|,])"
 )
 
 
@@ -144,9 +144,9 @@ class _Parser:
             tok = self.peek()
             if tok is None:
                 return node
-            if tok[1] in _TIMES or tok[1] in ("/", "div"):
+            if tok[1] in _TIMES or tok[1] in ("/", "div", ":"):
                 self.take()
-                op = "/" if tok[1] in ("/", "div") else "*"
+                op = "/" if tok[1] in ("/", "div", ":") else "*"  # a ratio 11:21 is 11/21
                 node = self.node(op, node, self.unary())
             elif self._starts_atom(tok):
                 if tok[0] == "num" and node[0] in ("n", "d"):
