@@ -50,7 +50,7 @@ from verifiers.math_extract import DEFAULT_FALLBACKS, EXPLICIT, extract, extract
 from verifiers.math_norm import Leaf, clean, decimal_comma, key, parse_answer, unit_of
 from verifiers.math_pool import warm_up
 
-VERSION = "2"
+VERSION = "3"  # 3: real-model answer forms, fallback reasons, exact random points
 DEFAULT_TIMEOUT_S = 1.0
 MAX_INPUT = 20_000  # characters of a reference or an extracted answer we look at
 MAX_ANSWER = 2_000  # characters of a cleaned answer we parse

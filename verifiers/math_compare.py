@@ -18,11 +18,32 @@ The reference decides what the candidate may be:
 - percent: "10%" against "10", "0.1" or "10%" all agree, as does "0.1" against
   "10%" (the sign is read as a unit or as /100, whichever matches); "0.1%" is not 10%.
 
+Conventions (where graders differ, this is what we chose; tests/verifiers/test_math.py
+checks each):
+
+- exact values, no rounding tolerance: 0.333 is not 1/3, 3.14 is not pi; the digits the
+  reference gives decide;
+- thousands: 1,000 / 1 000 / 1{,}000 / 1,\\!000 / 14 {, }916 are one number. A decimal
+  comma ("2,74", "0,111") is read only against a decimal number (2.74) and only where the
+  comma cannot separate thousands; "2,5" against a list stays the list 2, 5;
+- chains state their last member, in the reference and in the response: "z = 1 + 1 = 2"
+  is 2; an approximation states what it approximates unless that is only a name:
+  "x = 1/3 \\approx 0.33" is 1/3, "x \\approx 11" is 11;
+- names: an equation whose left side is a name (x, f(x), |AB|, V_1:V_2, \\frac{NO}{BO},
+  products and ratios of symbols) takes its bare value: "|AB| = 1" against "1";
+- a ratio a:b is the number a/b (2:4 is 1:2 is 0.5);
+- solution lists: "p=5, q=2; p=7, q=2" is "(5, 2), (7, 2)" (values in the order of the
+  names); multiplicity counts, so a list with a repeated item is not the list without it;
+- matrices and vectors are compared, not computed ("A + B" is not added up);
+- "{1, 3}" with unescaped braces is a list, not the point (1, 3).
+
 Leaves compare fastest first: equal trees, exact rationals (Fraction), real
-constants (radicals, pi, e, logs) to 80 digits with Decimal, a float check that
-can only say "different" (complex constants; expressions with symbols at three
-sample points), and only then sympy in a helper process (proving that
-expressions with symbols, trig or complex values are equal).
+constants (radicals, pi, e, logs) to 80 digits with Decimal, rational functions of
+symbols exactly at random integer points (math_eval.exact_at: agreement at three
+points is equality, any difference proves them different), a float check that can
+only say "different" (complex constants; other expressions with symbols at three
+sample points), and only then sympy in a helper process (proving that expressions
+with roots of symbols, trig or complex values are equal).
 """
 
 from __future__ import annotations
@@ -35,7 +56,7 @@ from functools import lru_cache
 
 from verifiers import math_pool
 from verifiers.math_eval import approx, exact_at, precise
-from verifiers.math_norm import Eq, Leaf, Node, Seq, Text, Union, is_symbol, label_of
+from verifiers.math_norm import Eq, Leaf, Node, Seq, Text, Union, label_of
 
 _CHOICE = re.compile(r"^(?:option|choice|answer)?\s*:?\s*\(?([A-Ea-e])\)?(?=$|[\s.:,)])")
 
@@ -223,21 +244,18 @@ def equal(r: Node, c: Node, ctx: Context) -> bool:
     return False
 
 
-_symbol_name = label_of
-
-
 def _equal_eq(r: Eq, c: Node, ctx: Context) -> bool:
     sides = r.sides
     if len(sides) > 2:  # a chain "z = 1 + 1 = 2" states its last member
         return equal(sides[-1], c, ctx)
-    var = _symbol_name(sides[0]) if len(sides) == 2 else None
+    var = label_of(sides[0]) if len(sides) == 2 else None
     two_leaves = isinstance(c, Eq) and len(c.sides) == 2 and all(isinstance(s, Leaf) for s in c.sides)
     if var is not None or (len(sides) == 2 and isinstance(sides[0], Seq)):
         if not isinstance(c, Eq):
             return equal(sides[1], c, ctx)
-        if _symbol_name(c.sides[0]) == var or c.sides[0] == sides[0]:
+        if label_of(c.sides[0]) == var or c.sides[0] == sides[0]:
             return equal(sides[1], c.sides[-1], ctx)
-        if len(c.sides) == 2 and (_symbol_name(c.sides[1]) == var or c.sides[1] == sides[0]):
+        if len(c.sides) == 2 and (label_of(c.sides[1]) == var or c.sides[1] == sides[0]):
             return equal(sides[1], c.sides[0], ctx)
     if not (two_leaves and len(sides) == 2 and all(isinstance(s, Leaf) and s.ast for s in sides)):
         return False
@@ -317,7 +335,7 @@ def _named(seq: Seq) -> tuple | None:
     """The values of "x = 8, y = 2" in the order of their names (8, 2); None unless every
     item is such an equation and the names differ."""
     items = seq.items
-    names = [_symbol_name(i.sides[0]) if isinstance(i, Eq) and len(i.sides) == 2 else None for i in items]
+    names = [label_of(i.sides[0]) if isinstance(i, Eq) and len(i.sides) == 2 else None for i in items]
     if not items or not all(names) or len(set(names)) != len(names):
         return None
     return tuple(i.sides[1] for _, i in sorted(zip(names, items), key=lambda p: p[0]))

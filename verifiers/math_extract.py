@@ -6,8 +6,9 @@
    "\\(\\boxed{1}\\) and \\(\\boxed{-2}\\)" read "2, 3" and "1, -2";
 2. "answer": the last "the answer is X" / "Answer: X" / "Final answer: X". X is the
    math span that starts it, or its sentence read down to the value: "The largest
-   $n$ is 34." reads 34 (the part after the last " is " / " = ", else the sentence's
-   last math span, else its only number);
+   $n$ is 34." reads 34 and "29, which is the sum" 29 (a leading number, else the part
+   after the last " is " / " = ", else the sentence's last math span, else its only
+   number);
 3. "hashes": the last GSM8K "#### N".
    Of these, a box wins unless an answer statement comes after it and states a value
    (a digit or math, not "the answer is correct"): "\\boxed{255} ... Final Answer: The
@@ -56,6 +57,8 @@ _NUMBER = re.compile(
 )
 _VALUE_WORD = re.compile(r"\s(?:is|are|was|equals|=)\s+(?!.*\s(?:is|are|was|equals|=)\s)", re.S)
 _HAS_VALUE = re.compile(r"\d|\\[A-Za-z]|\$")
+_PROSE = re.compile(r"[A-Za-z]{3,}\s+[A-Za-z]{2,}")
+_LEADING_VALUE = re.compile(r"^\\?\$?(-?\d[\d,]*(?:\.\d+)?(?:/\d+)?)\s*[,;:(]?\s")
 _OPEN, _CLOSE = "([{", ")]}"
 _TRAILING_OPERATOR = re.compile(r"(?:[-+*/^=(\[{,]|\\(?:cdot|times|frac|sqrt))\s*$")
 _MAX_TRIES = 3
@@ -122,8 +125,11 @@ def _value_of_sentence(sentence: str) -> str:
     math = _MATH.match(sentence)
     if math:
         return next(g for g in math.groups() if g is not None)
-    if not re.search(r"[A-Za-z]{3,}\s+[A-Za-z]{2,}", _MATH.sub(" ", sentence)):
+    if not _PROSE.search(_MATH.sub(" ", sentence)):
         return sentence  # no prose: "x = 5", "12 dollars", "(1, 2)"
+    lead = _LEADING_VALUE.match(sentence)
+    if lead and _PROSE.search(sentence[lead.end() :]):
+        return lead.group(1)  # "29, which is the sum" -> 29
     tail = _VALUE_WORD.search(sentence)
     if tail:
         return _value_of_sentence(sentence[tail.end() :].strip())
@@ -229,7 +235,9 @@ def _last_number(text: str) -> tuple[str, int] | None:
 _FALLBACK = {"last_math": _last_math, "last_number": _last_number}
 
 
-def extract_with_source(text: str, fallbacks: tuple[str, ...] = DEFAULT_FALLBACKS) -> tuple[str | None, str | None]:
+def extract_with_source(
+    text: str, fallbacks: tuple[str, ...] = DEFAULT_FALLBACKS
+) -> tuple[str | None, str | None]:
     """(final answer, where it was read: "boxed" | "answer" | "hashes" | a fallback's
     name), or (None, None) when there is none."""
     if not isinstance(text, str) or not text:

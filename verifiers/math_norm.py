@@ -86,7 +86,7 @@ _SUBS = [  # (substrings of which one must occur, pattern, replacement)
     (_B, re.compile(r"(?<!\\)\\!"), ""),
     (("\\", "~"), re.compile(r"(?<!\\)\\[,;: ]|\\q?quad|~"), " "),  # \quadx (a typo) too
     (("_{",), re.compile(r"_\{(\w+)\}"), r"_\1"),
-    (("{",), re.compile(r"\{\s*,\s*\}"), ","),  # 14{,}916, 14 {, }916
+    (("{",), re.compile(r"\s*\{\s*,\s*\}\s*"), ","),  # 14{,}916, 14 {, }916
     (("frac",), re.compile(r"\\[dtc]frac\b"), r"\\frac"),
     (_B, re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ\b|\\circ\b|\\degree\b|\\textdegree\b"), DEG),
     (("degree",), re.compile(r"\bdegrees?\b"), DEG),

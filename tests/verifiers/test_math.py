@@ -345,3 +345,170 @@ def test_gsm8k_answers_verify(benchmark_file):
 )
 def test_units_and_brackets_in_fallbacks_are_not_ignored(reference, response, expected):
     assert verify(reference, response).passed is expected
+
+
+# Answers as real models write them: (class, reference, response, expected). Every class
+# has wrong answers too: none of them may pass.
+# fmt: off
+REAL_MODEL_ANSWERS = [
+    # an answer stated in a sentence after a marker
+    ("sentence", "34", "Final Answer: The final answer is $34$. I hope it is correct.", True),
+    ("sentence", "34", "Final Answer: The largest $n$ is 34.", True),
+    ("sentence", "34", "Final Answer: The largest $n$ is 35.", False),
+    ("sentence", "120", "so $5 \\times 6 \\times 4 = 120$. Final Answer: The volume of $ABCDEFGH$ is 120. I hope it is correct.", True),
+    ("sentence", "3", "Final Answer: Jane started growing Sphere 3 hours ago. I hope it is correct.", True),
+    ("sentence", "3", "Final Answer: Jane started growing Sphere 4 hours ago.", False),
+    ("sentence", "19", "Final Answer: The maximum number of points in the domain of $f(x)$ is 19.", True),
+    ("sentence", "yes", "The answer is yes.", True),
+    ("sentence", "29", "15 + 14 = 29. So the answer is 29, which is the sum of the two numbers.", True),
+    ("sentence", "29", "So the answer is 28, which is the sum of the two numbers.", False),
+    # a later final answer wins over a box mid-solution; a box inside the answer sentence counts
+    ("later", "10455", "so $\\boxed{255}$ in interest. In all $10,200 + $255 = $10,455. Final Answer: The final answer is $10,455$. I hope it is correct.", True),
+    ("later", "255", "so $\\boxed{255}$ in interest. Final Answer: The final answer is $10,455$.", False),
+    ("later", "14916", "so $14{,}922$. Final Answer: The smallest possible value of $N$ is $\\boxed{14{,}916}$.", True),
+    ("later", "7", "We get \\boxed{7}. Let me check whether the answer is correct.", True),
+    # bare LaTeX without $, escaped dollars
+    ("bare latex", "10/9", "\\frac{10}{9}", True),
+    ("bare latex", "-10/9", "so x = -\\frac{10}{9}", True),
+    ("bare latex", "9", "so x = -\\frac{10}{9}", False),
+    ("bare latex", "10/9", "Answer $ \\frac{1}{2} \\$ = \\frac{10}{9} $", True),
+    ("bare latex", "1/2", "Answer $ \\frac{1}{2} \\$ = \\frac{10}{9} $", False),
+    # labels longer than one letter, ratios, approximations, chains
+    ("label", "1", "$$|AB|=1$$", True),
+    ("label", "|AB| = 1", "$$1$$", True),
+    ("label", "|AB| = 1", "$$2$$", False),
+    ("label", "V_{1}:V_{2}=11:21", "$11:21$", True),
+    ("label", "V_{1}:V_{2}=11:21", "$11:20$", False),
+    ("label", "11:21", "\\boxed{\\frac{11}{21}}", True),
+    ("label", "\\frac{NO}{BO}=\\frac{3}{4}", "\\boxed{\\frac{3}{4}}", True),
+    ("label", "\\frac{NO}{BO}=\\frac{3}{4}", "\\boxed{\\frac{4}{3}}", False),
+    ("label", "A:B=1", "$$1$$", True),
+    ("approx", "11", "$x\\approx11$", True),
+    ("approx", "1/3", "$x=1/3\\approx1.3$", True),
+    ("approx", "1.3", "$x=1/3\\approx1.3$", False),
+    ("approx", "x = 1/3", "$x = 5+5+1 = 1/3 \\approx 11$", True),
+    ("chain", "z = 1 + 1 = 2", "$z = 3+3 = 2$", True),
+    ("chain", "z = 1 + 1 = 2", "$z = 3$", False),
+    # several boxed answers, tuples with ;, solution lists, prose lists
+    ("boxes", "1, -2", "\\(\\boxed{1}\\) and \\(\\boxed{-2}\\).", True),
+    ("boxes", "-2, 1", "$\\boxed{1}$ and $\\boxed{-2}$", True),
+    ("boxes", "1, -2", "\\(\\boxed{1}\\) and \\(\\boxed{2}\\).", False),
+    ("boxes", "y_{1}=-2 x^{2}+4 x+3, y_{2}=3 x^{2}+12 x+10", "\\( y_1 = \\boxed{-2(x - 1)^2 + 5} \\) and \\( y_2 = \\boxed{3(x + 2)^2 - 2} \\)", True),
+    ("boxes", "y_{1}=-2 x^{2}+4 x+3, y_{2}=3 x^{2}+12 x+10", "\\( y_1 = \\boxed{-2(x - 1)^2 + 5} \\) and \\( y_2 = \\boxed{3(x + 2)^2 + 2} \\)", False),
+    ("tuples", "(0;0;0),(0;-2;0),(4;0;6)", "\\boxed{(4, 0, 6), (0, -2, 0), (0, 0, 0)}", True),
+    ("tuples", "(0;0;0),(0;-2;0),(4;0;6)", "\\boxed{(4, 0, 6), (0, 2, 0), (0, 0, 0)}", False),
+    ("tuples", "(11,7)or(7,11)", "$\\boxed{(7,11),\\ (11,7)}$", True),
+    ("tuples", "(11,7) or (7,11)", "$\\boxed{(7,11)}$", False),
+    ("tuples", "p=5,q=2;p=7,q=2", "$(5,2),(7,2)$", True),
+    ("tuples", "p=5,q=2;p=7,q=2", "$(2,5),(2,7)$", False),
+    ("prose list", "19, 46, 82", "$19, 46, \\text{ and } 82$", True),
+    ("prose list", "19, 46, and 82", "\\boxed{19, 46, 82}", True),
+    ("prose list", "19, 46, and 82", "$21, 36, and 82$", False),
+    # inequalities
+    ("inequality", "(0,1)", "$0<f(x)<1$", True),
+    ("inequality", "0<f(x)<1", "$(0,1)$", True),
+    ("inequality", "0<f(x)<1", "$[0,1)$", False),
+    ("inequality", "x < 1", "$-x > -1$", True),
+    ("inequality", "x <= 1", "$-x >= -1$", True),
+    ("inequality", "x < 1", "$-x > 1$", False),
+    # thousands separators, decimal commas
+    ("thousands", "32349", "is $\\boxed{32,\\! 349}$", True),
+    ("thousands", "11111111100", "is $\\boxed{11,\\! 111,\\! 111,\\! 100}$", True),
+    ("thousands", "14916", "Final Answer: The final answer is $14 {, }916$. I hope it is correct.", True),
+    ("thousands", "1000", "1 000", True),
+    ("thousands", "1000", "1 001", False),
+    ("thousands", "32349", "is $\\boxed{32,\\! 348}$", False),
+    ("decimal comma", "1000.99", "1000,99", True),
+    ("decimal comma", "1,22", "1.22", True),
+    ("decimal comma", "0.111", "0,111", True),
+    ("decimal comma", "2.74", "Soucis : 2,74 $ a..", True),
+    ("decimal comma", "2.74", "2,75", False),
+    ("decimal comma", "1000", "\\boxed{1,000}", True),  # three digits after the comma: thousands
+    # powers with irrational exponents are bounded by value, not refused
+    ("power", "2^{(1+\\sqrt5)/2}", "\\boxed{2^{(\\sqrt5+1)/2}}", True),
+    ("power", "10^{\\frac{-5+\\sqrt{13}}{6}}", "\\boxed{10^{\\frac{\\sqrt{13} - 5}{6}}}", True),
+    ("power", "2^{(1+\\sqrt5)/2}", "\\boxed{2^{(\\sqrt5-1)/2}}", False),
+    # a number that is part of a word, or of an unfinished expression, is not an answer
+    ("false accept", "2", "AZYUK2A", False),
+    ("false accept", "1", "the value of x_1", False),
+    ("false accept", "9", "so the sum is (9 + 7) + 2 = 2(9 + ", False),
+    ("false accept", "9", "so the total is 9 +", False),
+    ("false accept", "7", "We need 2 * (3 + 7", False),
+    ("false accept", "16", "First 9 + 7 = 16", True),  # a finished one still reads
+    # LaTeX escaped twice, as in JSON dumps
+    ("escaped", "\\left(3, \\frac{\\pi}{2}\\right)", "the polar coordinates are $\\\\boxed{\\\\left( 3, \\\\frac{\\\\pi}{2} \\\\right)}.$", True),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("kind, reference, response, expected", REAL_MODEL_ANSWERS)
+def test_answers_as_real_models_write_them(kind, reference, response, expected):
+    verdict = verify(reference, response)
+    assert verdict.passed is expected, (kind, verdict.extracted, verdict.reason)
+
+
+def test_every_class_has_a_wrong_answer():
+    kinds = {k for k, *_ in REAL_MODEL_ANSWERS}
+    assert kinds == {k for k, *_, e in REAL_MODEL_ANSWERS if not e} | {"escaped"}
+
+
+def test_a_fallback_verdict_says_so():
+    guessed = verify("16", "First 9 + 7 = 16")
+    assert guessed.passed and guessed.reason == "fallback: last_number"
+    assert guessed.details["source"] == "last_number"
+    wrong = verify("17", "so it is $16$")
+    assert not wrong.passed and wrong.reason == "not equivalent (fallback: last_math)"
+    stated = verify("16", "The answer is 16.")
+    assert stated.passed and stated.reason is None and stated.details["source"] == "answer"
+    assert verify("16", "\\boxed{16}").details["source"] == "boxed"
+    assert verify("16", "#### 16").details["source"] == "hashes"
+
+
+def test_rational_functions_are_decided_without_sympy():
+    pairs = [("x^2-1", "(x-1)(x+1)", True), ("\\frac{x^2+2x+1}{x+1}", "x+1", True),
+             ("(a+b)^3", "a^3+3a^2b+3ab^2+b^3", True), ("(a+b)^3", "a^3+3a^2b+3ab^2+2b^3", False),
+             ("\\frac{1}{x}+\\frac{1}{y}", "\\frac{x+y}{xy}", True), ("(x+1)^{999}", "(x+1)^{998}(x+2)", False),
+             ("x^{-2}", "\\frac{1}{x^2}", True), ("2x+2", "2(y+1)", False)]  # fmt: skip
+    for reference, candidate, expected in pairs:
+        result = judge(reference, candidate)
+        assert result.equal is expected and result.path != "sympy", (reference, candidate, result)
+    equations = [("y = -\\frac{1}{2}x + 3", "x + 2y = 6", True), ("x^2+y^2=25", "x^2+y^2-25=0", True),
+                 ("x^2+y^2=25", "x^2+y^2=5", False)]  # fmt: skip
+    for reference, candidate, expected in equations:
+        result = judge(reference, candidate)
+        assert result.equal is expected and result.path != "sympy", (reference, candidate, result)
+    # not rational functions: sympy still decides
+    assert judge("\\sqrt{x} \\cdot \\sqrt{x}", "x").path == "sympy"
+    assert judge("\\sin^2 x + \\cos^2 x", "1").equal
+
+
+def test_random_points_are_the_same_in_every_process():
+    from verifiers.math_eval import point_value
+
+    code = "from verifiers.math_eval import point_value; print(point_value('x', 0), point_value('y', 2))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.split() == [str(point_value("x", 0)), str(point_value("y", 2))]
+
+
+# the conventions math_compare documents, where graders differ
+CONVENTIONS = [
+    ("1/3", "0.333", False),  # exact values, no rounding tolerance
+    ("2.74", "2,74", True),  # a decimal comma against a decimal
+    ("2, 5", "2,5", True),  # ... but against a list, a list
+    ("2.5", "2, 5", False),
+    ("1000", "1,000", True),  # three digits: thousands
+    ("z = 1 + 1 = 2", "2", True),  # chains state their last member
+    ("1/3", "x = 1/3 \\approx 0.33", True),  # an approximation states what it approximates
+    ("0.33", "x = 1/3 \\approx 0.33", False),
+    ("1:2", "2:4", True),  # a ratio is a number
+    ("1:2", "0.5", True),
+    ("(1, 2), (3, 4)", "(1, 2), (3, 4), (3, 4)", False),  # multiplicity counts
+    ("(1,3)", "{1,3}", False),  # unescaped braces make a list, not a point
+    ("9", "Answer $ \n 9 \n $", True),  # inline math may span lines
+]
+
+
+@pytest.mark.parametrize("reference, response, expected", CONVENTIONS)
+def test_documented_conventions(reference, response, expected):
+    boxed = response if "$" in response else f"So it is \\boxed{{{response}}}."
+    assert verify(reference, boxed).passed is expected
