@@ -1,6 +1,18 @@
 """Math answer checking: ours (verifiers.math) versus math-verify, same pairs, same run.
 
-The mix (every pair has the label a careful grader would give):
+Two mixes, each timed on its own (goals: ours at least 30x math-verify's pairs/s on the
+GSM8K mix, at least 20x on the algebra mix):
+- gsm8k: the GSM8K pairs below;
+- algebra: our procedural tasks and the MATH-style pairs, plus a quarter of pairs that
+  need algebraic equivalence (factored against expanded polynomials in one or two
+  variables, rational functions against their simplified form, sums of fractions), right
+  and wrong, each label checked with sympy when the pair is made.
+Then, with --real W (a cotmill workspace whose completions a real model wrote), both
+judge every stored completion against its problem's reference, and the bench prints the
+agreement and a table of the cases where they differ, with who is right where a hand
+label exists (bench/verify_math_labels.jsonl, keyed by reference and response).
+
+The pairs (every pair has the label a careful grader would give):
 - GSM8K test: each of the 1319 reference solutions, without its calculator
   annotations, ends in the gold answer and, separately, in a wrong one, in six
   ways of stating it ("The answer is N.", "#### N", \\boxed{N}, "$1,234$",
@@ -21,7 +33,15 @@ nothing; of the ways tried this one scored best for it), each gold parsed once
 comparison for both, after both have warmed up. Hostile answers are timed
 separately (they are not part of a realistic mix).
 
-    python bench/verify_math.py [--gsm8k PATH] [--per-task 40] [--quiet]
+    python bench/verify_math.py [--gsm8k PATH] [--per-task 40] [--quiet] [--real W]
+
+A workspace of real completions (SmolLM2-135M-Instruct, `make smollm2`), for --real:
+    cotmill generate --workspace W --job real-gsm8k --teacher hf:models/SmolLM2-135M-Instruct \
+      --source ../shared/data/benchmarks/gsm8k_test.jsonl --preset gsm8k --limit 96 --samples 2 \
+      --temperature 0.7 --max-tokens 256 --precision bf16 --seed 3
+    cotmill generate --workspace W --job real-arith --teacher hf:models/SmolLM2-135M-Instruct \
+      --tasks arithmetic --difficulty 1 --count 96 --samples 2 --temperature 0.7 --max-tokens 256 \
+      --precision bf16 --seed 3
 """
 
 from __future__ import annotations
@@ -294,6 +314,48 @@ _WRAPS = [
 ]
 
 
+def _poly(rng: random.Random, symbols: str = "x") -> tuple[object, str]:
+    """A product of two or three small linear factors: (sympy expression, factored text)."""
+    import sympy
+
+    factors = []
+    for _ in range(rng.choice([2, 2, 3])):
+        var = sympy.Symbol(rng.choice(symbols))
+        a, b = rng.choice([1, 1, 2, 3, -1]), rng.choice([-5, -3, -2, -1, 1, 2, 4, 7])
+        factors.append(a * var + b)
+    expr = sympy.Mul(*factors)
+    return expr, "".join(f"({sympy.latex(f)})" for f in factors)
+
+
+def algebra_cases(count: int, rng: random.Random) -> list[Case]:
+    """Pairs that need algebraic equivalence: half right, half wrong (a term off)."""
+    import sympy
+
+    x = sympy.Symbol("x")
+    cases = []
+    while len(cases) < count:
+        kind = len(cases) // 2 % 4
+        if kind in (0, 1):  # factored against expanded, one or two variables
+            gold_expr, gold = _poly(rng, "x" if kind == 0 else "xy")
+            right = sympy.expand(gold_expr)
+        elif kind == 2:  # a rational function against its simplified form
+            expr, factored = _poly(rng)
+            c = rng.choice([1, 2, 3, -2])
+            gold_expr, gold = expr / (x + c), f"\\frac{{{factored}}}{{{sympy.latex(x + c)}}}"
+            right = sympy.cancel(gold_expr) if rng.random() < 0.5 else sympy.apart(gold_expr, x)
+        else:  # a sum of fractions against one fraction
+            a, b = rng.sample([1, 2, 3, 4, 5, -1, -2], 2)
+            gold_expr = 1 / (x + a) + 1 / (x + b)
+            gold = f"{sympy.latex(1 / (x + a))} + {sympy.latex(1 / (x + b))}"
+            right = sympy.together(gold_expr)
+        wrong = right + rng.choice([1, -1, 2]) * rng.choice([1, x])
+        for answer, label in ((right, True), (wrong, False)):
+            assert (sympy.simplify(gold_expr - answer) == 0) is label, (gold, answer)
+            text = _WRAPS[len(cases) % len(_WRAPS)].format(sympy.latex(answer))
+            cases.append(Case("algebra", gold, text, label))
+    return cases
+
+
 def math_style_cases() -> list[Case]:
     return [
         Case(f"math:{category}", gold, _WRAPS[i % len(_WRAPS)].format(answer), bool(label))
@@ -334,11 +396,10 @@ def _short(text: str, width: int = 90) -> str:
     return text if len(text) <= width else "..." + text[-width:]
 
 
-def report(cases: list[Case], ours_s: float, theirs_s: float, quiet: bool) -> None:
+def report(name: str, cases: list[Case], ours_s: float, theirs_s: float, quiet: bool, goal: float) -> None:
     n = len(cases)
-    print(
-        f"\n{n} pairs ({sum(c.label for c in cases)} correct responses, {sum(not c.label for c in cases)} wrong)"
-    )
+    print(f"\n== mix {name}: {n} pairs ({sum(c.label for c in cases)} correct responses, "
+          f"{sum(not c.label for c in cases)} wrong)")  # fmt: skip
     print(f"{'source':<24}{'pairs':>7}{'ours right':>12}{'theirs right':>14}")
     for source in sorted({c.source for c in cases}):
         group = [c for c in cases if c.source == source]
@@ -348,7 +409,7 @@ def report(cases: list[Case], ours_s: float, theirs_s: float, quiet: bool) -> No
     ours_rate, theirs_rate = n / ours_s, n / theirs_s
     print(f"\nthroughput: ours {ours_rate:,.0f} pairs/s ({ours_s:.2f} s), "
           f"math-verify {theirs_rate:,.0f} pairs/s ({theirs_s:.2f} s)")  # fmt: skip
-    print(f"ratio: {ours_rate / theirs_rate:.1f}x (goal >= 20x)")
+    print(f"ratio ({name}): {ours_rate / theirs_rate:.1f}x (goal >= {goal:g}x)")
     classes = {
         "both wrong": [c for c in cases if c.ours != c.label and c.theirs != c.label],
         "ours right / theirs wrong": [c for c in cases if c.ours == c.label and c.theirs != c.label],
@@ -360,7 +421,7 @@ def report(cases: list[Case], ours_s: float, theirs_s: float, quiet: bool) -> No
     for name, group in classes.items():
         if not group or (quiet and name == "ours right / theirs wrong"):
             continue
-        print(f"\n== {name} ({len(group)})")
+        print(f"\n-- {name} ({len(group)})")
         for c in group:
             expected = "correct" if c.label else "wrong"
             print(
@@ -386,6 +447,65 @@ def hostile(timeout_note: str = "") -> None:
         print(f"  {_short(answer, 38):<40}{ours_s:>8.3f}{theirs_s:>8.3f}")
 
 
+LABELS = REPO / "bench" / "verify_math_labels.jsonl"
+
+
+def _label_key(reference: str, response: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"{reference}\x00{response}".encode()).hexdigest()[:16]
+
+
+def real_completions(workspace: Path, quiet: bool) -> None:
+    """Both graders on every stored completion of a workspace; where they differ, who is right."""
+    import duckdb
+
+    db = workspace / "cotmill.duckdb"
+    if not db.exists():
+        raise SystemExit(
+            f"--real {workspace}: no cotmill.duckdb there (see --help for the commands that make one)"
+        )
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            """SELECT c.job, p.answer, c.text FROM completions c JOIN problems p USING (problem_id)
+               WHERE c.text IS NOT NULL AND p.answer IS NOT NULL AND p.domain = 'math'
+               ORDER BY c.job, c.completion_id"""
+        ).fetchall()
+    labels = {}
+    if LABELS.exists():
+        for line in LABELS.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                labels[record["key"]] = record
+    cases = [Case(f"real:{job}", str(answer), text, False) for job, answer, text in rows]
+    run_ours(cases)
+    run_theirs(cases)
+    differ = [c for c in cases if c.ours != c.theirs]
+    print(f"\n== real completions from {workspace}: {len(cases)}")
+    print(f"{'job':<24}{'completions':>12}{'ours pass':>11}{'theirs pass':>13}{'agree':>8}")
+    for source in sorted({c.source for c in cases}):
+        group = [c for c in cases if c.source == source]
+        agree = sum(c.ours == c.theirs for c in group)
+        print(f"{source:<24}{len(group):>12}{sum(c.ours for c in group):>11}{sum(c.theirs for c in group):>13}"
+              f"{agree / len(group):>8.1%}")  # fmt: skip
+    right = {"ours": 0, "theirs": 0, "unlabelled": 0}
+    lines = []
+    for c in differ:
+        record = labels.get(_label_key(c.gold, c.response))
+        if record is None:
+            who, why = "unlabelled", ""
+        else:
+            who = "ours" if record["correct"] == c.ours else "theirs"
+            why = record.get("note", "")
+        right[who] += 1
+        lines.append(f"  {who + ' right':<16} gold={c.gold!r:<10} ours={'pass' if c.ours else 'fail'} "
+                     f"theirs={'pass' if c.theirs else 'fail'}  {why}\n      ...{_short(c.response, 110)!r}")  # fmt: skip
+    print(f"they differ on {len(differ)}: ours right {right['ours']}, math-verify right {right['theirs']}, "
+          f"unlabelled {right['unlabelled']} (labels: {LABELS.relative_to(REPO)})")  # fmt: skip
+    if not quiet or right["unlabelled"]:
+        print("\n".join(lines))
+
+
 def main() -> None:
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # its timeouts are counted, not logged
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -393,23 +513,29 @@ def main() -> None:
     ap.add_argument("--per-task", type=int, default=40, help="problems per procedural task")
     ap.add_argument("--quiet", action="store_true", help="do not list the cases only we get right")
     ap.add_argument("--no-hostile", action="store_true")
+    ap.add_argument(
+        "--real", type=Path, help="a cotmill workspace of real model completions to judge with both"
+    )
     args = ap.parse_args()
     rng = random.Random(0)
-    cases: list[Case] = []
+    mixes: dict[str, tuple[list[Case], float]] = {}
     if args.gsm8k.exists():
-        cases += gsm8k_cases(args.gsm8k, rng)
+        mixes["gsm8k"] = (gsm8k_cases(args.gsm8k, rng), 30)
     else:
-        print(f"({args.gsm8k} is absent: no GSM8K pairs)")
-    cases += task_cases(args.per_task, rng)
-    cases += math_style_cases()
+        print(f"({args.gsm8k} is absent: no GSM8K mix)")
+    math = task_cases(args.per_task, rng) + math_style_cases()
+    mixes["algebra"] = (math + algebra_cases(len(math) // 3, rng), 20)  # a quarter algebraic
     # warm both up (imports, sympy, our helper process) before timing
     warm_up()
-    for case in cases[:5] + math_style_cases()[:20]:
+    for case in math_style_cases()[:20] + algebra_cases(8, random.Random(1)):
         verify(case.gold, case.response)
         mv_verify(_theirs_gold(case.gold), mv_parse(case.response))
-    ours_s = run_ours(cases)
-    theirs_s = run_theirs(cases)
-    report(cases, ours_s, theirs_s, args.quiet)
+    for name, (cases, goal) in mixes.items():
+        ours_s = run_ours(cases)
+        theirs_s = run_theirs(cases)
+        report(name, cases, ours_s, theirs_s, args.quiet, goal)
+    if args.real:
+        real_completions(args.real, args.quiet)
     if not args.no_hostile:
         hostile()
 

@@ -19,7 +19,7 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 from functools import lru_cache
 
-from verifiers.math_parse import FUNCTIONS, GuardError, ParseError
+from verifiers.math_parse import FUNCTIONS, MAX_TERMS, GuardError, ParseError
 
 MAX_BITS = 20_000  # largest exact number we build (about 6000 digits)
 MAX_SYMBOLIC_EXPONENT = 1000
@@ -135,6 +135,8 @@ def _scan_factorial(node: tuple, pow_depth: int):
 
 
 def _scan_function(node: tuple, pow_depth: int):
+    if node[1] in ("sum", "prod"):
+        return _scan_big_operator(node, pow_depth)
     fname, args = node[1], [_scan(a, pow_depth) for a in node[2:]]
     if fname not in FUNCTIONS:
         raise ParseError(f"unknown function {fname!r}")
@@ -158,6 +160,54 @@ def _scan_function(node: tuple, pow_depth: int):
         if num * num == q.numerator and den * den == q.denominator:
             return Fraction(num, den), size
     return None, (None if size is None else size + 8)
+
+
+def _scan_big_operator(node: tuple, pow_depth: int):
+    """A sum or product with integer bounds at most MAX_TERMS apart is added up exactly
+    (when its terms are rational); anything else is symbolic, for sympy."""
+    _, fname, body, var, lo, hi = node
+    qlo, _ = _scan(lo, pow_depth)
+    qhi, _ = _scan(hi, pow_depth)
+    _scan(body, pow_depth)  # the guards apply to the body too
+    if qlo is not None and qhi is not None and qhi - qlo > MAX_TERMS:
+        # too many terms to add up here: sympy gets only sums with a closed form it finds fast
+        if fname == "prod" or not _polynomial_in(body, var[1]):
+            raise GuardError(f"{fname} of more than {MAX_TERMS} terms")
+        return None, None
+    if qlo is None or qhi is None or qlo.denominator != 1 or qhi.denominator != 1:
+        return None, None
+    try:
+        value = _exact(node, None, {})
+    except (_NotRational, ZeroDivisionError):
+        return None, None
+    size = _bits(value)
+    if size > MAX_BITS:
+        raise GuardError("sum too large")
+    return value, size
+
+
+def _polynomial_in(node: tuple, index: str) -> bool:
+    """`node` is a polynomial of low degree in the symbol `index` (other symbols are constants)."""
+    tag = node[0]
+    if tag in ("n", "d", "s", "c"):
+        return True
+    if tag == "neg":
+        return _polynomial_in(node[1], index)
+    if tag in ("+", "*"):
+        return _polynomial_in(node[1], index) and _polynomial_in(node[2], index)
+    if tag == "^":
+        exponent = analyse(node[2])
+        return (
+            _polynomial_in(node[1], index)
+            and exponent is not None
+            and exponent.denominator == 1
+            and 0 <= exponent <= 20
+        )
+    return not _mentions(node, index)
+
+
+def _mentions(node: tuple, name: str) -> bool:
+    return node == ("s", name) or any(isinstance(a, tuple) and _mentions(a, name) for a in node[1:])
 
 
 _SAMPLES = (0.5377, 1.8339, -2.2588, 0.8622, 0.3188, -1.3077, 0.4889 + 0.3j, 1.0347 - 0.7j, 0.7269 + 0.1j)
@@ -328,27 +378,52 @@ def exact_at(node: tuple, point: int) -> Fraction | None:
     probability degree / 2^32 (Schwartz-Zippel), so agreement at three independent points
     decides equality without sympy, and any disagreement proves them different."""
     try:
-        return _exact(node, point)
+        return _exact(node, point, {})
     except (_NotRational, ZeroDivisionError):
         return None
 
 
-def _exact(node: tuple, point: int) -> Fraction:
+def _exact(
+    node: tuple, point: int | None, bound: dict[str, Fraction], budget: list[int] | None = None
+) -> Fraction:
+    """`bound`: the indices of the sums and products around `node`, at their current values;
+    `point` None: any other symbol makes it not a number. `budget`: terms of sums and
+    products left to add up in this whole evaluation (nested ones multiply)."""
+    budget = [MAX_TERMS] if budget is None else budget
     tag = node[0]
     if tag in ("n", "d"):
         return Fraction(node[1])
     if tag == "s":
+        if node[1] in bound:
+            return bound[node[1]]
+        if point is None:
+            raise _NotRational
         return Fraction(point_value(node[1], point))
     if tag == "neg":
-        return -_exact(node[1], point)
+        return -_exact(node[1], point, bound, budget)
     if tag in ("+", "*", "/"):
-        a, b = _exact(node[1], point), _exact(node[2], point)
+        a, b = _exact(node[1], point, bound, budget), _exact(node[2], point, bound, budget)
         value = a + b if tag == "+" else a * b if tag == "*" else a / b
     elif tag == "^":
-        base, exponent = _exact(node[1], point), _exact_exponent(node[2])
+        base, exponent = _exact(node[1], point, bound, budget), _exact_exponent(node[2])
         if _bits(base) * abs(exponent) > MAX_POINT_BITS:
             raise _NotRational
         value = base**exponent
+    elif tag == "f" and node[1] in ("sum", "prod"):
+        _, fname, body, var, lo, hi = node
+        # bounds must be numbers (or outer indices): a sum up to n is not a rational function of n
+        lo, hi = _exact(lo, None, bound, budget), _exact(hi, None, bound, budget)
+        if lo.denominator != 1 or hi.denominator != 1 or hi - lo > MAX_TERMS:
+            raise _NotRational
+        value = Fraction(0 if fname == "sum" else 1)
+        budget[0] -= max(0, int(hi - lo) + 1)
+        if budget[0] < 0:
+            raise _NotRational
+        for k in range(int(lo), int(hi) + 1):
+            term = _exact(body, point, {**bound, var[1]: Fraction(k)}, budget)
+            value = value + term if fname == "sum" else value * term
+            if _bits(value) > MAX_POINT_BITS:
+                raise _NotRational
     else:
         raise _NotRational
     if _bits(value) > MAX_POINT_BITS:

@@ -26,8 +26,9 @@ MAX_DEPTH = 60
 FUNCTIONS = {
     "sin", "cos", "tan", "cot", "sec", "csc", "asin", "acos", "atan", "acot", "asec", "acsc",
     "sinh", "cosh", "tanh", "coth", "log", "exp", "sqrt", "root", "abs", "floor", "ceiling",
-    "binomial",
+    "binomial", "sum", "prod",
 }  # fmt: skip
+MAX_TERMS = 10_000  # longest sum or product with numeric bounds that is added up exactly
 _ALIASES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arccot": "acot", "arcsec": "asec",
             "arccsc": "acsc", "ln": "log", "lg": "log10", "ceil": "ceiling", "Abs": "abs"}  # fmt: skip
 _PLAIN_NAMES = FUNCTIONS | set(_ALIASES) | {"pi", "oo", "inf", "infty", "infinity", "log10"}
@@ -44,7 +45,7 @@ _TOKEN = re.compile(
     r"|(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+(?![A-Za-z]))?)"
     r"|(?P<cmd>\\[A-Za-z]+|\\.)"
     r"|(?P<name>[A-Za-z]+)"
-    r"|(?P<op>\*\*|[-+*/:^_!()\[\]{}|,])"
+    r"|(?P<op>\*\*|[-+*/:^_!()\[\]{}|,=])"
 )
 
 
@@ -95,6 +96,7 @@ class _Parser:
         self.pos = 0
         self.depth = 0
         self.nodes = 0
+        self.indices: set[str] = set()
 
     # -- token helpers -------------------------------------------------------
     def peek(self) -> tuple[str, str] | None:
@@ -229,6 +231,8 @@ class _Parser:
         return self.node("d", text)
 
     def name(self, word: str) -> tuple:
+        if word in self.indices:
+            return self.node("s", word + self.subscript())
         word = _ALIASES.get(word, word)
         if word in _CONSTS:
             return self.node("c", _CONSTS[word])
@@ -257,9 +261,11 @@ class _Parser:
             text = "".join(parts)
         else:
             text = self.take()[1]
-        if not re.fullmatch(r"[A-Za-z0-9]+", text):
-            raise ParseError("bad subscript")
-        return "_" + text
+        if re.fullmatch(r"[A-Za-z0-9]+", text):
+            return "_" + text
+        if re.fullmatch(r"[A-Za-z0-9+-]+", text):
+            return "_{" + text + "}"  # an indexed name: F_{n-k-1}
+        raise ParseError("bad subscript")
 
     def command(self, cmd: str) -> tuple:
         if cmd in _CONSTS:
@@ -268,6 +274,8 @@ class _Parser:
             return self.node("s", cmd + self.subscript())
         if cmd in ("frac", "dfrac", "tfrac", "cfrac"):
             return self.node("/", self.argument(), self.argument())
+        if cmd in ("sum", "prod"):
+            return self.big_operator(cmd)
         if cmd in ("binom", "dbinom", "tbinom"):
             return self.node("f", "binomial", self.argument(), self.argument())
         if cmd == "sqrt":
@@ -293,6 +301,29 @@ class _Parser:
         if word in FUNCTIONS and word not in ("root", "binomial"):
             return self.function(word)
         raise ParseError(f"unsupported command \\{cmd}")
+
+    def big_operator(self, cmd: str) -> tuple:
+        """\\sum_{k=1}^{n} body -> ("f", "sum", body, ("s", "k"), lo, hi); the body is the
+        product that follows, as in \\sum_{k=1}^{n} k^2 + 1 = (sum of k^2) + 1."""
+        self.expect("_")
+        braced = self.at("{")
+        if braced:
+            self.take()
+        tok = self.take()
+        if tok[0] != "name" or tok[1] in _CONSTS:
+            raise ParseError(f"\\{cmd} needs an index: \\{cmd}_{{k=1}}^{{n}}")
+        var = self.node("s", tok[1] + self.subscript())
+        self.indices.add(tok[1])  # \\prod_{i=1}^{5} i: i is the index here, not the imaginary unit
+        self.expect("=")
+        lo = self.expr() if braced else self.power()
+        if braced:
+            self.expect("}")
+        self.expect("^")
+        hi = self.argument()
+        self.enter()
+        body = self.term()
+        self.depth -= 1
+        return self.node("f", cmd, body, var, lo, hi)
 
     def argument(self) -> tuple:
         """A braced group, or one character / command (\\frac12, \\sqrt2, \\frac\\pi4)."""

@@ -48,6 +48,8 @@ def _functions():
         "acsc": sp.acsc, "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "coth": sp.coth,
         "log": sp.log, "exp": sp.exp, "sqrt": sp.sqrt, "root": sp.root, "abs": sp.Abs,
         "floor": sp.floor, "ceiling": sp.ceiling, "binomial": sp.binomial,
+        "sum": lambda body, k, lo, hi: sp.Sum(body, (k, lo, hi)).doit(),
+        "prod": lambda body, k, lo, hi: sp.Product(body, (k, lo, hi)).doit(),
     }  # fmt: skip
 
 

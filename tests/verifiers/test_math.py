@@ -173,6 +173,7 @@ HOSTILE = [
     "{" * 900 + "1" + "}" * 900, "-" * 1500 + "1", "\\frac{" * 300 + "1" + "}{2}" * 300,
     "__import__('os').system('echo pwned')", "().__class__.__bases__[0].__subclasses__()",
     "lambda: 0", "\\sqrt{" * 200 + "2" + "}" * 200, "x" * 100_000,
+    "\\sum_{i=1}^{10000}\\sum_{j=1}^{10000} i j", "\\prod_{k=1}^{10^{9}} k", "\\sum_{k=1}^{10^{9}} k^{k}",
 ]  # fmt: skip
 
 
@@ -428,6 +429,14 @@ REAL_MODEL_ANSWERS = [
     ("power", "2^{(1+\\sqrt5)/2}", "\\boxed{2^{(\\sqrt5+1)/2}}", True),
     ("power", "10^{\\frac{-5+\\sqrt{13}}{6}}", "\\boxed{10^{\\frac{\\sqrt{13} - 5}{6}}}", True),
     ("power", "2^{(1+\\sqrt5)/2}", "\\boxed{2^{(\\sqrt5-1)/2}}", False),
+    # sums and products
+    ("sum", "385", "\\boxed{\\sum_{k=1}^{10} k^2}", True),
+    ("sum", "384", "\\boxed{\\sum_{k=1}^{10} k^2}", False),
+    ("sum", "120", "$\\prod_{i=1}^{5} i$", True),
+    ("sum", "\\frac{n(n+1)}{2}", "\\boxed{\\sum_{k=1}^{n} k}", True),
+    ("sum", "\\frac{n(n+1)}{2}", "\\boxed{\\sum_{k=1}^{n} k^2}", False),
+    ("sum", "F_n = \\sum_{k=0}^{n-1} F_k F_{n-k-1}", "$F_n = \\sum_{k=0}^{n-1} F_{n-k-1} F_k$", True),
+    ("sum", "F_n = \\sum_{k=0}^{n-1} F_k F_{n-k-1}", "$F_n = \\sum_{k=0}^{n-2} F_k F_{n-k-2}$", False),
     # a number that is part of a word, or of an unfinished expression, is not an answer
     ("false accept", "2", "AZYUK2A", False),
     ("false accept", "1", "the value of x_1", False),
