@@ -121,6 +121,11 @@ class GenerateConfig(BaseModel):
     def _needs_problems(self) -> GenerateConfig:
         if not self.tasks and not self.source:
             raise ValueError("give tasks (task or domain names) or a source file")
+        if self.source and not self.tasks and "count" in self.model_fields_set:
+            # silently generating every problem of a 10k-row file costs money
+            raise ValueError("count is the number of task problems; to read fewer problems from a source, use limit")
+        if self.limit is not None and not self.source:
+            raise ValueError("limit caps the problems read from a source; for tasks, use count")
         if self.extra_body and not self.teacher.startswith("openai:"):
             raise ValueError(f"extra_body is sent to openai: teachers only, not to {self.teacher}")
         return self

@@ -162,6 +162,8 @@ def test_second_writer_gets_a_clear_busy_error(openai_server, tmp_path):
         ("tasks: math\ndifficulty: 9\n", "key 'difficulty'"),
         ("tasks: [unclosed\n", "invalid YAML"),
         ("count: 3\n", "give tasks"),
+        ("source: problems.jsonl\ncount: 3\n", "use limit"),  # count would be ignored
+        ("tasks: math\nlimit: 3\n", "for tasks, use count"),
     ],
 )
 def test_bad_config_names_the_key_and_the_file(tmp_path, yaml_text, expected):
