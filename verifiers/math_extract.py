@@ -50,9 +50,10 @@ _D = r"(?<!\\)\$"  # a dollar sign that is not an escaped \$
 _MATH = re.compile(
     rf"{_D}{_D}(.{{1,500}}?){_D}{_D}|{_D}(.{{1,500}}?){_D}|\\\((.{{1,500}}?)\\\)|\\\[(.{{1,500}}?)\\\]", re.S
 )
-# a number not glued to a word before it ("AZYUK2A", "x2", "v_1"); 1,234 and 1 234 stay whole
+# a number not glued to a word before it ("AZYUK2A", "x2", "v_1"); 1,234 stays whole, and so
+# does 1 234 where it ends a sentence (not "3 100 dollar bills")
 _NUMBER = re.compile(
-    r"(?<![A-Za-z_\d.])-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d{1,3}(?: \d{3})+(?![\d,])|\d+)(?:[.,]\d+)?(?:/\d+)?"
+    r"(?<![A-Za-z_\d.])-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d{1,3}(?: \d{3})+(?=\s*(?:[.,;!?)$]|$))|\d+)(?:[.,]\d+)?(?:/\d+)?"
     r"|(?<![A-Za-z_\d])-?\.\d+"
 )
 _VALUE_WORD = re.compile(r"\s(?:is|are|was|equals|=)\s+(?!.*\s(?:is|are|was|equals|=)\s)", re.S)

@@ -418,6 +418,7 @@ REAL_MODEL_ANSWERS = [
     ("thousands", "14916", "Final Answer: The final answer is $14 {, }916$. I hope it is correct.", True),
     ("thousands", "1000", "1 000", True),
     ("thousands", "1000", "1 001", False),
+    ("thousands", "3100", "He has 3 100 dollar bills", False),
     ("thousands", "32349", "is $\\boxed{32,\\! 348}$", False),
     ("decimal comma", "1000.99", "1000,99", True),
     ("decimal comma", "1,22", "1.22", True),
