@@ -12,12 +12,13 @@ import click
 from rich.console import Console
 
 from cotmill import __version__
-
-
-class UserError(click.ClickException):
-    def show(self, file=None) -> None:
-        # plain echo: rich would wrap long paths at 80 columns in logs and pipes
-        click.echo(f"error: {self.message}", err=True)
+from cotmill.cmd_curate import curate
+from cotmill.cmd_eval import eval_command
+from cotmill.cmd_generate import generate, interrupted
+from cotmill.cmd_mix import export, mix
+from cotmill.cmd_models import models
+from cotmill.cmd_train import train
+from cotmill.options import WORKSPACE, UserError
 
 
 class _Cotmill(click.Group):
@@ -40,18 +41,6 @@ class _Cotmill(click.Group):
 def main() -> None:
     """cotmill: synthetic chain-of-thought data. Teachers write solutions, verifiers
     keep what is right, and everything lands in one DuckDB workspace you can query."""
-
-
-# --precision of the commands that load a model (train.model.pick_dtype reads it)
-PRECISIONS = click.Choice(["auto", "bf16", "fp32"])
-
-WORKSPACE = click.option(
-    "--workspace",
-    "-w",
-    envvar="COTMILL_WORKSPACE",
-    default=None,
-    help="Workspace directory holding cotmill.duckdb [env COTMILL_WORKSPACE; default ./cotmill-workspace].",
-)
 
 
 @main.command()
@@ -228,25 +217,13 @@ def report(workspace, out) -> None:
     click.echo(f"report: {path}")
 
 
-# commands that live in modules of their own (one line each: import, then add)
-from cotmill.cmd_generate import generate, interrupted  # noqa: E402
-
+# commands that live in modules of their own
 main.add_command(generate)
-from cotmill.cmd_curate import curate  # noqa: E402
-
 main.add_command(curate)
-from cotmill.cmd_mix import export, mix  # noqa: E402
-
 main.add_command(mix)
 main.add_command(export)
-from cotmill.cmd_train import train  # noqa: E402
-
 main.add_command(train)
-from cotmill.cmd_eval import eval_command  # noqa: E402
-
 main.add_command(eval_command)
-from cotmill.cmd_models import models  # noqa: E402
-
 main.add_command(models)
 
 

@@ -7,7 +7,7 @@ import sys
 import click
 from rich.console import Console
 
-from cotmill.cli import WORKSPACE, UserError
+from cotmill.options import WORKSPACE, UserError
 
 
 def _files(value: str | None) -> list[str]:

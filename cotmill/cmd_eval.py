@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cotmill.cli import PRECISIONS, WORKSPACE, UserError
+from cotmill.options import PRECISIONS, WORKSPACE, UserError
 
 
 def _label(scores) -> list[tuple[str, str, str]]:

@@ -9,7 +9,7 @@ import sys
 import click
 from rich.console import Console
 
-from cotmill.cli import PRECISIONS, WORKSPACE, UserError
+from cotmill.options import PRECISIONS, WORKSPACE, UserError
 
 
 def _fields(values: tuple[str, ...]) -> dict[str, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from cotmill.cli import PRECISIONS, WORKSPACE, UserError
+from cotmill.options import PRECISIONS, WORKSPACE, UserError
 
 _FLAGS = [
     click.option("--config", "config_file", type=click.Path(dir_okay=False),

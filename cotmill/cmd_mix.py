@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cotmill.cli import WORKSPACE, UserError
+from cotmill.options import WORKSPACE, UserError
 
 
 def _plan_table(plan, items) -> Table:

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from cotmill.cli import UserError
+from cotmill.options import UserError
 
 
 @click.group()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cotmill.cli import WORKSPACE, UserError
+from cotmill.options import WORKSPACE, UserError
 
 
 def _seeds(value: str) -> list[int]:

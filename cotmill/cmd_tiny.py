@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cotmill.cli import UserError
+from cotmill.options import UserError
 
 SIZES = ("tiny", "small", "0.5b")  # train.tiny.SIZES, named here so --help needs no import
 

@@ -123,7 +123,9 @@ class GenerateConfig(BaseModel):
             raise ValueError("give tasks (task or domain names) or a source file")
         if self.source and not self.tasks and "count" in self.model_fields_set:
             # silently generating every problem of a 10k-row file costs money
-            raise ValueError("count is the number of task problems; to read fewer problems from a source, use limit")
+            raise ValueError(
+                "count is the number of task problems; to read fewer problems from a source, use limit"
+            )
         if self.limit is not None and not self.source:
             raise ValueError("limit caps the problems read from a source; for tasks, use count")
         if self.extra_body and not self.teacher.startswith("openai:"):
