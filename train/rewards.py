@@ -71,7 +71,7 @@ def parse_weights(text: str | dict | None) -> dict[str, float]:
 
 
 def _problem(row: dict) -> SimpleNamespace:
-    """What the verifiers read: answer (the reference), meta (a dict), task, domain."""
+    """What the verifiers read: answer (the reference), meta (a dict), task, domain, prompt."""
     meta = row.get("meta")
     if isinstance(meta, str):
         try:
@@ -83,6 +83,7 @@ def _problem(row: dict) -> SimpleNamespace:
         meta=meta if isinstance(meta, dict) else {},
         task=row.get("task"),
         domain=row.get("domain"),
+        prompt=row.get("prompt"),  # the math verifier fails an answer that restates the question
     )
 
 

@@ -40,8 +40,12 @@ Rules (details in math_compare):
 
 from __future__ import annotations
 
+import re
+import sys
 import time
 from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
 
 from verifiers import register
 from verifiers.base import Verdict
@@ -54,8 +58,18 @@ VERSION = "3"  # 3: real-model answer forms, fallback reasons, exact random poin
 DEFAULT_TIMEOUT_S = 1.0
 MAX_INPUT = 20_000  # characters of a reference or an extracted answer we look at
 MAX_ANSWER = 2_000  # characters of a cleaned answer we parse
+_DECIMAL = re.compile(r"-?\d{1,300}(?:\.\d{1,300})?")  # a plain number: compared at once
 
-__all__ = ["VERSION", "DEFAULT_FALLBACKS", "equivalent", "extract", "judge", "verify", "warm_up"]
+__all__ = [
+    "VERSION",
+    "DEFAULT_FALLBACKS",
+    "clear_caches",
+    "equivalent",
+    "extract",
+    "judge",
+    "verify",
+    "warm_up",
+]
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,7 @@ class Judgement:
     path: str = ""  # "exact" | "structure" | "sympy" | "refused"
 
 
+@lru_cache(maxsize=8192)
 def _symbolic(ast: tuple) -> bool:
     if ast[0] == "s":
         return True
@@ -87,6 +102,9 @@ def _judge(reference: str, candidate: str, timeout_s: float) -> Judgement:
     ref_clean, cand_clean = clean(reference), clean(candidate)
     if not ref_clean:
         return Judgement(False, "empty reference", "refused")
+    if _DECIMAL.fullmatch(ref_clean) and _DECIMAL.fullmatch(cand_clean):  # most GSM8K-style pairs
+        same = Decimal(ref_clean) == Decimal(cand_clean)  # exact, and faster than Fraction
+        return Judgement(same, None if same else "not equivalent", "exact" if same else "structure")
     if key(ref_clean) == key(cand_clean):
         return Judgement(True, None, "exact")
     if len(cand_clean) > MAX_ANSWER or len(ref_clean) > MAX_ANSWER:
@@ -110,6 +128,16 @@ def _judge(reference: str, candidate: str, timeout_s: float) -> Judgement:
     if rejected or ctx.notes:
         return Judgement(False, (rejected or ctx.notes)[0], path)
     return Judgement(False, "not equivalent", path)
+
+
+def clear_caches() -> None:
+    """Forget every parse and value cached so far (benchmarks time a cold verifier with it)."""
+    from verifiers import math_compare, math_eval, math_norm
+
+    for module in (math_compare, math_eval, math_norm, sys.modules[__name__]):
+        for value in vars(module).values():
+            if hasattr(value, "cache_clear"):
+                value.cache_clear()
 
 
 def equivalent(reference: str, candidate: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
@@ -153,10 +181,50 @@ def _verify(reference, response, fallbacks, timeout_s) -> Verdict:
     return Verdict.fail(f"{reason} ({note})" if note else reason, answer, details=details)
 
 
+_OPERATOR = re.compile(r"[\w)}]\s*(?:[-+*/^\u00d7\u00f7]|\\times|\\cdot|\\div)\s*[\w(\\{]")
+
+
+_ARITHMETIC = re.compile(r"\d+(?:[-+*/]\d+)+")
+_FRACTION = re.compile(r"-?\d+(?:\.\d+)?/\d+(?:\.\d+)?|-?\\frac\{\d+\}\{\d+\}")
+
+
+def _prompt_text(prompt) -> str:
+    """The question's text: a string, or the user turns of chat messages."""
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, list):
+        return " ".join(
+            str(m.get("content", "")) for m in prompt if isinstance(m, dict) and m.get("role") != "system"
+        )
+    return ""
+
+
+def restates_question(answer: str | None, prompt) -> bool:
+    """The answer is an expression copied from the question: "7 + 16" for "What is 7 + 16?".
+    Equal in value, it is still no answer (a small model often ends "the answer is 7 + 16")."""
+    if not answer or not _OPERATOR.search(answer):
+        return False
+    question = _prompt_text(prompt)
+    squeeze = str.maketrans("", "", " \t\n$")
+    needle = clean(answer).translate(squeeze)
+    if _FRACTION.fullmatch(needle) or "=" in needle:
+        return False  # a number such as 3/4 may be the answer and in the question; x = 2 + 1 = 3 works on
+    haystack = clean(question[:MAX_INPUT]).translate(squeeze)
+    if len(needle) >= 3 and needle in haystack:
+        return True
+    # "\\left( 7 + 16 \\right) multiplication": the question's sum, wrapped in other text
+    return any(len(expr) >= 3 and expr in needle for expr in _ARITHMETIC.findall(haystack))
+
+
 @register("math", VERSION)
 def verify_problem(problem, response: str) -> Verdict:
-    """Registry entry: the problem's `answer` is the reference."""
+    """Registry entry: the problem's `answer` is the reference; an answer that only restates
+    an expression of the problem's `prompt` (when it has one) fails."""
     reference = getattr(problem, "answer", None)
     if reference is None or not str(reference).strip():
         return Verdict.fail("no reference answer")
-    return verify(str(reference), response)
+    verdict = verify(str(reference), response)
+    if verdict.passed and restates_question(verdict.extracted, getattr(problem, "prompt", None)):
+        return Verdict.fail("the answer restates the question", verdict.extracted, details=verdict.details,
+                            elapsed_ms=verdict.elapsed_ms)  # fmt: skip
+    return verdict

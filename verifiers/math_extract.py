@@ -44,7 +44,15 @@ _JOIN = re.compile(  # what may stand between boxes that state one answer togeth
     r"^(?:\s|[,;.]|\$|\\[()\[\]]|\\q?quad\b|\\[,;:!]|\\text\{[^{}$]{0,40}\}|\band\b|\bor\b"
     r"|\b[A-Za-z](?:_\{?\w{1,3}\}?)?\s*=)*$"  # "x = \boxed{2}, y = \boxed{3}": the names go
 )
-_ANSWER = re.compile(r"(?i)\banswer\s*(?:is\b\s*:?|:|=)\s*")
+_ANSWER = re.compile(  # "answer within \\boxed{} is": a small model echoing its instructions
+    r"(?i)\banswer(?:\s+within\s+\\boxed\{\})?\s*"
+    r"(?:(?:is|was)\b\s*:?|:|=|can\s+be\s+(?:expressed|written)\s+as\b|of(?=\s*\$?-?\d))\s*"
+)
+# what follows "the answer is" without being one: "the answer is correct", "... is that 6 ..."
+_NOT_AN_ANSWER = re.compile(
+    r"(?i)^(?:correct|incorrect|wrong|right|not\b|simply\b|that\b|as follows|below|above)"
+)
+_EMPTY_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{\s*\}")
 _SENTENCE_END = re.compile(r"\.(?:\s|$)|\n")
 _D = r"(?<!\\)\$"  # a dollar sign that is not an escaped \$
 _MATH = re.compile(
@@ -52,16 +60,21 @@ _MATH = re.compile(
 )
 # a number not glued to a word before it ("AZYUK2A", "x2", "v_1"); 1,234 stays whole, and so
 # does 1 234 where it ends a sentence (not "3 100 dollar bills")
-_NUMBER = re.compile(
-    r"(?<![A-Za-z_\d.])-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d{1,3}(?: \d{3})+(?=\s*(?:[.,;!?)$]|$))|\d+)(?:[.,]\d+)?(?:/\d+)?"
+_NUMBER = re.compile(  # (not "Step 3", a label)
+    r"(?<![A-Za-z_\d.])(?<![Ss]tep )-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d{1,3}(?: \d{3})+(?=\s*(?:[.,;!?)$]|$))|\d+)(?:[.,]\d+)?(?:/\d+)?"
     r"|(?<![A-Za-z_\d])-?\.\d+"
 )
 _VALUE_WORD = re.compile(r"\s(?:is|are|was|equals|=)\s+(?!.*\s(?:is|are|was|equals|=)\s)", re.S)
 _HAS_VALUE = re.compile(r"\d|\\[A-Za-z]|\$")
 _PROSE = re.compile(r"[A-Za-z]{3,}\s+[A-Za-z]{2,}")
-_LEADING_VALUE = re.compile(r"^\\?\$?(-?\d[\d,]*(?:\.\d+)?(?:/\d+)?)\s*[,;:(]?\s")
+_LEADING_VALUE = re.compile(r"^\\?\$?(-?\d[\d,]*(?:\.\d+)?(?:/\d+)?)\s+(?=[A-Za-z]{2,})")  # "20 is the ..."
+# "6 + 3, which is 9": the value a comment gives an expression
+_WHICH_IS = re.compile(r"^[^=,]*[-+*/][^=,]*,\s*which\s+(?:is|equals|gives(?:\s+us)?|makes)\s+\$?(-?\d[\d,]*(?:\.\d+)?)\$?\s*$")
+_COMMENT = re.compile(r",\s*(?:which|that|because|since|so|as)\b")
 _OPEN, _CLOSE = "([{", ")]}"
-_TRAILING_OPERATOR = re.compile(r"(?:[-+*/^=(\[{,]|\\(?:cdot|times|frac|sqrt))\s*$")
+_TRAILING_OPERATOR = re.compile(  # cut off mid-expression, or right after announcing the answer
+    r"(?:[-+*/^=(\[{,]|\\(?:cdot|times|frac|sqrt)|(?i:\banswer(?:\s+is)?:?)(?:\s*\\boxed\{\s*\}\.?)?)\s*$"
+)
 _MAX_TRIES = 3
 _MAX_ANSWER_SPAN = 300
 _TAIL = 2000  # the fallbacks look only at the end of a response
@@ -96,6 +109,8 @@ def _box_at(text: str, m: re.Match, limit: int) -> tuple[str, int] | None:
 
 def _boxed(text: str) -> tuple[str, int, int] | None:
     """(answer, start, end) of the last box, with the boxes joined to it."""
+    if "\\boxed" not in text and "\\fbox" not in text:
+        return None
     starts = [m for m in _BOX.finditer(text)]
     for tries, k in enumerate(range(len(starts) - 1, -1, -1)):
         if tries >= _MAX_TRIES:
@@ -126,6 +141,11 @@ def _value_of_sentence(sentence: str) -> str:
     math = _MATH.match(sentence)
     if math:
         return next(g for g in math.groups() if g is not None)
+    which = _WHICH_IS.match(sentence)
+    if which:
+        return which.group(1)
+    # a comment after the value goes: "29, which is the sum", "17 + 8 = 25, which is final"
+    sentence = _COMMENT.split(sentence, 1)[0].strip()
     if not _PROSE.search(_MATH.sub(" ", sentence)):
         return sentence  # no prose: "x = 5", "12 dollars", "(1, 2)"
     lead = _LEADING_VALUE.match(sentence)
@@ -143,11 +163,27 @@ def _value_of_sentence(sentence: str) -> str:
     return sentence
 
 
+def _answer_markers(text: str):
+    """The answer statements of `text`, last first, at most _MAX_TRIES (found with rfind:
+    a case-insensitive regex scan of the whole text costs more than the rest of a verdict)."""
+    lower, end, found = text.lower(), len(text), 0
+    while found < _MAX_TRIES:
+        i = lower.rfind("answer", 0, end)
+        if i < 0:
+            return
+        end = i
+        m = _ANSWER.match(text, i)
+        if m and (i == 0 or not text[i - 1].isalnum()):
+            found += 1
+            yield m
+
+
 def _after_answer(text: str) -> tuple[str, int] | None:
     """(answer, start of its marker) of the last answer statement."""
-    matches = list(_ANSWER.finditer(text))
-    for m in reversed(matches[-_MAX_TRIES:]):
+    for m in _answer_markers(text):
         rest = text[m.end() : m.end() + 2 * _MAX_ANSWER_SPAN].lstrip(" *_:")
+        if _NOT_AN_ANSWER.match(rest):
+            continue
         math = _MATH.match(rest)
         if math:
             answer = next(g for g in math.groups() if g is not None)
@@ -155,6 +191,7 @@ def _after_answer(text: str) -> tuple[str, int] | None:
             end = _SENTENCE_END.search(rest)
             answer = _value_of_sentence((rest[: end.start()] if end else rest).strip().strip("*_"))
         answer = re.sub(r'^(?:\\?")+|(?:\\?")+$', "", answer.strip().strip("*_").strip()).strip()
+        answer = _EMPTY_BOX.sub(" ", answer).strip()  # "\\boxed{} 6 + 7 = 13": the box was left empty
         if answer and len(answer) <= _MAX_ANSWER_SPAN:
             return answer, m.start()
     return None
@@ -179,22 +216,14 @@ def _last_math(text: str) -> tuple[str, int] | None:
 
 
 def _open_at(text: str, start: int, end: int) -> bool:
-    """The span text[start:end] sits inside a bracket opened on its line and never closed."""
-    line = text.rfind("\n", 0, start) + 1
-    depth = 0
-    for ch in text[line:start]:
-        if ch in _OPEN:
-            depth += 1
-        elif ch in _CLOSE:
-            depth = max(0, depth - 1)
-    for ch in text[end:]:
-        if depth == 0:
-            return False
-        if ch in _CLOSE:
-            depth -= 1
-        elif ch in _OPEN:
-            depth += 1
-    return depth > 0
+    """The span text[start:end] sits inside a bracket opened on its line and not closed
+    after it (counted, not parsed: str.count is fast and this only vetoes a fallback)."""
+    line = text[text.rfind("\n", 0, start) + 1 : start]
+    opened = sum(line.count(c) for c in _OPEN) - sum(line.count(c) for c in _CLOSE)
+    if opened <= 0:
+        return False
+    rest = text[end:]
+    return sum(rest.count(c) for c in _CLOSE) - sum(rest.count(c) for c in _OPEN) < opened
 
 
 def _bare_latex(text: str) -> tuple[str, int] | None:
@@ -213,15 +242,19 @@ def _bare_latex(text: str) -> tuple[str, int] | None:
 
 
 def _last_number(text: str) -> tuple[str, int] | None:
-    tail = text[max(0, len(text) - _TAIL) :]
-    if _TRAILING_OPERATOR.search(tail):
+    if _TRAILING_OPERATOR.search(text[-40:]):
         return None  # cut off mid-expression: "... = 2(9 + "
     latex = _bare_latex(text)
     if latex:
         return latex
     last = None
-    for m in _NUMBER.finditer(text, max(0, len(text) - _TAIL)):
-        last = m
+    # the last number: first in a short window at the end (a whole number must start after
+    # the window's first character), else in the whole tail
+    for window in (64, 400, _TAIL):
+        for m in _NUMBER.finditer(text, max(0, len(text) - window)):
+            last = m
+        if last is not None and (last.start() > len(text) - window or window >= len(text)):
+            break
     if last is None:
         return None
     start, end = last.start(), last.end()

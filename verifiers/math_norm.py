@@ -187,6 +187,11 @@ def clean(raw: str) -> str:
     if _PLAIN.fullmatch(s):
         return s
     s = _unwrap(re.sub(r"\s+", " ", s))
+    s = (
+        re.sub(r"(?<!\\)\\(?=\d)", "", s) if "\\" in s else s
+    )  # "\\10": a stray backslash (no command starts with a digit)
+    if "\\end{" in s and "\\begin{" not in s:  # a stray \end{b*} a model left behind
+        s = re.sub(r"\\end\{[^{}]*\}", " ", s)
     for triggers, pattern, repl in _SUBS:
         for trigger in triggers:
             if trigger in s:

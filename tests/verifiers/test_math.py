@@ -522,3 +522,55 @@ CONVENTIONS = [
 def test_documented_conventions(reference, response, expected):
     boxed = response if "$" in response else f"So it is \\boxed{{{response}}}."
     assert verify(reference, boxed).passed is expected
+
+
+def test_an_answer_that_restates_the_question_fails():
+    """SmolLM2 often ends "So the answer is 7 + 16": equal in value to 23, but no answer."""
+    problem = SimpleNamespace(answer="23", prompt=[{"role": "user", "content": "What is 7 + 16?"}])
+    restated = verifiers.get("math")(problem, "Let me add them. So the answer is \\boxed{7 + 16}.")
+    assert not restated.passed and restated.reason == "the answer restates the question"
+    assert verifiers.get("math")(problem, "7 + 16 = 23, so the answer is \\boxed{23}.").passed
+    assert verifiers.get("math")(problem, "The answer is 7 + 16 = 23.").passed
+    factor = SimpleNamespace(answer="(x-1)(x+1)", prompt="Factor x^2 - 1.")
+    assert not verifiers.get("math")(factor, "\\boxed{x^2 - 1}").passed
+    assert verifiers.get("math")(factor, "\\boxed{(x+1)(x-1)}").passed
+    cups = SimpleNamespace(answer="3/4", prompt="A cake needs 3/4 cup of sugar. How much sugar?")
+    assert verifiers.get("math")(cups, "It needs \\boxed{3/4} cup.").passed  # a number is an answer
+    assert verifiers.get("math")(
+        SimpleNamespace(answer="23"), "\\boxed{7 + 16}"
+    ).passed  # no prompt: no check
+
+
+# real SmolLM2-135M completions (bench/verify_math.py --real) that the extraction misread
+REAL_SMOLLM2 = [
+    ("5", "1 + 4 = 5\n\nThe final answer within \\boxed{} is 5.", True),
+    ("10", "So the answer is \\boxed{}\\10.", True),
+    ("23", "16 + 7 = 23\n\nThe answer is: \\boxed{}\\text{16 + 7 = 23}\\end{b*}", True),
+    ("13", "So the final answer is 6 + 7 = 12.\n\nHere's the answer:\n\n\\boxed{} 6 + 7 = 12", False),
+    (
+        "25",
+        "The final answer can be expressed as 17 + 8 = 25, which is the final answer to the given problem.",
+        True,
+    ),
+    (
+        "29",
+        "18 + 11 = 29. Finally, I will check if I have reached a total of 29, and if the answer is correct. If I",
+        True,
+    ),
+    (
+        "12",
+        "and 12 is 12, which seems to make it easier to just add the 1. However, you can simplify that 12.\n\nThe answer",
+        False,
+    ),
+    (
+        "19",
+        "13 + 6 equals 19.\n\nThe answer is incorrect. The original equation 13 + 6 equals 19.\n\nStep 3: Calculate the sum.",
+        True,
+    ),
+    ("28", "3. Addition: 20 + 8 = 28.\n\nThe answer is \\boxed{}.", False),
+]
+
+
+@pytest.mark.parametrize("reference, response, expected", REAL_SMOLLM2)
+def test_real_smollm2_answers(reference, response, expected):
+    assert verify(reference, response).passed is expected
