@@ -69,7 +69,9 @@ _HAS_VALUE = re.compile(r"\d|\\[A-Za-z]|\$")
 _PROSE = re.compile(r"[A-Za-z]{3,}\s+[A-Za-z]{2,}")
 _LEADING_VALUE = re.compile(r"^\\?\$?(-?\d[\d,]*(?:\.\d+)?(?:/\d+)?)\s+(?=[A-Za-z]{2,})")  # "20 is the ..."
 # "6 + 3, which is 9": the value a comment gives an expression
-_WHICH_IS = re.compile(r"^[^=,]*[-+*/][^=,]*,\s*which\s+(?:is|equals|gives(?:\s+us)?|makes)\s+\$?(-?\d[\d,]*(?:\.\d+)?)\$?\s*$")
+_WHICH_IS = re.compile(
+    r"^[^=,]*[-+*/][^=,]*,\s*which\s+(?:is|equals|gives(?:\s+us)?|makes)\s+\$?(-?\d[\d,]*(?:\.\d+)?)\$?\s*$"
+)
 _COMMENT = re.compile(r",\s*(?:which|that|because|since|so|as)\b")
 _OPEN, _CLOSE = "([{", ")]}"
 _TRAILING_OPERATOR = re.compile(  # cut off mid-expression, or right after announcing the answer
