@@ -27,6 +27,8 @@ def config(server, workspace, **kw) -> GenerateConfig:
         **FAST_RETRY,
     )
     base.update(kw)
+    if base.get("source"):
+        del base["count"]  # count is for task problems; with a source it is an error
     return GenerateConfig(**base)
 
 
