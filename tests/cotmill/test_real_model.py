@@ -90,6 +90,9 @@ def test_hf_teacher_stores_real_completions_and_verify_judges_them(smollm2_dir, 
     assert "addition" in (tmp_path / "report.html").read_text()
 
 
+# 24 requests through a real server: 340 s on a 2-core machine busy with training, so a hang guard
+# longer than the default 300 s
+@pytest.mark.timeout(900)
 def test_transformers_serve_n_fallback_usage_and_the_greedy_server_warning(served, smollm2_dir, tmp_path):
     ws = str(tmp_path / "w")
     common = ("generate", "--workspace", ws, "--teacher", f"openai:{smollm2_dir}", "--base-url", served,
