@@ -11,6 +11,9 @@ import asyncio
 import datetime as dt
 import json
 import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import zip_longest
 
 import duckdb
@@ -108,8 +111,12 @@ async def _run_engine(engine: Engine, problems: list[Problem]) -> JobStats:
         terminated = True
         task.cancel()
 
-    # SIGTERM cancels like Ctrl-C, so the writer flushes what has arrived
-    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    # SIGTERM cancels like Ctrl-C, so the writer flushes what has arrived. Only the main
+    # thread may set signal handlers: a job in a worker thread (the Python API under
+    # Jupyter, or called from a thread) leaves SIGTERM to whoever owns the process
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     try:
         return await engine.run(problems)
     except asyncio.CancelledError:
@@ -117,7 +124,8 @@ async def _run_engine(engine: Engine, problems: list[Problem]) -> JobStats:
             raise KeyboardInterrupt("SIGTERM") from None
         raise
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        if in_main:
+            loop.remove_signal_handler(signal.SIGTERM)
         await engine.teacher.aclose()
 
 
@@ -128,6 +136,24 @@ def run_generate(
     datagen must not import); by default make_teacher builds it from cfg.teacher.
     `on_notice(message)`: what the job has to tell while it runs (a long Retry-After pause,
     replies re-ingested from unstored.jsonl)."""
+    # the setup runs before the loop starts, so Ctrl-C during a long source load stops it at once
+    with _job(cfg, on_update, on_plan, teacher, on_notice) as (engine, problems):
+        return asyncio.run(_run_engine(engine, problems))
+
+
+async def arun_generate(
+    cfg: GenerateConfig, on_update=None, on_plan=None, teacher: Teacher | None = None, on_notice=None
+) -> JobStats:
+    """`run_generate` inside a running event loop (the caller's). The setup (opening the
+    store, building the problems) blocks the loop while it runs, as it would block a script."""
+    with _job(cfg, on_update, on_plan, teacher, on_notice) as (engine, problems):
+        return await _run_engine(engine, problems)
+
+
+@contextmanager
+def _job(cfg: GenerateConfig, on_update, on_plan, teacher: Teacher | None, on_notice) -> Iterator[tuple]:
+    """Open the store, plan the problems and mark the job running; yields (engine, problems)
+    for the caller to run, and records the job's last status when the run ends either way."""
     template = load_template(cfg.strategy, cfg.template)
     if teacher is None and cfg.teacher.startswith("hf:"):
         raise JobError(f"teacher {cfg.teacher}: pass teacher=train.hf_teacher.make_hf_teacher(spec)")
@@ -178,9 +204,8 @@ def run_generate(
         engine = Engine(store, teacher, settings, on_update, on_notice)
         status = "interrupted"
         try:
-            stats = asyncio.run(_run_engine(engine, problems))
-            status = stats.status
-            return stats
+            yield engine, problems
+            status = engine.stats.status  # what the run returned: Engine.run returns its stats
         finally:
             _finish_job(store, cfg.job, status, engine.stats)
 
