@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 
 from cotmill.options import WORKSPACE, UserError
+from mixtures import defaults
 
 
 def _files(value: str | None) -> list[str]:
@@ -25,23 +26,29 @@ def _files(value: str | None) -> list[str]:
 @click.option(
     "--field", "text_field", help="Benchmark text field. [default: question, problem, prompt or text]"
 )
-@click.option("--ngram", type=click.IntRange(min=1), default=8, show_default=True, help="Words per n-gram.")
+@click.option(
+    "--ngram", type=click.IntRange(min=1), default=defaults.NGRAM, show_default=True, help="Words per n-gram."
+)
 @click.option(
     "--near-dup-threshold",
     type=click.FloatRange(0, 1, min_open=True),
-    default=0.8,
+    default=defaults.NEAR_DUP_THRESHOLD,
     show_default=True,
     help="Estimated Jaccard similarity above which two texts are near-duplicates.",
 )
 @click.option(
-    "--shingle", type=click.IntRange(min=1), default=5, show_default=True, help="Tokens per shingle."
+    "--shingle",
+    type=click.IntRange(min=1),
+    default=defaults.SHINGLE,
+    show_default=True,
+    help="Tokens per shingle.",
 )
 @click.option("--min-tokens", type=int, help="Mark completions with fewer completion tokens.")
 @click.option("--max-tokens", type=int, help="Mark completions with more completion tokens.")
 @click.option(
     "--max-repetition",
     type=click.FloatRange(0, 1),
-    default=0.6,
+    default=defaults.MAX_REPETITION,
     show_default=True,
     help="Largest share of repeated word 8-grams before a completion counts as looping.",
 )

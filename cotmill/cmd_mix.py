@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cotmill.options import WORKSPACE, UserError
+from mixtures import defaults
 
 
 def _plan_table(plan, items) -> Table:
@@ -76,10 +77,11 @@ def build(spec, workspace) -> None:
 
 @click.command()
 @click.option("--mixture", required=True, help="Name of a built mixture.")
-@click.option("--format", "fmt", type=click.Choice(["sft", "rl", "prm", "dpo"]), default="sft", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(["sft", "rl", "prm", "dpo"]), default=defaults.EXPORT_FORMAT,
+              show_default=True,
               help="Row format.")  # fmt: skip
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
-@click.option("--as", "writer", type=click.Choice(["parquet", "jsonl", "hf"]), default="parquet",
+@click.option("--as", "writer", type=click.Choice(["parquet", "jsonl", "hf"]), default=defaults.EXPORT_WRITER,
               show_default=True, help="parquet/jsonl: train and val files; hf: a datasets directory.")  # fmt: skip
 @click.option(
     "--think-tags", is_flag=True, help="sft: put the reasoning in <think></think> before the answer."

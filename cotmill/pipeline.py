@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from datagen.config import ConfigError, describe, load_config, read_yaml
 from datagen.records import content_hash
 from datagen.store import Store
+from mixtures.defaults import EXPORT_FORMAT, EXPORT_WRITER, NEAR_DUP_THRESHOLD, NGRAM, SHINGLE
 
 STAGES = ("generate", "verify", "curate", "mix", "export")
 
@@ -47,15 +48,15 @@ class CurateStage(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decontaminate: list[str] = Field(default_factory=list)
     text_field: str | None = None
-    ngram: int = Field(default=8, ge=1)
-    near_dup_threshold: float = Field(default=0.8, gt=0, le=1)
-    shingle: int = Field(default=5, ge=1)
+    ngram: int = Field(default=NGRAM, ge=1)
+    near_dup_threshold: float = Field(default=NEAR_DUP_THRESHOLD, gt=0, le=1)
+    shingle: int = Field(default=SHINGLE, ge=1)
 
 
 class ExportStage(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    format: Literal["sft", "rl", "prm", "dpo"] = "sft"
-    as_: Literal["parquet", "jsonl", "hf"] = Field(default="parquet", alias="as")
+    format: Literal["sft", "rl", "prm", "dpo"] = EXPORT_FORMAT
+    as_: Literal["parquet", "jsonl", "hf"] = Field(default=EXPORT_WRITER, alias="as")
     out: str
     think_tags: bool = False
 

@@ -35,6 +35,7 @@ import numpy as np
 from datagen.store import Store
 from mixtures.decontam import contaminated
 from mixtures.dedup import exact_representatives, near_representatives, normalise
+from mixtures.defaults import NEAR_DUP_THRESHOLD, NGRAM, SHINGLE
 from mixtures.difficulty import LATEST_VERDICTS, update_difficulty
 from mixtures.filters import FilterConfig, make_filters
 
@@ -156,9 +157,9 @@ def run_curate(
     job: str | None = None,
     decontaminate: Sequence[str] = (),
     text_field: str | None = None,
-    ngram: int = 8,
-    near_dup_threshold: float = 0.8,
-    shingle: int = 5,
+    ngram: int = NGRAM,
+    near_dup_threshold: float = NEAR_DUP_THRESHOLD,
+    shingle: int = SHINGLE,
     filters: FilterConfig | None = None,
 ) -> CurateStats:
     """Mark problems and completions and rate difficulty; see the module docstring."""

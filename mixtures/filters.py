@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mixtures.dedup import words
+from mixtures.defaults import MAX_REPETITION
 from verifiers.answers import final_answer
 from verifiers.math_extract import extract
 
@@ -29,7 +30,7 @@ REPETITION_NGRAM = 8
 @dataclass(frozen=True)
 class FilterConfig:
     # share of repeated word 8-grams above which a completion counts as looping
-    max_repetition: float = 0.6
+    max_repetition: float = MAX_REPETITION
     min_tokens: int | None = None
     max_tokens: int | None = None
     require_think: bool = False
