@@ -124,6 +124,33 @@ def run_sql(
 ) -> None:
     if fmt == "parquet" and not out:
         raise SqlError("--format parquet needs --out FILE")
+    frame = query_frame(query, workspace, write, force, allow_files)
+    if frame is None:
+        sys.stdout.write("ok\n")
+        return
+    try:
+        if fmt == "parquet":
+            frame.write_parquet(out)
+            return
+        if fmt == "csv":
+            text = _flat(frame).write_csv()
+        elif fmt == "json":
+            text = frame.write_json() + "\n"
+        else:
+            text = _render_table(frame, max_rows)
+        if out:
+            Path(out).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    except OSError as e:
+        raise SqlError(f"cannot write {out}: {e.strerror}") from None
+
+
+def query_frame(
+    query: str, workspace, write: bool = False, force: bool = False, allow_files: bool = False
+) -> pl.DataFrame | None:
+    """The last statement's rows as a frame (None when it has none); `run_sql` without the printing,
+    and what the Python API's `Workspace.sql` returns."""
     if not query.strip().strip(";").strip():
         raise SqlError("the query is empty")
     # no checks: this is the tool to look into a damaged or hand-altered store
@@ -146,22 +173,4 @@ def run_sql(
             raise SqlError(f"{e}\nquery: {query}{hint}") from None
     finally:
         store.close()
-    if frame is None:
-        sys.stdout.write("ok\n")
-        return
-    try:
-        if fmt == "parquet":
-            frame.write_parquet(out)
-            return
-        if fmt == "csv":
-            text = _flat(frame).write_csv()
-        elif fmt == "json":
-            text = frame.write_json() + "\n"
-        else:
-            text = _render_table(frame, max_rows)
-        if out:
-            Path(out).write_text(text, encoding="utf-8")
-        else:
-            sys.stdout.write(text)
-    except OSError as e:
-        raise SqlError(f"cannot write {out}: {e.strerror}") from None
+    return frame
