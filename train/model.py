@@ -110,6 +110,21 @@ def adapter_base(adapter_dir, base=None) -> Path:
     return base.resolve()
 
 
+def run_model_dir(path: Path) -> Path:
+    """A training run's directory (runs/sft: checkpoints, its run config.json, final/) stands
+    for its final model, runs/sft/final; any other path is itself."""
+    final = path / "final"
+    if not final.is_dir() or not ((final / "config.json").is_file() or is_adapter_dir(final)):
+        return path
+    if is_adapter_dir(path):
+        return path
+    try:  # a model directory's config.json names its model_type; a run's names its settings
+        own = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        own = None
+    return path if isinstance(own, dict) and "model_type" in own else final
+
+
 def _check_model_dir(path: Path) -> None:
     if not path.exists():
         raise ModelError(f"model {path}: no such directory")
@@ -226,7 +241,7 @@ def load_model(
     its base plus that adapter. QLoRA loads the base in 4-bit NF4 (CUDA + bitsandbytes)."""
     from peft import PeftModel, get_peft_model
 
-    path = Path(path).resolve()
+    path = run_model_dir(Path(path).resolve())
     _check_model_dir(path)
     if lora is not None and adapter is not None:
         raise ModelError("give either new LoRA settings or an adapter to load, not both")

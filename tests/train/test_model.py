@@ -273,3 +273,23 @@ def test_cuda_defaults_bf16_and_gradient_checkpointing(tiny_model_dir):
     assert (
         getattr(unwrap(model), "is_activation_checkpointing", None) or unwrap(model).is_gradient_checkpointing
     )
+
+
+def test_a_training_run_dir_stands_for_its_final_model(tiny_model_dir, tmp_path):
+    """`cotmill eval --model runs/sft` failed with "Unrecognized model" (the run's own
+    config.json has no model_type): a run directory means its final/ model."""
+    import shutil
+
+    from train.model import load_model, run_model_dir
+
+    run = tmp_path / "runs" / "sft"
+    shutil.copytree(tiny_model_dir, run / "final")
+    (run / "config.json").write_text(json.dumps({"lr": 0.0002, "max_steps": 30}))
+    assert run_model_dir(run) == run / "final"
+    model, _ = load_model(run, trainable=False)
+    assert model.config.model_type == json.loads((tiny_model_dir / "config.json").read_text())["model_type"]
+    # a model directory that happens to hold a final/ folder is itself
+    assert run_model_dir(run / "final") == run / "final"
+    shutil.copytree(tiny_model_dir, tmp_path / "m")
+    shutil.copytree(tiny_model_dir, tmp_path / "m" / "final")
+    assert run_model_dir(tmp_path / "m") == tmp_path / "m"
