@@ -182,10 +182,9 @@ def _verify(reference, response, fallbacks, timeout_s) -> Verdict:
 
 
 _OPERATOR = re.compile(r"[\w)}]\s*(?:[-+*/^\u00d7\u00f7]|\\times|\\cdot|\\div)\s*[\w(\\{]")
-
-
 _ARITHMETIC = re.compile(r"\d+(?:[-+*/]\d+)+")
 _FRACTION = re.compile(r"-?\d+(?:\.\d+)?/\d+(?:\.\d+)?|-?\\frac\{\d+\}\{\d+\}")
+_SQUEEZE = str.maketrans("", "", " \t\n$")  # what restates_question ignores when it compares
 
 
 def _prompt_text(prompt) -> str:
@@ -205,11 +204,10 @@ def restates_question(answer: str | None, prompt) -> bool:
     if not answer or not _OPERATOR.search(answer):
         return False
     question = _prompt_text(prompt)
-    squeeze = str.maketrans("", "", " \t\n$")
-    needle = clean(answer).translate(squeeze)
+    needle = clean(answer).translate(_SQUEEZE)
     if _FRACTION.fullmatch(needle) or "=" in needle:
         return False  # a number such as 3/4 may be the answer and in the question; x = 2 + 1 = 3 works on
-    haystack = clean(question[:MAX_INPUT]).translate(squeeze)
+    haystack = clean(question[:MAX_INPUT]).translate(_SQUEEZE)
     if len(needle) >= 3 and needle in haystack:
         return True
     # "\\left( 7 + 16 \\right) multiplication": the question's sum, wrapped in other text

@@ -413,12 +413,12 @@ def _exact(
         _, fname, body, var, lo, hi = node
         # bounds must be numbers (or outer indices): a sum up to n is not a rational function of n
         lo, hi = _exact(lo, None, bound, budget), _exact(hi, None, bound, budget)
-        if lo.denominator != 1 or hi.denominator != 1 or hi - lo > MAX_TERMS:
+        if lo.denominator != 1 or hi.denominator != 1:
+            raise _NotRational
+        budget[0] -= max(0, int(hi - lo) + 1)
+        if budget[0] < 0:  # more than MAX_TERMS terms in all
             raise _NotRational
         value = Fraction(0 if fname == "sum" else 1)
-        budget[0] -= max(0, int(hi - lo) + 1)
-        if budget[0] < 0:
-            raise _NotRational
         for k in range(int(lo), int(hi) + 1):
             term = _exact(body, point, {**bound, var[1]: Fraction(k)}, budget)
             value = value + term if fname == "sum" else value * term

@@ -152,7 +152,7 @@ def _value_of_sentence(sentence: str) -> str:
         return sentence  # no prose: "x = 5", "12 dollars", "(1, 2)"
     lead = _LEADING_VALUE.match(sentence)
     if lead and _PROSE.search(sentence[lead.end() :]):
-        return lead.group(1)  # "29, which is the sum" -> 29
+        return lead.group(1)  # "20 is the result of ..." -> 20
     tail = _VALUE_WORD.search(sentence)
     if tail:
         return _value_of_sentence(sentence[tail.end() :].strip())

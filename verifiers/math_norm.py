@@ -80,6 +80,7 @@ _WRAPPERS = re.compile(
 _B = ("\\",)
 _SUBS = [  # (substrings of which one must occur, pattern, replacement)
     (("\\\\",), re.compile(r"\\\\(?=[A-Za-z])(?!hline)"), r"\\"),  # \\frac: LaTeX escaped twice (JSON)
+    (_B, re.compile(r"(?<!\\)\\(?=\d)"), ""),  # "\\10": a stray backslash (no command starts with a digit)
     (("\\!",), re.compile(r"(?<=\d),\\!\s*(?=\d{3})"), ","),  # 32,\! 349: a thousands separator
     (_B, re.compile(r"\\(?:left|right|[bB]igg?[lr]?)\s*\."), ""),
     (_B, re.compile(r"\\(?:left|right|[bB]igg?[lr]?)(?![A-Za-z])\s*"), ""),
@@ -187,9 +188,6 @@ def clean(raw: str) -> str:
     if _PLAIN.fullmatch(s):
         return s
     s = _unwrap(re.sub(r"\s+", " ", s))
-    s = (
-        re.sub(r"(?<!\\)\\(?=\d)", "", s) if "\\" in s else s
-    )  # "\\10": a stray backslash (no command starts with a digit)
     if "\\end{" in s and "\\begin{" not in s:  # a stray \end{b*} a model left behind
         s = re.sub(r"\\end\{[^{}]*\}", " ", s)
     for triggers, pattern, repl in _SUBS:
@@ -400,9 +398,9 @@ def _interval(sides: list[Node], ops: list[str]) -> Seq | None:
     if len(sides) == 2:
         if label_of(sides[1]) or _negated(sides[1]):
             sides, ops = sides[::-1], [flip[ops[0]]]
-        name = _negated(sides[0])
-        if name is not None and _negate(sides[1]) is not None:  # -x > -1 is x < 1
-            sides, ops = [name, _negate(sides[1])], [flip[ops[0]]]
+        name, value = _negated(sides[0]), _negate(sides[1])
+        if name is not None and value is not None:  # -x > -1 is x < 1
+            sides, ops = [name, value], [flip[ops[0]]]
         if not label_of(sides[0]):
             return None
         op, value = ops[0], sides[1]
