@@ -313,7 +313,8 @@ class _Parser:
         if tok[0] != "name" or tok[1] in _CONSTS:
             raise ParseError(f"\\{cmd} needs an index: \\{cmd}_{{k=1}}^{{n}}")
         var = self.node("s", tok[1] + self.subscript())
-        self.indices.add(tok[1])  # \\prod_{i=1}^{5} i: i is the index here, not the imaginary unit
+        outer = self.indices
+        self.indices = outer | {tok[1]}  # \\prod_{i=1}^{5} i: i is the index here, not the imaginary unit
         self.expect("=")
         lo = self.expr() if braced else self.power()
         if braced:
@@ -323,6 +324,7 @@ class _Parser:
         self.enter()
         body = self.term()
         self.depth -= 1
+        self.indices = outer  # after the body, i is the imaginary unit again
         return self.node("f", cmd, body, var, lo, hi)
 
     def argument(self) -> tuple:

@@ -434,6 +434,8 @@ REAL_MODEL_ANSWERS = [
     ("sum", "385", "\\boxed{\\sum_{k=1}^{10} k^2}", True),
     ("sum", "384", "\\boxed{\\sum_{k=1}^{10} k^2}", False),
     ("sum", "120", "$\\prod_{i=1}^{5} i$", True),
+    ("sum", "6 + i", "\\boxed{\\sum_{i=1}^{3} i + i}", True),  # the index ends with the body
+    ("sum", "12", "\\boxed{\\sum_{i=1}^{3} i + i}", False),
     ("sum", "\\frac{n(n+1)}{2}", "\\boxed{\\sum_{k=1}^{n} k}", True),
     ("sum", "\\frac{n(n+1)}{2}", "\\boxed{\\sum_{k=1}^{n} k^2}", False),
     ("sum", "F_n = \\sum_{k=0}^{n-1} F_k F_{n-k-1}", "$F_n = \\sum_{k=0}^{n-1} F_{n-k-1} F_k$", True),
