@@ -35,13 +35,13 @@ separately (they are not part of a realistic mix).
 
     python bench/verify_math.py [--gsm8k PATH] [--per-task 40] [--quiet] [--real W]
 
-A workspace of real completions (SmolLM2-135M-Instruct, `make smollm2`), for --real:
+The real completions the hand labels cover (SmolLM2-135M-Instruct, `make smollm2`): 128 GSM8K
+replies, and the 800 addition samples of `make real-rl` (its smollm2-star-workspace):
     cotmill generate --workspace W --job real-gsm8k --teacher hf:models/SmolLM2-135M-Instruct \
       --source ../shared/data/benchmarks/gsm8k_test.jsonl --preset gsm8k --limit 96 --samples 2 \
-      --temperature 0.7 --max-tokens 256 --precision bf16 --seed 3
-    cotmill generate --workspace W --job real-arith --teacher hf:models/SmolLM2-135M-Instruct \
-      --tasks arithmetic --difficulty 1 --count 96 --samples 2 --temperature 0.7 --max-tokens 256 \
-      --precision bf16 --seed 3
+      --temperature 0.7 --max-tokens 256 --precision bf16 --seed 3    # stopped at 128 replies
+    python bench/verify_math.py --real W --real smollm2-star-workspace
+Replies of another run or machine differ (bf16 sampling) and show as unlabelled.
 """
 
 from __future__ import annotations
