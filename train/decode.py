@@ -4,7 +4,7 @@ Why: sampling feeds one token per row per step, and for small models the Hugging
 stack (mask building, cache objects, dozens of module calls and output dataclasses per step)
 costs more than the arithmetic. This step does the same arithmetic with plain tensor calls:
 q/k/v as one matmul, the KV cache in buffers allocated once (with left padding every row
-writes the same column), attention through `scaled_dot_product_attention` with a boolean
+writes the same column), attention for the one new query written out (`_attend`) with a boolean
 padding mask. Prefill still runs the Hugging Face forward (one call), whose cache is copied in.
 
 Simplifications: only model types in LEAN_TYPES with SiLU MLPs, no sliding window, no
