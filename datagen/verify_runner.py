@@ -8,13 +8,23 @@ supervision); their stored version names both ("1+steps2").
 Work is spread over all cores: pure-Python verifiers (math, logic) run in a pool
 of processes; code runs from threads of this process, because the code verifier
 keeps its own pool of pre-started sandboxes and only waits on them.
+
+The worker processes are spawned, so they know only what they import: the built-in
+verifiers and the `cotmill.verifiers` entry points load there as here. Verifiers
+registered at run time in this process (a script's, a notebook's) are handed to each
+worker when it starts, pickled by reference; one that a fresh process cannot import
+(defined in a notebook or `python -c`, a lambda) is judged in this process instead,
+with a warning that names it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
+import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -121,12 +131,54 @@ def _chunks(rows: list[dict]) -> Iterator[list[dict]]:
         yield rows[start : start + CHUNK]
 
 
+def _importable(item) -> bool:
+    """Whether a spawned process can rebuild `item` (a verifiers.Registered) from its pickle."""
+    module = getattr(item.fn, "__module__", None)
+    if module == "__main__" and getattr(sys.modules.get("__main__"), "__file__", None) is None:
+        return False  # a notebook's or `python -c`'s __main__: a fresh process has no such module
+    try:
+        pickle.dumps(item)
+    except Exception:  # noqa: BLE001 - lambdas, local functions: pickle names what is wrong
+        return False
+    return True
+
+
+def _runtime_verifiers() -> tuple[bytes, set[str]]:
+    """(the pickled run-time registrations a worker can import, the names of those it cannot)."""
+    import verifiers
+
+    sendable, stuck = {}, set()
+    for name, item in verifiers.REGISTRY.runtime().items():
+        if _importable(item):
+            sendable[name] = item
+        else:
+            stuck.add(name)
+    return pickle.dumps(sendable), stuck
+
+
+def _init_worker(payload: bytes) -> None:
+    import verifiers
+
+    for name, item in pickle.loads(payload).items():
+        verifiers.REGISTRY.register(name, item)
+
+
 def _executor(verifier: str, workers: int, n_rows: int) -> Executor | None:
     if workers <= 1 or n_rows <= CHUNK:
         return None  # start-up would cost more than it saves
     if verifier == "code":
         return ThreadPoolExecutor(workers)
-    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+    payload, stuck = _runtime_verifiers()
+    if verifier in stuck:
+        warnings.warn(
+            f"verifier {verifier!r} is defined where worker processes cannot import it (a notebook, "
+            "`python -c`, a lambda); judging it in this process. Define it in a module to use all cores.",
+            stacklevel=4,
+        )
+        return None
+    return ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(payload,)
+    )
 
 
 def _judge_all(verifier: str, version: str, rows: list[dict], workers: int) -> Iterator[list[dict]]:

@@ -1,6 +1,7 @@
 """verifiers: pure judging of answers (math, code, logic, steps, voting).
 
-One registry: `get(name)` returns a callable `(problem, response) -> Verdict` and
+One registry (`REGISTRY`, see verifiers.registry; plugins add to it through the
+`cotmill.verifiers` entry points): `get(name)` returns a callable `(problem, response) -> Verdict` and
 `version(name)` its version string, stored with every verdict so that a changed
 verifier re-judges what it judged before. A `problem` is anything with the
 attributes `answer` (the reference), `meta` (a dict), `task` and `domain`:
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from verifiers.base import Verdict
+from verifiers.registry import Registry
 
 VerifyFn = Callable[[object, str], Verdict]
 
@@ -25,28 +27,31 @@ class Registered:
     fn: VerifyFn
 
 
-_REGISTRY: dict[str, Registered] = {}
-_LOADED = False
+def _plain(name: str, fn: VerifyFn) -> Registered:
+    # an entry point naming a bare function (not a module that uses @register):
+    # its `version` attribute, else "1"
+    return Registered(name, str(getattr(fn, "version", "1")), fn)
+
+
+# importing the built-in modules registers their verifiers; plugins come from the
+# `cotmill.verifiers` entry points (see verifiers.registry)
+REGISTRY = Registry(
+    "verifier",
+    builtins=("verifiers.code", "verifiers.logic", "verifiers.math"),
+    adapt=_plain,
+    origin=lambda item: getattr(item.fn, "__module__", None),
+)
 
 
 def register(name: str, version: str):
-    """Decorator: `@register("logic.sudoku4", "1")` on a `(problem, response)` function."""
+    """Decorator: `@register("logic.sudoku4", "1")` on a `(problem, response)` function.
+    The version is stored with every verdict: change it when the verifier's judgement changes."""
 
     def wrap(fn: VerifyFn) -> VerifyFn:
-        _REGISTRY[name] = Registered(name, version, fn)
+        REGISTRY.register(name, Registered(name, str(version), fn))
         return fn
 
     return wrap
-
-
-def _load() -> None:
-    # importing the modules registers their verifiers. A flag, not an empty registry,
-    # says whether that happened: importing one module first (verifiers.code, say)
-    # fills the registry with its own entries only.
-    global _LOADED
-    from verifiers import code, logic, math  # noqa: F401
-
-    _LOADED = True
 
 
 def get(name: str) -> VerifyFn:
@@ -58,18 +63,11 @@ def version(name: str) -> str:
 
 
 def entry(name: str) -> Registered:
-    if not _LOADED:
-        _load()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown verifier {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+    return REGISTRY.get(name)
 
 
 def names() -> list[str]:
-    if not _LOADED:
-        _load()
-    return sorted(_REGISTRY)
+    return sorted(REGISTRY.names())
 
 
-__all__ = ["Verdict", "get", "version", "entry", "names", "register"]
+__all__ = ["REGISTRY", "Registered", "Verdict", "get", "version", "entry", "names", "register"]

@@ -92,18 +92,22 @@ def test_hostile_math_answers_score_zero_quickly():
     assert time.perf_counter() - start < 10
 
 
-def test_a_raising_or_nan_verifier_scores_zero(monkeypatch):
+def test_a_raising_or_nan_verifier_scores_zero():
     def raises(problem, response):
         raise RecursionError("deep")
 
     def nan(problem, response):
         return Verdict(True, float("nan"))
 
-    monkeypatch.setitem(verifiers._REGISTRY, "test.raises", verifiers.Registered("test.raises", "1", raises))
-    monkeypatch.setitem(verifiers._REGISTRY, "test.nan", verifiers.Registered("test.nan", "1", nan))
-    row, _ = rl_row("arithmetic")
-    assert verifier_reward({**row, "verifier": "test.raises"}, "x") == 0.0
-    assert verifier_reward({**row, "verifier": "test.nan"}, "x") == 0.0
+    verifiers.register("test.raises", "1")(raises)
+    verifiers.register("test.nan", "1")(nan)
+    try:
+        row, _ = rl_row("arithmetic")
+        assert verifier_reward({**row, "verifier": "test.raises"}, "x") == 0.0
+        assert verifier_reward({**row, "verifier": "test.nan"}, "x") == 0.0
+    finally:
+        verifiers.REGISTRY.unregister("test.raises")
+        verifiers.REGISTRY.unregister("test.nan")
 
 
 def test_unknown_verifier_is_a_data_error():
