@@ -66,15 +66,14 @@ class Workspace:
         from datagen.jobs import arun_generate
 
         cfg = self.generate_config(config, **kwargs)
-        teacher = _teacher(cfg)
-        return _run_coroutine(lambda: arun_generate(cfg, teacher=teacher))
+        return _run_coroutine(lambda: arun_generate(cfg))
 
     async def agenerate(self, config=None, /, **kwargs):
         """generate() on the running event loop."""
         from datagen.jobs import arun_generate
 
         cfg = self.generate_config(config, **kwargs)
-        return await arun_generate(cfg, teacher=_teacher(cfg))
+        return await arun_generate(cfg)
 
     # --- verify, curate, mix, export ------------------------------------------------------------
 
@@ -181,15 +180,6 @@ class Workspace:
         from train.evaluate import run_eval
 
         return run_eval(model, data, workspace=self.path, **kwargs)
-
-
-def _teacher(cfg):
-    """hf: teachers are built here, as the CLI builds them (datagen must not import torch)."""
-    if not cfg.teacher.startswith("hf:"):
-        return None
-    from train.hf_teacher import make_hf_teacher
-
-    return make_hf_teacher(cfg.teacher, precision=cfg.precision)
 
 
 def _run_coroutine(make):

@@ -157,18 +157,12 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
     progress = None
     try:
         cfg = load_config(config_file, overrides)
-        teacher = None
-        if cfg.teacher.startswith("hf:"):  # lazily: torch loads only for local-model teachers
-            from train.hf_teacher import make_hf_teacher
-
-            teacher = make_hf_teacher(cfg.teacher, precision=cfg.precision)
         progress = GenerateProgress(cfg.job, status_every)
         with progress:
             stats = run_generate(
                 cfg,
                 on_update=progress.update,
                 on_plan=progress.plan,
-                teacher=teacher,
                 on_notice=progress.notice,
             )
     except (ConfigError, SourceError, TemplateError, WorkspaceError, JobError, ValueError, KeyError) as e:

@@ -121,12 +121,7 @@ def _run_stage(stage: str, pipeline: Pipeline, where: str) -> str:
         from datagen.jobs import run_generate
 
         cfg = _generate_config(pipeline, where)
-        teacher = None
-        if cfg.teacher.startswith("hf:"):  # lazily: torch loads only for local-model teachers
-            from train.hf_teacher import make_hf_teacher
-
-            teacher = make_hf_teacher(cfg.teacher, precision=cfg.precision)
-        stats = run_generate(cfg, teacher=teacher)
+        stats = run_generate(cfg)
         if stats.fatal or stats.failed:
             raise RuntimeError(
                 f"generate: {stats.fatal or f'{stats.failed} completion(s) failed'}; re-run to resume"

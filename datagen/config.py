@@ -96,14 +96,9 @@ class GenerateConfig(BaseModel):
     @field_validator("teacher")
     @classmethod
     def _teacher(cls, value: str) -> str:
-        if value.startswith("hf:"):
-            path = value[len("hf:") :]
-            if not path or not Path(path).is_dir():
-                raise ValueError(f"teacher {value}: no model directory at {path or '(empty path)'!r}")
-            return value
-        if value != "builtin" and not (value.startswith("openai:") and len(value) > len("openai:")):
-            raise ValueError(f"unknown teacher {value!r}; use builtin, openai:MODEL or hf:PATH")
-        return value
+        from datagen.teachers import check_teacher  # the teacher registry: built-ins and plugins
+
+        return check_teacher(value)
 
     @field_validator("tasks")
     @classmethod

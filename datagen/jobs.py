@@ -132,8 +132,8 @@ async def _run_engine(engine: Engine, problems: list[Problem]) -> JobStats:
 def run_generate(
     cfg: GenerateConfig, on_update=None, on_plan=None, teacher: Teacher | None = None, on_notice=None
 ) -> JobStats:
-    """`teacher`: a ready-made one (the CLI builds `hf:PATH` teachers with train.hf_teacher, which
-    datagen must not import); by default make_teacher builds it from cfg.teacher.
+    """`teacher`: a ready-made one; by default make_teacher builds it from cfg.teacher (the
+    teacher registry: builtin, openai:MODEL, hf:PATH and plugins).
     `on_notice(message)`: what the job has to tell while it runs (a long Retry-After pause,
     replies re-ingested from unstored.jsonl)."""
     # the setup runs before the loop starts, so Ctrl-C during a long source load stops it at once
@@ -155,14 +155,13 @@ def _job(cfg: GenerateConfig, on_update, on_plan, teacher: Teacher | None, on_no
     """Open the store, plan the problems and mark the job running; yields (engine, problems)
     for the caller to run, and records the job's last status when the run ends either way."""
     template = load_template(cfg.strategy, cfg.template)
-    if teacher is None and cfg.teacher.startswith("hf:"):
-        raise JobError(f"teacher {cfg.teacher}: pass teacher=train.hf_teacher.make_hf_teacher(spec)")
     teacher = teacher or make_teacher(
         cfg.teacher,
         base_url=cfg.base_url,
         api_key_env=cfg.api_key_env,
         error_rate=cfg.error_rate,
         timeout_s=cfg.timeout,
+        precision=cfg.precision,
     )
     price_in, price_out = cfg.price()
     settings = EngineSettings(

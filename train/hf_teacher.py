@@ -22,6 +22,7 @@ import concurrent.futures
 from pathlib import Path
 
 from datagen.records import content_hash
+from datagen.teachers import register
 from datagen.teachers.base import Choice, FatalError, Reply, Request, RequestError
 
 CONFIG_FILES = ("config.json", "adapter_config.json", "generation_config.json", "tokenizer_config.json",
@@ -196,3 +197,14 @@ def make_hf_teacher(spec: str, **kw) -> HFTeacher:
             f"teacher {spec} needs the training extras (pip install 'cotmill[train]'): {e}"
         ) from None
     return HFTeacher(spec[len("hf:") :], **kw)
+
+
+def _check(path: str) -> None:
+    if not path or not Path(path).is_dir():
+        raise ValueError(f"teacher hf:{path}: no model directory at {path or '(empty path)'!r}")
+
+
+# the `hf` teacher kind; datagen.teachers imports this module on its first lookup
+@register("hf", check=_check, usage="hf:PATH")
+def _make(path: str, *, precision: str = "auto", **_) -> HFTeacher:
+    return make_hf_teacher(f"hf:{path}", precision=precision)

@@ -141,7 +141,9 @@ class Registry(Mapping):
         return name in self._items
 
     def __repr__(self) -> str:
-        return f"<{self.kind} registry: {', '.join(self._items) if self._state == 'loaded' else '(not loaded)'}>"
+        return (
+            f"<{self.kind} registry: {', '.join(self._items) if self._state == 'loaded' else '(not loaded)'}>"
+        )
 
 
 __all__ = ["Registry"]
