@@ -1,7 +1,9 @@
 """GRPO rewards: the problem's verifier, the answer format, DAPO's soft overlong penalty.
 
-Each reward is a plain function of one rl export row and one completion; the total is
-a weighted sum (`--reward-weights verifier=1,format=0.1,overlong=1`). The verifier
+Each reward is registered by name (`REWARDS`, see verifiers.registry; plugins add theirs
+through the `cotmill.rewards` entry points) as a function of a batch,
+`(rows, texts, lengths, settings) -> one float per completion`; the total is a weighted
+sum (`--reward-weights verifier=1,format=0.1,overlong=1`). The verifier
 reward is the same judge that curated the data (the `verifiers` registry), so GRPO
 optimises exactly what the dataset was filtered for. Completions are model output, so
 they are hostile input: any verifier exception scores 0 and the verifiers bound their
@@ -22,6 +24,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import torch
@@ -32,8 +35,11 @@ import verifiers.logic  # noqa: F401 - registers the logic checkers (see _verifi
 import verifiers.math  # noqa: F401 - registers the math verifier
 from verifiers.answers import final_answer, last_boxed
 from verifiers.code import extract_program
+from verifiers.registry import Registry
 
-REWARDS = ("verifier", "format", "overlong")
+# name -> (rows, texts, lengths, settings) -> list[float]; the built-ins below register
+# themselves when this module is imported
+REWARDS = Registry("reward", builtins=("train.rewards",))
 DEFAULT_WEIGHTS = {"verifier": 1.0}
 _MAX_THREADS = 32  # verifications in flight; the sandbox pool queues beyond its workers
 
@@ -54,7 +60,7 @@ def parse_weights(text: str | dict | None) -> dict[str, float]:
     weights = {}
     for name, value in pairs:
         if name not in REWARDS:
-            raise ValueError(f"reward weights: unknown reward {name!r}; known: {', '.join(REWARDS)}")
+            raise ValueError(f"reward weights: unknown reward {name!r}; known: {', '.join(REWARDS.names())}")
         try:
             weight = float(value)
         except (TypeError, ValueError):
@@ -68,6 +74,23 @@ def parse_weights(text: str | dict | None) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------- the rewards
+
+
+@dataclass(frozen=True)
+class RewardSettings:
+    """What a reward may need beyond the completions: the run's generation limits."""
+
+    max_new_tokens: int
+    overlong_buffer: int
+
+
+RewardFn = Callable[[Sequence[dict], Sequence[str], Sequence[int], RewardSettings], list[float]]
+
+
+def register(name: str, fn: RewardFn | None = None):
+    """`@register("brevity")` on `fn(rows, texts, lengths, settings) -> list[float]`, one
+    value per completion; `--reward-weights brevity=0.1` then uses it."""
+    return REWARDS.register(name, fn)
 
 
 def _problem(row: dict) -> SimpleNamespace:
@@ -175,24 +198,42 @@ def compute_rewards(
             f"rows, texts and lengths differ in length: {len(rows)}, {len(texts)}, {len(lengths)}"
         )
     weights = parse_weights(weights)
-    values: dict[str, list[float]] = {}
+    settings = RewardSettings(max_new_tokens, overlong_buffer)
+    parts = {}
     for name in weights:
-        if name == "verifier":
-            values[name] = _verify_all(rows, texts)
-        elif name == "format":
-            values[name] = [format_reward(r, t) for r, t in zip(rows, texts)]
-        else:
-            values[name] = [overlong_penalty(n, max_new_tokens, overlong_buffer) for n in lengths]
-    parts = {name: torch.tensor(v, dtype=torch.float32) for name, v in values.items()}
+        values = [float(v) for v in REWARDS.get(name)(rows, texts, lengths, settings)]
+        if len(values) != len(rows):
+            raise ValueError(f"reward {name!r} gave {len(values)} values for {len(rows)} completions")
+        parts[name] = torch.tensor(values, dtype=torch.float32)
     total = torch.zeros(len(rows), dtype=torch.float32)
     for name, part in parts.items():
         total += weights[name] * part
     return total, parts
 
 
+# ------------------------------------------------- the built-in rewards, registered
+
+
+@register("verifier")
+def _verifier_rewards(rows, texts, lengths, settings) -> list[float]:
+    return _verify_all(rows, texts)
+
+
+@register("format")
+def _format_rewards(rows, texts, lengths, settings) -> list[float]:
+    return [format_reward(r, t) for r, t in zip(rows, texts)]
+
+
+@register("overlong")
+def _overlong_rewards(rows, texts, lengths, settings) -> list[float]:
+    return [overlong_penalty(n, settings.max_new_tokens, settings.overlong_buffer) for n in lengths]
+
+
 __all__ = [
     "DEFAULT_WEIGHTS",
     "REWARDS",
+    "RewardSettings",
+    "register",
     "compute_rewards",
     "format_reward",
     "overlong_penalty",
