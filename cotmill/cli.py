@@ -18,7 +18,7 @@ from cotmill.cmd_generate import generate, interrupted
 from cotmill.cmd_mix import export, mix
 from cotmill.cmd_models import models
 from cotmill.cmd_train import train
-from cotmill.options import WORKSPACE, UserError
+from cotmill.options import WORKSPACE, RegistryChoice, UserError, task_domains
 
 
 class _Cotmill(click.Group):
@@ -153,7 +153,7 @@ def doctor() -> None:
 
 
 @main.command()
-@click.option("--domain", type=click.Choice(["math", "code", "logic"]), help="Only tasks of this domain.")
+@click.option("--domain", type=RegistryChoice(task_domains), help="Only tasks of this domain.")
 def tasks(domain) -> None:
     """List the procedural tasks with domain, difficulty range and an example."""
     from rich.table import Table

@@ -9,7 +9,7 @@ import sys
 import click
 from rich.console import Console
 
-from cotmill.options import PRECISIONS, WORKSPACE, UserError
+from cotmill.options import PRECISIONS, WORKSPACE, RegistryChoice, UserError, task_domains
 
 
 def _fields(values: tuple[str, ...]) -> dict[str, str]:
@@ -48,7 +48,7 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option(
     "--domain",
-    type=click.Choice(["math", "code", "logic"]),
+    type=RegistryChoice(task_domains),
     help="Domain of source problems without a preset. [default: math]",
 )
 @click.option("--split", help="Split to read from a datasets directory or hub dataset.")

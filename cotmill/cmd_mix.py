@@ -9,8 +9,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cotmill.options import WORKSPACE, UserError
+from cotmill.options import WORKSPACE, RegistryChoice, UserError
 from mixtures import defaults
+
+
+def _formats() -> list[str]:
+    from mixtures.export import FORMATS  # registered formats, plugins' included
+
+    return FORMATS.names()
 
 
 def _plan_table(plan, items) -> Table:
@@ -77,7 +83,7 @@ def build(spec, workspace) -> None:
 
 @click.command()
 @click.option("--mixture", required=True, help="Name of a built mixture.")
-@click.option("--format", "fmt", type=click.Choice(["sft", "rl", "prm", "dpo"]), default=defaults.EXPORT_FORMAT,
+@click.option("--format", "fmt", type=RegistryChoice(_formats), default=defaults.EXPORT_FORMAT,
               show_default=True,
               help="Row format.")  # fmt: skip
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")

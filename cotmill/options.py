@@ -26,3 +26,28 @@ WORKSPACE = click.option(
     default=None,
     help="Workspace directory holding cotmill.duckdb [env COTMILL_WORKSPACE; default ./cotmill-workspace].",
 )
+
+
+class RegistryChoice(click.Choice):
+    """A Choice over a registry's names (export formats, task domains), read when first
+    needed: plugins registered through entry points are choices too, and importing the
+    CLI does not load the registries."""
+
+    def __init__(self, names):
+        self._names = names  # () -> names
+        super().__init__(())
+
+    @property
+    def choices(self):
+        return tuple(self._names())
+
+    @choices.setter
+    def choices(self, value) -> None:
+        pass  # click.Choice.__init__ sets it; the names come from the registry
+
+
+def task_domains() -> list[str]:
+    """The domains of the registered tasks (a --domain's choices)."""
+    from datagen.tasks import domains
+
+    return domains()

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from datagen.config import ConfigError, describe, load_config, read_yaml
 from datagen.records import content_hash
@@ -55,10 +55,19 @@ class CurateStage(BaseModel):
 
 class ExportStage(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    format: Literal["sft", "rl", "prm", "dpo"] = EXPORT_FORMAT
+    format: str = EXPORT_FORMAT  # a registered export format (mixtures.export.FORMATS)
     as_: Literal["parquet", "jsonl", "hf"] = Field(default=EXPORT_WRITER, alias="as")
     out: str
     think_tags: bool = False
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        from mixtures.export import FORMATS
+
+        if value not in FORMATS:
+            raise ValueError(f"unknown export format {value!r}; use one of {', '.join(FORMATS.names())}")
+        return value
 
 
 class Pipeline(BaseModel):

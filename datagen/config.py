@@ -35,7 +35,7 @@ class GenerateConfig(BaseModel):
     source: str | None = None  # a JSONL/CSV/Parquet file, a datasets directory or hub name
     preset: Literal["gsm8k", "math", "humaneval"] | None = None
     fields: dict[str, str] = Field(default_factory=dict)  # our name -> column in the file
-    domain: Literal["math", "code", "logic"] | None = None  # for sources without a preset
+    domain: str | None = None  # for sources without a preset: a domain of the registered tasks
     split: str | None = None  # for datasets directories and hub names
     limit: int | None = Field(default=None, ge=1)  # problems read from the source
     skip_invalid: bool = False  # bad rows go to `rejects` instead of stopping the load
@@ -99,6 +99,15 @@ class GenerateConfig(BaseModel):
         from datagen.teachers import check_teacher  # the teacher registry: built-ins and plugins
 
         return check_teacher(value)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        from datagen.tasks import domains
+
+        if value is not None and value not in domains():
+            raise ValueError(f"unknown domain {value!r}; use one of {', '.join(domains())}")
+        return value
 
     @field_validator("tasks")
     @classmethod

@@ -27,6 +27,12 @@ Formats (what each row holds):
   assistant-message lists (TRL's conversational preference format); problems with
   no failing completion give no pair.
 
+Formats are registered by name (`FORMATS`, see verifiers.registry; plugins add theirs
+through the `cotmill.exports` entry points) as `(store, items, options) -> rows`: `items`
+are the mixture's chosen completions (completion_id, problem_id, split, ...) and
+`options` an ExportOptions. The CLI's `--format` and the pipeline's `export.format`
+accept every registered name.
+
 Empty splits are not written (a spec without `split.val` has no val file). The directory
 is the export's own, with a manifest (`cotmill-export.json`); see mixtures.export_dir.
 """
@@ -34,6 +40,7 @@ is the export's own, with a manifest (`cotmill-export.json`); see mixtures.expor
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from datagen.prompts import TemplateError, load_template, render_messages
 from datagen.records import content_hash
@@ -41,10 +48,36 @@ from datagen.store import Store, resolve_workspace
 from mixtures.build import eligible_sql
 from mixtures.difficulty import rl_pool
 from mixtures.export_dir import WRITERS, ExportError, check_out, write_export
+from verifiers.registry import Registry
 
-__all__ = ["FORMATS", "WRITERS", "ExportError", "export_mixture", "export_rows", "split_reasoning"]
+__all__ = [
+    "FORMATS",
+    "WRITERS",
+    "ExportError",
+    "ExportOptions",
+    "export_mixture",
+    "export_rows",
+    "register",
+    "split_reasoning",
+]
 
-FORMATS = ("sft", "rl", "prm", "dpo")
+# name -> (store, items, options) -> rows; the built-ins register themselves below
+FORMATS = Registry("export", builtins=("mixtures.export",))
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What `cotmill export` passes every format (each reads what it needs)."""
+
+    mixture: str
+    think_tags: bool = False
+    pass_rates: tuple = (None, None)  # rl: (min, max) measured pass rate
+
+
+def register(name: str, fn=None):
+    """`@register("alpaca")` on `fn(store, items, options) -> list[dict]`, each row with its
+    `split` ("train" or "val", as the item's)."""
+    return FORMATS.register(name, fn)
 
 
 # the latest verdict of a completion by its problem's own verifier, as `curated` reads it
@@ -241,7 +274,7 @@ def export_rows(
 ) -> list[dict]:
     """The rows of one format, each with its `split`."""
     if fmt not in FORMATS:
-        raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS.names())}")
     found = store.con.execute("SELECT spec FROM mixtures WHERE name = ?", [mixture]).fetchall()
     if not found:
         names = [r[0] for r in store.con.execute("SELECT name FROM mixtures ORDER BY name").fetchall()]
@@ -261,13 +294,14 @@ def export_rows(
             "failing a later verify); rebuild it with `cotmill mix build SPEC`"
         )
     items = _dicts(store.con.execute(_ITEMS_SQL, [mixture]))
-    if fmt == "sft":
-        return sft_rows(store, items, think_tags)
-    if fmt == "rl":
-        return rl_rows(store, items, pass_rates)
-    if fmt == "prm":
-        return prm_rows(store, items, mixture)
-    return dpo_rows(store, items, mixture)
+    return FORMATS.get(fmt)(store, items, ExportOptions(mixture, think_tags, tuple(pass_rates)))
+
+
+# the built-in formats
+register("sft", lambda store, items, o: sft_rows(store, items, o.think_tags))
+register("rl", lambda store, items, o: rl_rows(store, items, o.pass_rates))
+register("prm", lambda store, items, o: prm_rows(store, items, o.mixture))
+register("dpo", lambda store, items, o: dpo_rows(store, items, o.mixture))
 
 
 def export_mixture(

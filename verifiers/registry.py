@@ -102,15 +102,14 @@ class Registry(Mapping):
         dist = getattr(getattr(ep, "dist", None), "name", None) or "?"
         try:
             obj = ep.load()
+            self._loaded_modules.add(ep.module)
+            if isinstance(obj, types.ModuleType) or ep.name in self._items:
+                return  # the import registered it
+            self._items[ep.name] = self._adapt(ep.name, obj) if self._adapt else obj
         except Exception as e:  # noqa: BLE001 - one broken plugin must not take cotmill down with it
             message = f"{ep.name} = {ep.value} (package {dist}): {type(e).__name__}: {e}"
             self._broken.append(message)
             warnings.warn(f"cotmill: cannot load {self.kind} entry point {message}", stacklevel=3)
-            return
-        self._loaded_modules.add(ep.module)
-        if isinstance(obj, types.ModuleType) or ep.name in self._items:
-            return  # the import registered it
-        self._items[ep.name] = self._adapt(ep.name, obj) if self._adapt else obj
 
     # --------------------------------------------------------------- reading
 

@@ -1,4 +1,9 @@
-"""Procedural task generators, registered by name in one explicit dict.
+"""Procedural task generators, registered by name (`TASKS`, see verifiers.registry).
+
+The built-in tasks are listed in their domain's package (datagen.tasks.math, ...);
+`register(Task(...))` adds one from anywhere, and plugins add theirs through the
+`cotmill.tasks` entry points. A task's domain needs no registration of its own: the
+domains are those of the registered tasks, and `--tasks DOMAIN` selects all of them.
 
 `make_problem(name, seed, index, difficulty)` is the one way to build a task
 problem: it is reproducible for the same arguments and independent of any other
@@ -8,10 +13,30 @@ index, so a job can be resumed or sharded without generating what came before.
 from __future__ import annotations
 
 from datagen.records import Problem
-from datagen.tasks import code, logic, math
-from datagen.tasks.base import DOMAINS, Solution, Task, TaskConfig, task_rng
+from datagen.tasks.base import Solution, Task, TaskConfig, task_rng
+from verifiers.registry import Registry
 
-TASKS: dict[str, Task] = {**math.TASKS, **code.TASKS, **logic.TASKS}
+
+def _task(name: str, task: object) -> Task:
+    # an entry point naming a Task value: it must be one, under its own name
+    if not isinstance(task, Task) or task.name != name:
+        raise ValueError(f"expected a datagen.tasks.base.Task named {name!r}, got {task!r:.80}")
+    return task
+
+
+TASKS = Registry("task", builtins=("datagen.tasks.builtin",), adapt=_task)
+
+
+def register(task: Task) -> Task:
+    """Add `task` under its name (a later task of the same name replaces it); returns it."""
+    if not isinstance(task, Task):
+        raise TypeError(f"register takes a datagen.tasks.base.Task, got {type(task).__name__}")
+    return TASKS.register(task.name, task)
+
+
+def domains() -> list[str]:
+    """The domains of the registered tasks, in registration order."""
+    return list(dict.fromkeys(t.domain for t in TASKS.values()))
 
 
 def get_task(name: str) -> Task:
@@ -32,10 +57,8 @@ def select_task_groups(spec: str | list[str]) -> list[list[Task]]:
         name = raw.strip()
         if not name:
             continue
-        if name in DOMAINS:
+        if name in domains():
             group = [t for t in TASKS.values() if t.domain == name]
-            if not group:
-                raise ValueError(f"no tasks registered for domain {name!r}")
         elif name == "all":
             group = list(TASKS.values())
         else:
@@ -75,4 +98,13 @@ def solve_problem(problem: Problem) -> Solution:
     return get_task(problem.task).solve(problem.meta)
 
 
-__all__ = ["TASKS", "get_task", "select_tasks", "select_task_groups", "make_problem", "solve_problem"]
+__all__ = [
+    "TASKS",
+    "domains",
+    "register",
+    "get_task",
+    "select_tasks",
+    "select_task_groups",
+    "make_problem",
+    "solve_problem",
+]

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-DOMAINS = ("math", "code", "logic")
 MIN_DIFFICULTY, MAX_DIFFICULTY = 1, 5
 
 
