@@ -34,7 +34,7 @@ class TeacherKind:
 # module imports no torch until a model is loaded)
 TEACHERS = Registry(
     "teacher",
-    builtins=("train.hf_teacher",),
+    builtins=("datagen.teachers", "train.hf_teacher"),
     adapt=lambda scheme, make: TeacherKind(scheme, make, usage=f"{scheme}:ARG"),
     origin=lambda kind: getattr(kind.make, "__module__", None),
 )
