@@ -1,9 +1,14 @@
 """The registry finds every verifier whichever verifier module was imported first."""
 
+import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
+
+WIDGETS = None  # the registry the widget modules below register into
 
 
 def test_importing_one_module_first_does_not_hide_the_others():
@@ -16,3 +21,69 @@ def test_importing_one_module_first_does_not_hide_the_others():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) >= 3
+
+
+# ---------------------------------------------------------------- the shared mechanism
+
+
+def _dist(root, name: str, entry_points: str) -> None:
+    """An installed distribution as importlib.metadata reads it: a dist-info directory."""
+    info = root / f"{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(entry_points)
+
+
+def test_registry_reads_like_a_dict_and_names_what_it_knows():
+    from verifiers.registry import Registry
+
+    widgets = Registry("widget")
+    widgets.register("a", 1)
+
+    @widgets.register("b")
+    def b():
+        return 2
+
+    assert widgets.get("a") == 1 and widgets["b"] is b and list(widgets) == ["a", "b"] and "a" in widgets
+    with pytest.raises(KeyError, match="unknown widget 'c'; known: a, b"):
+        widgets.get("c")
+
+
+def test_entry_points_load_on_first_lookup_and_a_broken_one_is_named(tmp_path, monkeypatch):
+    from verifiers.registry import Registry
+
+    (tmp_path / "widget_mod.py").write_text(
+        "from tests.verifiers.test_registry import WIDGETS\nWIDGETS.register('from_module', 'm')\n"
+    )
+    _dist(
+        tmp_path,
+        "widgets",
+        "[cotmill.widgets]\nmod = widget_mod\nobj = json:dumps\nbad = no_such_module_xyz\n",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    global WIDGETS
+    WIDGETS = Registry("widget")
+    WIDGETS.register("early", "run-time")  # before the load: still there after it
+    with pytest.warns(UserWarning, match="cannot load widget entry point bad = no_such_module_xyz"):
+        names = WIDGETS.names()
+    assert set(names) == {"early", "from_module", "obj"}
+    assert WIDGETS.get("obj") is json.dumps
+    with pytest.raises(
+        KeyError, match=r"entry points that failed to load: bad = no_such_module_xyz \(package widgets\)"
+    ):
+        WIDGETS.get("bad")
+    # only what no built-in or entry-point module defines is a run-time registration
+    assert WIDGETS.runtime() == {"early": "run-time"}
+
+
+def test_a_run_time_registration_wins_over_a_built_in_of_the_same_name(tmp_path, monkeypatch):
+    from verifiers.registry import Registry
+
+    (tmp_path / "builtin_widgets.py").write_text(
+        "from tests.verifiers.test_registry import WIDGETS\nWIDGETS.register('x', 'built-in')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    global WIDGETS
+    WIDGETS = Registry("widget", builtins=("builtin_widgets",))
+    WIDGETS.register("x", "mine")
+    assert WIDGETS.get("x") == "mine"
