@@ -23,6 +23,7 @@ built-in or plugin of the same name whenever they were made.
 from __future__ import annotations
 
 import importlib
+import threading
 import types
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -50,6 +51,7 @@ class Registry(Mapping):
         self._items: dict[str, Any] = {}
         self._runtime: dict[str, Any] = {}
         self._state = "new"  # new -> loading -> loaded
+        self._lock = threading.RLock()
         self._broken: list[str] = []  # entry points that failed to load, for the unknown-name message
 
     # ------------------------------------------------------------ registering
@@ -85,18 +87,21 @@ class Registry(Mapping):
 
     def load(self) -> None:
         """Import the built-in modules, then load the entry points; once."""
-        if self._state != "new":
-            return  # "loading": a module being loaded looked something up; it sees what is there
-        self._state = "loading"
-        try:
-            for module in self._builtins:
-                importlib.import_module(module)
-                self._loaded_modules.add(module)
-            for ep in entry_points(group=self.group):
-                self._load_entry_point(ep)
-        finally:
-            self._state = "loaded"
-            self._items.update(self._runtime)  # made before the load: they still win
+        if self._state == "loaded":
+            return
+        with self._lock:  # another thread waits for the load; this one may re-enter it
+            if self._state != "new":
+                return  # "loading": a module being loaded looked something up; it sees what is there
+            self._state = "loading"
+            try:
+                for module in self._builtins:
+                    importlib.import_module(module)
+                    self._loaded_modules.add(module)
+                for ep in entry_points(group=self.group):
+                    self._load_entry_point(ep)
+            finally:
+                self._state = "loaded"
+                self._items.update(self._runtime)  # made before the load: they still win
 
     def _load_entry_point(self, ep) -> None:
         dist = getattr(getattr(ep, "dist", None), "name", None) or "?"

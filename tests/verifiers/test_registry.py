@@ -87,3 +87,19 @@ def test_a_run_time_registration_wins_over_a_built_in_of_the_same_name(tmp_path,
     WIDGETS = Registry("widget", builtins=("builtin_widgets",))
     WIDGETS.register("x", "mine")
     assert WIDGETS.get("x") == "mine"
+
+
+def test_a_lookup_from_another_thread_waits_for_the_load(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from verifiers.registry import Registry
+
+    (tmp_path / "slow_widgets.py").write_text(
+        "import time\nfrom tests.verifiers.test_registry import WIDGETS\n"
+        "time.sleep(0.3)\nWIDGETS.register('slow', 1)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    global WIDGETS
+    WIDGETS = Registry("widget", builtins=("slow_widgets",))
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(lambda _: WIDGETS.get("slow"), range(4))) == [1, 1, 1, 1]
