@@ -194,10 +194,12 @@ def _cost(con) -> str:
     return _figure("cost", title, body)
 
 
-def _table(header: list[str], rows: list[list[str]], cls: str) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+def _table(header: list[str], rows: list[list[str]], cls: str, caption: str = "") -> str:
+    """Cells and header are HTML already (escaped where they hold data)."""
+    head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    caption = f"<caption>{caption}</caption>" if caption else ""
+    return f'<table class="{cls}">{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _when(value) -> str:
@@ -243,13 +245,18 @@ def _curves(con, runs: list[str]) -> list[str]:
         quiet = ", ".join(runs[:5]) + (", ..." if len(runs) > 5 else "")
         return [_empty("training_curves", "Training curves",
                        f"no reward, loss, KL, entropy or accuracy logged yet by {quiet}")]  # fmt: skip
-    order = {"sft": 0, "grpo": 1}
-    return [_figure(f"curves_{kind}", f"Training curves: {kind}", _small_multiples(series[kind]))
-            for kind in sorted(series, key=lambda k: (order.get(k, 2), k))]  # fmt: skip
+    order, parts = {"sft": 0, "grpo": 1}, []
+    for kind in sorted(series, key=lambda k: (order.get(k, 2), k)):
+        svg, window = _small_multiples(series[kind])
+        how = f" (faint: each step; solid: mean of the last {window} steps)" if window else ""
+        parts.append(_figure(f"curves_{kind}", f"Training curves: {kind}{how}", svg))
+    return parts
 
 
-def _small_multiples(series: dict[tuple[str, str], list[tuple[int, float]]]) -> str:
+def _small_multiples(series: dict[tuple[str, str], list[tuple[int, float]]]) -> tuple[str, int]:
+    """The figure, and the window of the moving average drawn over long series (0: none)."""
     import matplotlib.pyplot as plt
+    import numpy as np
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
@@ -257,6 +264,9 @@ def _small_multiples(series: dict[tuple[str, str], list[tuple[int, float]]]) -> 
     panels = [(title, names) for title, names in panels if names]
     runs = sorted({run for run, _ in series})
     colors = {run: plt.get_cmap("tab10")(i % 10) for i, run in enumerate(runs)}
+    # a value per step is noisy (GRPO's reward, a loss): over a long run, a moving average shows the trend
+    longest = max(len(points) for points in series.values())
+    window = max(5, longest // 25) if longest > 50 else 0
     cols = min(3, len(panels))
     rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.5 * rows), squeeze=False)
@@ -269,8 +279,14 @@ def _small_multiples(series: dict[tuple[str, str], list[tuple[int, float]]]) -> 
                 if not points:
                     continue
                 steps, values = zip(*points)
-                ax.plot(steps, values, STYLES[names.index(name)], color=colors[run], linewidth=1.3,
-                        marker="o" if len(points) <= 12 else None, markersize=3)  # fmt: skip
+                style = STYLES[names.index(name)]
+                if window and len(points) >= max(51, 2 * window):
+                    ax.plot(steps, values, style, color=colors[run], linewidth=0.7, alpha=0.25)
+                    mean = np.convolve(values, np.ones(window) / window, mode="valid")
+                    ax.plot(steps[window - 1 :], mean, style, color=colors[run], linewidth=1.5)
+                else:
+                    ax.plot(steps, values, style, color=colors[run], linewidth=1.3,
+                            marker="o" if len(points) <= 12 else None, markersize=3)  # fmt: skip
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step", fontsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
@@ -286,7 +302,7 @@ def _small_multiples(series: dict[tuple[str, str], list[tuple[int, float]]]) -> 
     handles = [Line2D([], [], color=colors[run], linewidth=2) for run in runs]
     fig.legend(handles, runs, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title="run",
                title_fontsize=8)  # fmt: skip
-    return _svg(fig)
+    return _svg(fig), window
 
 
 def _wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -324,24 +340,36 @@ def _eval_sections(con) -> list[str]:
         s = sets.setdefault(key, {"runs": {}, "cells": {}})
         s["runs"].setdefault(run, model)
         s["cells"][(domain, task, metric.replace("@k", f"@{k}"), run)] = (value, n)
-    parts.append('<p class="note">Runs in the order they ran: the first column is before, the last after. '
-                 "Brackets: 95% Wilson interval over the n problems.</p>")  # fmt: skip
+    parts.append('<p class="note">Each table: runs in the order they ran, so its first column is before and its '
+                 "last after (<code>cotmill eval --model A --model B --run NAME</code> stores NAME-a and NAME-b, "
+                 "one table). Brackets: 95% Wilson interval over the n problems.</p>")  # fmt: skip
     for i, ((data, split, samples, temperature), s) in enumerate(sets.items()):
         how = "" if samples is None else f", {_plural(samples, 'sample')} per problem"
         if temperature is not None:
             how += " (greedy)" if temperature == 0 else f" at temperature {temperature:g}"
         title = f"{data or '?'}, split {split or '?'}{how}"
         parts.append(f"<h3>Evals on {html.escape(title)}</h3>")
-        parts.append(_eval_table(s["runs"], s["cells"]))
+        parts.extend(_eval_table(stem, runs, s["cells"]) for stem, runs in _pairs(s["runs"]).items())
         parts.append(_eval_bars(f"eval_{i}", title, s["runs"], s["cells"]))
     return parts
 
 
-def _eval_table(runs: dict[str, str], cells: dict) -> str:
+def _pairs(runs: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The runs of one `cotmill eval` of two models (NAME-a, NAME-b) by NAME; other runs
+    together under ''. Pairs keep before and after apart from other seeds and recipes."""
+    groups: dict[str, dict[str, str]] = {}
+    for run, model in runs.items():
+        stem = run[:-2] if run[-2:] in ("-a", "-b") and f"{run[:-2]}-{'ba'[run[-1] == 'b']}" in runs else ""
+        groups.setdefault(stem, {})[run] = model
+    return groups
+
+
+def _eval_table(stem: str, runs: dict[str, str], cells: dict) -> str:
     names = list(runs)
-    keys = sorted({(d, t, m) for d, t, m, _ in cells},
+    keys = sorted({(d, t, m) for d, t, m, r in cells if r in runs},
                   key=lambda key: (key[0] != "all", key[0], key[1] != "all", key[1], key[2]))  # fmt: skip
-    header = ["domain", "task", "metric"] + [f"{run} ({_short(runs[run])})" for run in names]
+    header = ["domain", "task", "metric"]
+    header += [f"{html.escape(run)}<br><small>{html.escape(_short(runs[run]))}</small>" for run in names]
     if len(names) > 1:
         header.append("after − before")
     rows = []
@@ -359,7 +387,7 @@ def _eval_table(runs: dict[str, str], cells: dict) -> str:
             first, last = (cells.get((domain, task, metric, run)) for run in (names[0], names[-1]))
             row.append(f"{(last[0] - first[0]) * 100:+.1f} pts" if first and last else "")
         rows.append(row)
-    return _table(header, rows, "evals")
+    return _table(header, rows, "evals", html.escape(stem))
 
 
 def _eval_bars(name: str, title: str, runs: dict[str, str], cells: dict) -> str:
@@ -389,7 +417,9 @@ figure.plot svg{max-width:100%;height:auto}figcaption{font-weight:600;margin-bot
 ul.summary{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:2em}.empty{color:#777;margin:.6em 1em}
 h2{border-bottom:1px solid #ccc;margin-top:1.5em}table{border-collapse:collapse;margin:.5em 1em;font-size:.9em}
 th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left}th{background:#f4f4f4}
-td small{color:#666}.note{color:#555;font-size:.9em}"""
+td small,th small{color:#666;font-weight:normal}.note{color:#555;font-size:.9em}
+caption{text-align:left;font-weight:600;padding:.2em 0}
+table.runs td:first-child,table.runs td:nth-child(n+6){white-space:nowrap}"""
 
 
 def write_report(workspace, out: str | Path) -> Path:

@@ -113,6 +113,28 @@ def test_a_cost_is_plotted_with_its_n_and_one_mixture_is_one(fresh, tmp_path):
     assert f"n={items}" in _svg_text(_figure(page, "mixtures"))
 
 
+def test_a_workspace_older_than_training_is_reported_not_migrated(tmp_path):
+    """The report opens read-only, so a workspace made before the training tables (schema
+    version 4) keeps its version, and the page says what it lacks instead of failing."""
+    import duckdb
+
+    from datagen.schema import MIGRATIONS, VERSION_TABLE
+
+    workspace = tmp_path / "old"
+    workspace.mkdir()
+    with duckdb.connect(str(workspace / "cotmill.duckdb")) as con:
+        con.execute(VERSION_TABLE)
+        for version, statements in enumerate(MIGRATIONS[:4], 1):
+            for statement in statements:
+                con.execute(statement)
+            con.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
+    page = _report(workspace, tmp_path / "report.html")
+    assert _empty(page, "training_runs") == "Training runs: this workspace predates training runs"
+    assert _empty(page, "evals") == "Evals: this workspace predates evals"
+    assert "<li><b>0</b> problems</li>" in page and "training run" not in page.split("</ul>")[0]
+    assert query(workspace, "SELECT max(version) FROM schema_version") == [(4,)]
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir, workspace_exports, tmp_path_factory):
     """A real SFT run, a real GRPO run on its model (beta > 0, so KL is logged) and real
@@ -155,14 +177,50 @@ def test_evals_before_and_after_with_n(trained):
         workspace, "SELECT n FROM evals WHERE run = 'heldout-a' AND domain = 'all' AND metric = 'pass@1'"
     )
     assert n == [(6,)]
-    table = re.search(r'<table class="evals">.*?</table>', page, re.S).group()
+    table = re.search(r'<table class="evals"><caption>heldout</caption>.*?</table>', page, re.S).group()
     header = re.findall(r"<th>(.*?)</th>", table)
-    assert header[3].startswith("heldout-a (") and header[4].startswith("heldout-b (sft/final")
-    assert header[5] == "after − before"
+    assert header[3] == "heldout-a<br><small>tiny0/model</small>"
+    assert header[4] == "heldout-b<br><small>sft/final</small>" and header[5] == "after − before"
     overall = re.search(r"<tr><td>all</td><td>all</td><td>pass@1</td>(.*?)</tr>", table).group(1)
     assert overall.count("n=6") == 2 and re.search(r"[+-]\d+\.\d pts", overall)
     bars = _svg_text(_figure(page, "eval_0"))
     assert {"heldout-a", "heldout-b"} <= set(bars) and sum(t.endswith("n=6") for t in bars) == 2
+
+
+def test_each_before_after_pair_gets_its_table(fresh, tmp_path):
+    """Two seeds of a recipe each evaluate before and after (cotmill eval's NAME-a, NAME-b):
+    a table per pair, so no delta compares one seed's before with another's after; one bar
+    chart shows them all."""
+    import datetime as dt
+
+    from train.evaluate import EvalResult, Score, store_eval
+
+    workspace = tmp_path / "w"
+    shutil.copytree(fresh[0], workspace, ignore=shutil.ignore_patterns("cotmill.lock"))
+    for seed, (before, after) in enumerate([(0.2, 0.35), (0.3, 0.25)]):
+        for tag, value in (("a", before), ("b", after)):
+            scores = [
+                Score("all", "all", "pass@1", 1, value, 40),
+                Score("math", "all", "pass@1", 1, value, 40),
+            ]
+            result = EvalResult(1, 0.0, [], scores, model=f"runs/s{seed}/{tag}", data="heldout", split="val",
+                                run=f"greedy-s{seed}-{tag}", config={"samples": 1, "temperature": 0.0})  # fmt: skip
+            store_eval(workspace, result, dt.datetime.now())
+    page = _report(workspace, tmp_path / "report.html")
+    assert "Evals on heldout, split val, 1 sample per problem (greedy)" in page
+    tables = re.findall(r'<table class="evals"><caption>(.*?)</caption>(.*?)</table>', page, re.S)
+    assert [caption for caption, _ in tables] == ["greedy-s0", "greedy-s1"]
+    deltas = [re.findall(r"<td>([+-]\d+\.\d) pts</td>", table) for _, table in tables]
+    assert deltas == [["+15.0", "+15.0"], ["-5.0", "-5.0"]]
+    assert all(table.count("n=40") == 4 for _, table in tables)
+    bars = _svg_text(_figure(page, "eval_0"))
+    assert [t for t in bars if t.startswith("greedy-")] == [
+        "greedy-s0-a",
+        "greedy-s0-b",
+        "greedy-s1-a",
+        "greedy-s1-b",
+    ]
+    assert sum(t == "n=40" for t in bars) == 4
 
 
 CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")
