@@ -79,7 +79,7 @@ def _svg(fig) -> str:
 
 
 def _xticks(ax, labels: list[str]) -> None:
-    rotate = len(labels) > 4 or max((len(s) for s in labels), default=0) > 12
+    rotate = len(labels) > 4 or max((len(s) for s in labels), default=0) * len(labels) > 36
     ax.set_xticks(range(len(labels)), labels, rotation=35 * rotate, ha="right" if rotate else "center")
 
 
@@ -106,10 +106,15 @@ def _bars(labels: list[str], values: list[float], ns: list[int], ylabel: str, pe
 
 def _histograms(groups: dict[str, list[int]]) -> str:
     import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 3))
+    # one set of bins for every domain, so their bars line up and compare
+    bins = np.histogram_bin_edges([v for values in groups.values() for v in values], bins=30)
     for name, values in sorted(groups.items()):
-        ax.hist(values, bins=30, alpha=0.6, label=f"{name} (n={len(values):,})")
+        ax.hist(values, bins=bins, alpha=0.6, label=f"{name} (n={len(values):,})")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("completion tokens")
     ax.set_ylabel("completions")
     ax.legend(fontsize=8)
