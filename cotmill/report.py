@@ -216,7 +216,7 @@ def _training_sections(con) -> list[str]:
     if not _has_table(con, "runs"):
         return [*parts, _empty("training_runs", "Training runs", "this workspace predates training runs")]
     runs = con.execute(
-        "SELECT r.run, r.kind, r.status, r.model, r.data, r.started_at, r.finished_at, max(m.step), count(m.step) "
+        "SELECT r.run, r.kind, r.status, r.model, r.data, r.started_at, r.finished_at, max(m.step) "
         "FROM runs r LEFT JOIN metrics m USING (run) WHERE r.kind IS DISTINCT FROM 'eval' "
         "GROUP BY ALL ORDER BY r.started_at NULLS LAST, r.run"
     ).fetchall()
@@ -225,7 +225,7 @@ def _training_sections(con) -> list[str]:
                                "no training runs yet: run cotmill train sft or cotmill train grpo")]  # fmt: skip
     rows = [[html.escape(str(c or "")) for c in (run, kind, status, model, data)]
             + [f"{last:,}" if last is not None else "none logged", _when(started), _when(finished)]
-            for run, kind, status, model, data, started, finished, last, _ in runs]  # fmt: skip
+            for run, kind, status, model, data, started, finished, last in runs]  # fmt: skip
     header = ["run", "kind", "status", "model", "data", "last step", "started", "finished"]
     parts.append(f"<h3>{_plural(len(runs), 'training run')}</h3>" + _table(header, rows, "runs"))
     parts.extend(_curves(con, [r[0] for r in runs]))
@@ -286,9 +286,13 @@ def _small_multiples(series: dict[tuple[str, str], list[tuple[int, float]]]) -> 
                 steps, values = zip(*points)
                 style = STYLES[names.index(name)]
                 if window and len(points) >= max(51, 2 * window):
-                    ax.plot(steps, values, style, color=colors[run], linewidth=0.7, alpha=0.25)
                     mean = np.convolve(values, np.ones(window) / window, mode="valid")
-                    ax.plot(steps[window - 1 :], mean, style, color=colors[run], linewidth=1.5)
+                    every = max(1, len(points) // 1000)  # a page of SVG paths, not megabytes
+                    faint = {"color": colors[run], "linewidth": 0.7, "alpha": 0.25}
+                    ax.plot(steps[::every], values[::every], style, **faint)
+                    ax.plot(
+                        steps[window - 1 :: every], mean[::every], style, color=colors[run], linewidth=1.5
+                    )
                 else:
                     ax.plot(steps, values, style, color=colors[run], linewidth=1.3,
                             marker="o" if len(points) <= 12 else None, markersize=3)  # fmt: skip

@@ -135,6 +135,23 @@ def test_a_workspace_older_than_training_is_reported_not_migrated(tmp_path):
     assert query(workspace, "SELECT max(version) FROM schema_version") == [(4,)]
 
 
+def test_a_run_that_logged_nothing_yet_is_listed_and_its_curves_say_so(fresh, tmp_path):
+    pytest.importorskip("torch")
+    from train.metrics import RunLogger
+
+    workspace = tmp_path / "w"
+    shutil.copytree(fresh[0], workspace, ignore=shutil.ignore_patterns("cotmill.lock"))
+    logger = RunLogger(kind="sft", out_dir=tmp_path / "out", workspace=workspace, run="just-started")
+    page = _report(workspace, tmp_path / "report.html")  # while it runs: its row is written at once
+    logger.finish("interrupted")
+    table = re.search(r'<table class="runs">.*?</table>', page, re.S).group()
+    assert "<td>just-started</td><td>sft</td><td>running</td>" in table and "<td>none logged</td>" in table
+    assert _empty(page, "training_curves") == (
+        "Training curves: no reward, loss, KL, entropy or accuracy logged yet by just-started"
+    )
+    assert "<li><b>1</b> training run</li>" in page and 'data-plot="curves_' not in page
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir, workspace_exports, tmp_path_factory):
     """A real SFT run, a real GRPO run on its model (beta > 0, so KL is logged) and real
