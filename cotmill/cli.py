@@ -203,8 +203,9 @@ def run(pipeline_file, workspace) -> None:
     help="The HTML file to write.",
 )
 def report(workspace, out) -> None:
-    """Write one self-contained HTML page with plots: pass rates by domain, task,
-    difficulty and teacher; completion lengths; cost; mixture composition."""
+    """Write one self-contained HTML page: pass rates by domain, task, difficulty and
+    teacher; completion lengths; cost; mixture composition; training runs and their
+    curves; evals before and after."""
     from cotmill.report import write_report
     from datagen.store import WorkspaceError
 
