@@ -269,6 +269,18 @@ class Store:
             for table, rows, mode in batches:
                 self.insert_rows(table, rows, mode)
 
+    def write_completions(self, rows: list[dict]) -> None:
+        """Completion rows (a later success replaces an earlier error row for the same id),
+        each linked in `job_completions` to the job that wrote it: all or nothing."""
+        links = [{"job": r.get("job"), "completion_id": r.get("completion_id")} for r in rows]
+        self.write_batch([("completions", rows, "REPLACE"), ("job_completions", links, "IGNORE")])
+
+    def link_completions(self, job: str, completion_ids: Iterable[str]) -> None:
+        """Record that `job` covers these stored completions (reused from another job's run
+        over the same requests: completion ids do not name the job)."""
+        links = [{"job": job, "completion_id": cid} for cid in completion_ids]
+        self.write_batch([("job_completions", links, "IGNORE")])
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """BEGIN ... COMMIT, rolled back on any error, without masking that error."""
