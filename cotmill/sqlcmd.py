@@ -18,9 +18,10 @@ import duckdb
 import polars as pl
 
 from datagen.store import Store, damage, own_tables
+from verifiers.errors import CotmillError
 
 
-class SqlError(RuntimeError):
+class SqlError(CotmillError, RuntimeError):
     pass
 
 
@@ -157,9 +158,7 @@ def query_frame(
             store.con.execute("SET enable_external_access = false")
         try:
             frame = (
-                _fetch(store.con, query)
-                if force or not write
-                else _fetch_sparing_own_tables(store, query)
+                _fetch(store.con, query) if force or not write else _fetch_sparing_own_tables(store, query)
             )
         except duckdb.PermissionException as e:
             hint = "\na read-only query may not read or write files: pass --allow-files" if sandboxed else ""

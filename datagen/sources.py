@@ -19,11 +19,12 @@ from typing import Any
 
 from datagen.records import Problem
 from verifiers.answers import last_boxed
+from verifiers.errors import CotmillError
 
 VERIFIER_FOR_DOMAIN = {"math": "math", "code": "code", "logic": "logic"}
 
 
-class SourceError(ValueError):
+class SourceError(CotmillError, ValueError):
     pass
 
 
@@ -39,7 +40,7 @@ class Reject:
         return {**self.__dict__, "job": job}
 
 
-class RowError(ValueError):
+class RowError(CotmillError, ValueError):
     def __init__(self, field: str | None, reason: str, raw: str = ""):
         super().__init__(reason)
         self.field = field

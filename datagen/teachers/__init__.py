@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlparse
 
+from datagen.config import ConfigError
 from datagen.teachers.base import FatalError, Reply, Request, RequestError, Teacher, TransientError
 
 
@@ -29,9 +30,9 @@ def make_teacher(
         local = bool(base_url) and urlparse(base_url).hostname in ("127.0.0.1", "localhost", "::1")
         key = os.environ.get(api_key_env) or ("EMPTY" if local else None)
         if not key:
-            raise ValueError(f"teacher {spec}: environment variable {api_key_env} is not set (the API key)")
+            raise ConfigError(f"teacher {spec}: environment variable {api_key_env} is not set (the API key)")
         return OpenAITeacher(spec.split(":", 1)[1], base_url, key, timeout_s)
-    raise ValueError(f"unknown teacher {spec!r}; use builtin or openai:MODEL")
+    raise ConfigError(f"unknown teacher {spec!r}; use builtin or openai:MODEL")
 
 
 __all__ = ["make_teacher", "Teacher", "Request", "Reply", "TransientError", "RequestError", "FatalError"]
