@@ -248,8 +248,15 @@ class Store:
         self.con.register("_batch", batch)
         try:
             self.con.execute(f"{verb} {table} BY NAME SELECT * FROM _batch")
-        finally:
-            self.con.unregister("_batch")
+        except BaseException:
+            # a failed insert aborts the transaction, and then unregister fails too: its
+            # error must not mask the insert's (a damaged block, a full disk)
+            try:
+                self.con.unregister("_batch")
+            except duckdb.Error:
+                pass
+            raise
+        self.con.unregister("_batch")
 
     def _arrow_schema(self, table: str, columns: list[str]) -> pa.Schema:
         """The table's own column types, so a batch is typed by the table and not
