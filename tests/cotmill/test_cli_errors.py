@@ -64,6 +64,7 @@ def test_the_projects_errors_share_the_base():
     from datagen.store_health import StoreDamaged, WorkspaceError
     from datagen.teachers.base import FatalError
     from datagen.verify_runner import VerifyError
+    from mixtures.curate import CurateError
     from mixtures.export_dir import ExportError
     from mixtures.planner import ShortfallError
     from mixtures.spec import SpecError
@@ -78,7 +79,7 @@ def test_the_projects_errors_share_the_base():
     from verifiers.sandbox import SandboxError
 
     errors = [UserError, SqlError, ConfigError, JobError, ManifestError, TemplateError, RowError,
-              SourceError, StoreDamaged, WorkspaceError, FatalError, VerifyError, ExportError,
+              SourceError, StoreDamaged, WorkspaceError, FatalError, VerifyError, CurateError, ExportError,
               ShortfallError, SpecError, DataError, EvalError, GGUFImportError, GRPOError,
               HFTeacherError, ModelError, RecipeError, SFTError, SandboxError]  # fmt: skip
     assert [e.__name__ for e in errors if not issubclass(e, CotmillError)] == []
