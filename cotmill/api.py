@@ -9,8 +9,8 @@
 
 Each method is a thin call to the function its command calls, with the same defaults
 (taken from the same place), so the API and the CLI cannot drift apart. Errors are the
-library's own (ConfigError, WorkspaceError, SpecError, ExportError, SqlError, ...) with
-the messages the CLI prints; nothing here prints or exits.
+library's own (ConfigError, WorkspaceError, SpecError, ExportError, SqlError, ...), all
+`verifiers.errors.CotmillError`, with the messages the CLI prints; nothing here prints or exits.
 
 Imports are lazy, as in the CLI: `import cotmill` loads none of DuckDB, numpy or torch.
 """

@@ -19,15 +19,22 @@ from cotmill.cmd_mix import export, mix
 from cotmill.cmd_models import models
 from cotmill.cmd_train import train
 from cotmill.options import WORKSPACE, RegistryChoice, UserError, task_domains
+from verifiers.errors import CotmillError
 
 
 class _Cotmill(click.Group):
-    """Damage to the store shows only when a command reads the spoiled block, deep
-    inside any of them: it is told here, once for all commands, as one line."""
+    """A CotmillError (a mistake the user can fix) from any command is told here as one
+    line; any other exception is a bug and keeps its traceback. Damage to the store
+    shows only when a command reads the spoiled block, deep inside any of them: it is
+    told here too, once for all commands, as one line."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.ClickException:  # UserError among them: click prints them as they are
+            raise
+        except CotmillError as e:
+            raise UserError(str(e)) from None
         except Exception as e:
             store = sys.modules.get("datagen.store")  # not imported: no store was opened
             damaged = store.damage(e) if store else None
@@ -103,7 +110,7 @@ def verify(workspace, job, verifier, workers, vote) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from datagen.store import Store, WorkspaceError
+    from datagen.store import Store
     from datagen.verify_runner import pass_rates, run_verify
 
     progress = Progress(
@@ -115,14 +122,11 @@ def verify(workspace, job, verifier, workers, vote) -> None:
     def update(stats) -> None:
         progress.update(task, total=stats.pending, completed=stats.judged)
 
-    try:
-        Store.open(workspace, read_only=True).close()  # a missing workspace is an error, not a new one
-        with progress:
-            stats = run_verify(workspace, job, verifier, workers, vote, on_progress=update)
-        with Store.open(workspace, read_only=True) as store:
-            rates = pass_rates(store, job)
-    except (WorkspaceError, KeyError, ValueError) as e:
-        raise UserError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from None
+    Store.open(workspace, read_only=True).close()  # a missing workspace is an error, not a new one
+    with progress:
+        stats = run_verify(workspace, job, verifier, workers, vote, on_progress=update)
+    with Store.open(workspace, read_only=True) as store:
+        rates = pass_rates(store, job)
     click.echo(
         f"judged {stats.judged:,} completions in {stats.elapsed:.1f} s "
         f"({stats.passed:,} passed){'; ' + str(stats.pseudo_labels) + ' pseudo-labels' if vote else ''}"
@@ -181,14 +185,9 @@ def run(pipeline_file, workspace) -> None:
     A re-run skips the stages that finished with the same settings and resumes the
     rest; see examples/quickstart.yaml."""
     from cotmill.pipeline import run_pipeline
-    from datagen.config import ConfigError
-    from datagen.sources import SourceError
-    from datagen.store import WorkspaceError
 
-    try:
+    try:  # a CotmillError is one line (see _Cotmill); anything else a bug with its traceback
         run_pipeline(pipeline_file, workspace, say=click.echo)
-    except (ConfigError, SourceError, WorkspaceError, RuntimeError, ValueError) as e:
-        raise UserError(str(e)) from None
     except KeyboardInterrupt as e:
         interrupted(e)
 

@@ -7,7 +7,7 @@ import sys
 import click
 from rich.console import Console
 
-from cotmill.options import WORKSPACE, UserError
+from cotmill.options import WORKSPACE
 from mixtures import defaults
 
 
@@ -60,24 +60,20 @@ def curate(workspace, job, decontaminate, text_field, ngram, near_dup_threshold,
     view holds what is left for mixing. Re-running replaces the marks it recomputes."""
     from rich.table import Table
 
-    from datagen.sources import SourceError
-    from datagen.store import WorkspaceError
     from mixtures.curate import run_curate
     from mixtures.filters import FilterConfig
 
-    try:
-        stats = run_curate(
-            workspace,
-            job=job,
-            decontaminate=_files(decontaminate),
-            text_field=text_field,
-            ngram=ngram,
-            near_dup_threshold=near_dup_threshold,
-            shingle=shingle,
-            filters=FilterConfig(**flags),
-        )
-    except (WorkspaceError, SourceError, ValueError) as e:
-        raise UserError(str(e)) from None
+    # a CotmillError (a bad workspace, benchmark file or setting) is one line: see cotmill.cli
+    stats = run_curate(
+        workspace,
+        job=job,
+        decontaminate=_files(decontaminate),
+        text_field=text_field,
+        ngram=ngram,
+        near_dup_threshold=near_dup_threshold,
+        shingle=shingle,
+        filters=FilterConfig(**flags),
+    )
     click.echo(
         f"curated {stats.problems:,} problems and {stats.completions:,} completions in {stats.elapsed:.1f} s; "
         f"{stats.rated:,} problems rated; {stats.curated:,} completions eligible for mixing"

@@ -140,11 +140,8 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
     W/unstored.jsonl and are not paid for again), 2 when the job was stopped
     (authentication failed, disk full), 130 on Ctrl-C and 143 on SIGTERM."""
     from cotmill.progress import GenerateProgress, summary_table
-    from datagen.config import ConfigError, load_config
-    from datagen.jobs import JobError, run_generate
-    from datagen.prompts import TemplateError
-    from datagen.sources import SourceError
-    from datagen.store import WorkspaceError
+    from datagen.config import load_config
+    from datagen.jobs import run_generate
     from datagen.unstored import is_disk_full
 
     overrides = {
@@ -165,10 +162,7 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
                 on_plan=progress.plan,
                 on_notice=progress.notice,
             )
-    except (ConfigError, SourceError, TemplateError, WorkspaceError, JobError, ValueError, KeyError) as e:
-        # KeyError's str() adds quotes around the message
-        raise UserError(e.args[0] if isinstance(e, KeyError) and e.args else str(e)) from None
-    except KeyboardInterrupt as e:
+    except KeyboardInterrupt as e:  # a CotmillError is one line: see cotmill.cli
         _not_stored(getattr(progress, "stats", None), cfg)
         interrupted(e)
     except Exception as e:

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import click
 
+from verifiers.errors import CotmillError
 
-class UserError(click.ClickException):
-    """A mistake the user can fix: printed as one line, exit code 1, no traceback."""
+
+class UserError(CotmillError, click.ClickException):
+    """A mistake the user can fix: printed as one line, exit code 1, no traceback. Any
+    other CotmillError that reaches the command line is shown as one (cotmill.cli)."""
 
     def show(self, file=None) -> None:
         # plain echo: rich would wrap long paths at 80 columns in logs and pipes

@@ -127,12 +127,12 @@ def _run_stage(stage: str, pipeline: Pipeline, where: str) -> str:
     """Run one stage; returns a one-line summary."""
     ws = pipeline.workspace
     if stage == "generate":
-        from datagen.jobs import run_generate
+        from datagen.jobs import JobError, run_generate
 
         cfg = _generate_config(pipeline, where)
         stats = run_generate(cfg)
         if stats.fatal or stats.failed:
-            raise RuntimeError(
+            raise JobError(
                 f"generate: {stats.fatal or f'{stats.failed} completion(s) failed'}; re-run to resume"
             )
         return f"{stats.already_stored + stats.stored:,} completions stored ({stats.stored:,} new)"

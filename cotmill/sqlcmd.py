@@ -18,9 +18,10 @@ import duckdb
 import polars as pl
 
 from datagen.store import Store, damage, own_tables
+from verifiers.errors import CotmillError
 
 
-class SqlError(RuntimeError):
+class SqlError(CotmillError, RuntimeError):
     pass
 
 
@@ -75,10 +76,11 @@ def _own_catalog(con: duckdb.DuckDBPyConnection, database: str) -> dict[str, str
     return {name: sql for name, sql in rows if name in own}
 
 
-def _fetch_sparing_own_tables(con: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame | None:
+def _fetch_sparing_own_tables(store: Store, query: str) -> pl.DataFrame | None:
     """A query that may change the schema runs in one transaction, rolled back when
     it dropped, renamed or redefined one of cotmill's tables. DuckDB's catalog
     before and after says what changed: no guessing of table names from the text."""
+    con = store.con
     types = {statement.type for statement in duckdb.extract_statements(query)}
     if not types & _SCHEMA_CHANGES:
         return _fetch(con, query)
@@ -89,8 +91,7 @@ def _fetch_sparing_own_tables(con: duckdb.DuckDBPyConnection, query: str) -> pl.
         )
     database = con.execute("SELECT current_database()").fetchall()[0][0]
     before = _own_catalog(con, database)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with store.transaction():
         frame = _fetch(con, query)
         after = _own_catalog(con, database)
         dropped = [name for name in before if name not in after]
@@ -105,10 +106,6 @@ def _fetch_sparing_own_tables(con: duckdb.DuckDBPyConnection, query: str) -> pl.
                 f"refused: the query would {what}, which cotmill's commands need; nothing was changed "
                 "(pass --force to do it anyway)"
             )
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
     return frame
 
 
@@ -161,9 +158,7 @@ def query_frame(
             store.con.execute("SET enable_external_access = false")
         try:
             frame = (
-                _fetch(store.con, query)
-                if force or not write
-                else _fetch_sparing_own_tables(store.con, query)
+                _fetch(store.con, query) if force or not write else _fetch_sparing_own_tables(store, query)
             )
         except duckdb.PermissionException as e:
             hint = "\na read-only query may not read or write files: pass --allow-files" if sandboxed else ""

@@ -10,8 +10,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from verifiers.errors import CotmillError
 
-class ConfigError(ValueError):
+
+class ConfigError(CotmillError, ValueError):
     """A bad job config: the message names the file and the key."""
 
 

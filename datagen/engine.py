@@ -101,7 +101,8 @@ def plan(
     store: Store, problems: list[Problem], teacher: Teacher, s: EngineSettings, held: set[str] = frozenset()
 ) -> tuple[list[Request], int, int]:
     """The requests still to send, grouped `n` samples per request; how many
-    completions were already stored; and how many are held in unstored.jsonl
+    completions were already stored (linked to this job in `job_completions`: it covers
+    them, whichever job stored them); and how many are held in unstored.jsonl
     (paid for, refused by the store: never requested again)."""
     wanted: list[tuple[Problem, int, str]] = [
         (p, i, completion_id(p.problem_id, teacher.name, s.params, s.strategy, i))
@@ -109,6 +110,7 @@ def plan(
         for i in range(s.samples)
     ]
     done = store.existing_ids("completions", "completion_id", [w[2] for w in wanted], "t.error IS NULL")
+    store.link_completions(s.job, sorted(done))
     kept = {w[2] for w in wanted} & held
     n = s.n_per_request or s.samples
     if not teacher.supports_n:

@@ -27,9 +27,10 @@ from datagen.sources import load_problems
 from datagen.store import Store
 from datagen.tasks import make_problem, select_task_groups
 from datagen.teachers import Teacher, make_teacher
+from verifiers.errors import CotmillError
 
 
-class JobError(RuntimeError):
+class JobError(CotmillError, RuntimeError):
     pass
 
 

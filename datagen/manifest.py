@@ -11,11 +11,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from verifiers.errors import CotmillError
+
 MANIFEST = "cotmill-export.json"
 SPLITS = ("train", "val")
 
 
-class ManifestError(ValueError):
+class ManifestError(CotmillError, ValueError):
     """A manifest that cannot be read; the message names the file."""
 
 

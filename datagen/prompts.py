@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from verifiers.errors import CotmillError
+
 STRATEGIES: dict[str, str] = {
     "cot": (
         "Solve the following problem. Think step by step and show your reasoning.\n\n"
@@ -39,7 +41,7 @@ ANSWER_FORMATS: dict[str, str] = {
 }
 
 
-class TemplateError(ValueError):
+class TemplateError(CotmillError, ValueError):
     pass
 
 

@@ -216,6 +216,20 @@ MIGRATIONS.append(
     ["ALTER TABLE runs ADD COLUMN env JSON"]
 )
 
+MIGRATIONS.append(
+    # 7: every completion a job covers, stored by it or reused from another job's run over
+    # the same requests (completion ids do not name the job; `completions.job` names only
+    # the job that stored it). A store from before gets the link from completions.job.
+    [
+        """CREATE TABLE job_completions (
+            job VARCHAR NOT NULL,
+            completion_id VARCHAR NOT NULL,
+            PRIMARY KEY (job, completion_id)
+        )""",
+        "INSERT INTO job_completions SELECT DISTINCT job, completion_id FROM completions",
+    ]
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # made before the migrations run; its rows say which of them have been applied

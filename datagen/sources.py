@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from datagen.records import Problem
+from verifiers.answers import last_boxed
+from verifiers.errors import CotmillError
 
 VERIFIER_FOR_DOMAIN = {"math": "math", "code": "code", "logic": "logic"}
 
 
-class SourceError(ValueError):
+class SourceError(CotmillError, ValueError):
     pass
 
 
@@ -38,7 +40,7 @@ class Reject:
         return {**self.__dict__, "job": job}
 
 
-class RowError(ValueError):
+class RowError(CotmillError, ValueError):
     def __init__(self, field: str | None, reason: str, raw: str = ""):
         super().__init__(reason)
         self.field = field
@@ -212,19 +214,6 @@ def _text(record: dict, field: str, required: bool = True) -> str | None:
     if required and not value.strip():
         raise RowError(field, "empty")
     return value
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...} (or \\fbox{...}), nested braces allowed."""
-    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
-    if start < 0:
-        return None
-    i = text.index("{", start) + 1
-    depth, begin = 1, i
-    while i < len(text) and depth:
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
-        i += 1
-    return text[begin : i - 1].strip() if depth == 0 else None
 
 
 def _gsm8k(record: dict) -> dict:

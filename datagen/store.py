@@ -248,8 +248,15 @@ class Store:
         self.con.register("_batch", batch)
         try:
             self.con.execute(f"{verb} {table} BY NAME SELECT * FROM _batch")
-        finally:
-            self.con.unregister("_batch")
+        except BaseException:
+            # a failed insert aborts the transaction, and then unregister fails too: its
+            # error must not mask the insert's (a damaged block, a full disk)
+            try:
+                self.con.unregister("_batch")
+            except duckdb.Error:
+                pass
+            raise
+        self.con.unregister("_batch")
 
     def _arrow_schema(self, table: str, columns: list[str]) -> pa.Schema:
         """The table's own column types, so a batch is typed by the table and not
@@ -268,6 +275,18 @@ class Store:
         with self.transaction():
             for table, rows, mode in batches:
                 self.insert_rows(table, rows, mode)
+
+    def write_completions(self, rows: list[dict]) -> None:
+        """Completion rows (a later success replaces an earlier error row for the same id),
+        each linked in `job_completions` to the job that wrote it: all or nothing."""
+        links = [{"job": r.get("job"), "completion_id": r.get("completion_id")} for r in rows]
+        self.write_batch([("completions", rows, "REPLACE"), ("job_completions", links, "IGNORE")])
+
+    def link_completions(self, job: str, completion_ids: Iterable[str]) -> None:
+        """Record that `job` covers these stored completions (reused from another job's run
+        over the same requests: completion ids do not name the job)."""
+        links = [{"job": job, "completion_id": cid} for cid in completion_ids]
+        self.write_batch([("job_completions", links, "IGNORE")])
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

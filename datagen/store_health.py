@@ -14,9 +14,10 @@ from pathlib import Path
 import duckdb
 
 from datagen.schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
+from verifiers.errors import CotmillError
 
 
-class WorkspaceError(RuntimeError):
+class WorkspaceError(CotmillError, RuntimeError):
     """A workspace cannot be opened: busy, missing or from a newer cotmill."""
 
 

@@ -138,7 +138,7 @@ def ingest(store: Store) -> IngestResult:
             continue
         row.pop("store_error", None)
         try:
-            store.write_batch([("completions", [sanitize(row)], "REPLACE")])
+            store.write_completions([sanitize(row)])
             result.stored += 1
             done.add(cid)
         except Exception as e:

@@ -32,6 +32,7 @@ from multiprocessing import get_context
 
 from datagen.records import Problem
 from datagen.store import Store
+from verifiers.errors import CotmillError
 
 CHUNK = 64  # completions per task sent to a worker
 
@@ -193,6 +194,10 @@ def _judge_all(verifier: str, version: str, rows: list[dict], workers: int) -> I
             yield future.result()
 
 
+class VerifyError(CotmillError, ValueError):
+    """What to verify does not exist (a --verifier no stored problem names)."""
+
+
 def run_verify(
     workspace=None,
     job: str | None = None,
@@ -209,7 +214,7 @@ def run_verify(
         if verifier:
             names = [n for n in names if n == verifier]
             if not names:
-                raise ValueError(f"no completions of problems judged by {verifier!r}")
+                raise VerifyError(f"no completions of problems judged by {verifier!r}")
         plans = []
         for name in names:
             try:

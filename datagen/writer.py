@@ -83,7 +83,7 @@ class Writer:
             return self._spill(rows, "disk full")
         try:
             # a later success replaces an earlier error row for the same id
-            self.store.write_batch([("completions", rows, "REPLACE")])
+            self.store.write_completions(rows)
         except Exception as e:
             return self._on_disk_full(rows, e) if unstored.is_disk_full(e) else self._one_by_one(rows)
         return self._checkpoint()
@@ -93,7 +93,7 @@ class Writer:
         refused: list[tuple[dict, str]] = []
         for i, row in enumerate(rows):
             try:
-                self.store.write_batch([("completions", [row], "REPLACE")])
+                self.store.write_completions([row])
             except Exception as e:
                 if unstored.is_disk_full(e):
                     return _merge(self._spill_each(refused), self._on_disk_full(rows[i:], e))

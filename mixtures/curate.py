@@ -38,6 +38,7 @@ from mixtures.dedup import exact_representatives, near_representatives, normalis
 from mixtures.defaults import NEAR_DUP_THRESHOLD, NGRAM, SHINGLE
 from mixtures.difficulty import LATEST_VERDICTS, update_difficulty
 from mixtures.filters import FilterConfig, make_filters
+from verifiers.errors import CotmillError
 
 DUP_REASONS = ("exact_dup", "near_dup")
 
@@ -151,6 +152,10 @@ def replace_marks(store: Store, marks: list[dict], problem_reasons, completion_r
         store.insert_rows("curation_marks", marks, mode="REPLACE")
 
 
+class CurateError(CotmillError, ValueError):
+    """A curation setting out of its range."""
+
+
 def run_curate(
     workspace=None,
     *,
@@ -164,9 +169,11 @@ def run_curate(
 ) -> CurateStats:
     """Mark problems and completions and rate difficulty; see the module docstring."""
     if not 0 < near_dup_threshold <= 1:
-        raise ValueError(f"near-dup threshold must lie in (0, 1], got {near_dup_threshold}")
+        raise CurateError(f"near-dup threshold must lie in (0, 1], got {near_dup_threshold}")
     if shingle < 1:
-        raise ValueError(f"shingle must be at least 1 word, got {shingle}")
+        raise CurateError(f"shingle must be at least 1 word, got {shingle}")
+    if ngram < 1:
+        raise CurateError(f"--ngram must be at least 1, got {ngram}")
     cfg = filters or FilterConfig()
     stats = CurateStats()
     with Store.open(workspace, create=False) as store:

@@ -26,6 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from datagen.manifest import MANIFEST, SPLITS, ExportManifest, ManifestError, read_manifest
+from verifiers.errors import CotmillError
 
 WRITERS = ("parquet", "jsonl", "hf")
 # the files an export writes; split folders only in a datasets dir (beside dataset_dict.json),
@@ -48,7 +49,7 @@ def _foreign(out: Path, entries: list[str]) -> list[str]:
     ]
 
 
-class ExportError(ValueError):
+class ExportError(CotmillError, ValueError):
     pass
 
 

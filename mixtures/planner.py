@@ -19,9 +19,10 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from mixtures.spec import MixSpec
+from verifiers.errors import CotmillError
 
 
-class ShortfallError(ValueError):
+class ShortfallError(CotmillError, ValueError):
     """Some bucket cannot be filled; the message names each one, and `plan` holds the
     targets and availability so a caller can still show the table."""
 

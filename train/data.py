@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datagen.manifest import MANIFEST
+from verifiers.errors import CotmillError
 
 IGNORE = -100  # label of tokens that are not trained (the cross-entropy ignore index)
 
 
-class DataError(ValueError):
+class DataError(CotmillError, ValueError):
     """Unreadable or malformed training data; the message names the file (and row)."""
 
 

@@ -28,10 +28,12 @@ from dataclasses import dataclass, field
 from math import comb, sqrt
 from pathlib import Path
 
+from verifiers.errors import CotmillError
+
 PROBLEM_FIELDS = ("reference", "verifier", "domain", "task", "meta")
 
 
-class EvalError(ValueError):
+class EvalError(CotmillError, ValueError):
     """Bad eval input: a missing split, rows of an unknown format, problems the workspace lacks."""
 
 

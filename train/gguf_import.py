@@ -17,11 +17,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from verifiers.errors import CotmillError
+
 GGUF_MAGIC = b"GGUF"
 DTYPES = ("float32", "bfloat16", "float16")
 
 
-class GGUFImportError(ValueError):
+class GGUFImportError(CotmillError, ValueError):
     """The file is not a GGUF model transformers can read, or --out is taken."""
 
 

@@ -35,12 +35,13 @@ import torch
 
 from train.data import check_export
 from train.grpo_batch import Batch, PromptSampler, RewardFn, collect_batch, load_prompts, verifier_rewards
+from verifiers.errors import CotmillError
 
 GRPO_LOSSES = ("grpo", "dr_grpo", "dapo")
 REWARD_SCALES = ("group", "batch", "none")
 
 
-class GRPOError(ValueError):
+class GRPOError(CotmillError, ValueError):
     """A GRPO run the user set up wrong (bad setting, nothing to resume, nothing to train)."""
 
 

@@ -24,13 +24,14 @@ from pathlib import Path
 from datagen.records import content_hash
 from datagen.teachers import register
 from datagen.teachers.base import Choice, FatalError, Reply, Request, RequestError
+from verifiers.errors import CotmillError
 
 CONFIG_FILES = ("config.json", "adapter_config.json", "generation_config.json", "tokenizer_config.json",
                 "tokenizer.json", "chat_template.jinja")  # fmt: skip
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt")
 
 
-class HFTeacherError(ValueError):
+class HFTeacherError(CotmillError, ValueError):
     """PATH is not a model directory."""
 
 

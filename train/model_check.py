@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from verifiers.errors import CotmillError
+
 # sizes that must be positive integers where a config has them (Llama/Qwen names, GPT-2 names)
 SIZE_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
              "num_key_value_heads", "head_dim", "max_position_embeddings", "n_embd", "n_layer", "n_head",
@@ -24,7 +26,7 @@ SIZE_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layer
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model")
 
 
-class ModelError(ValueError):
+class ModelError(CotmillError, ValueError):
     """A model path or setting that cannot work; the message names the path (train.model's error)."""
 
 

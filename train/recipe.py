@@ -24,6 +24,7 @@ from statistics import mean, stdev
 
 from train.environment import environment
 from train.evaluate import mean_ci95
+from verifiers.errors import CotmillError
 
 # (eval, metric in the per-problem results, label in the table)
 METRICS = (
@@ -42,7 +43,7 @@ GENERIC_LABELS = {
 DEFAULT_COMPARISONS = (("a", "b"),)
 
 
-class RecipeError(ValueError):
+class RecipeError(CotmillError, ValueError):
     pass
 
 

@@ -31,10 +31,10 @@ import torch
 from torch import Tensor
 
 import verifiers
+import verifiers.code  # noqa: F401 - registers the code verifier (see _verifier)
 import verifiers.logic  # noqa: F401 - registers the logic checkers (see _verifier)
 import verifiers.math  # noqa: F401 - registers the math verifier
-from verifiers.answers import final_answer, last_boxed
-from verifiers.code import extract_program
+from verifiers.answers import ANSWER_KINDS, has_answer
 from verifiers.registry import Registry
 
 # name -> (rows, texts, lengths, settings) -> list[float]; the built-ins below register
@@ -114,7 +114,7 @@ def _verifier(row: dict) -> Callable:
     """The row's verifier; a missing or unknown name is a data error, not a 0 reward.
 
     The verifier modules are imported above: the registry loads them itself only while it
-    is empty, and importing verifiers.code (for extract_program) already fills it."""
+    is empty, and importing any verifier module already fills it."""
     name = row.get("verifier")
     try:
         return verifiers.get(name)
@@ -132,26 +132,14 @@ def verifier_reward(row: dict, text: str) -> float:
     return score if math.isfinite(score) else 0.0
 
 
-def _has_code_block(text: str) -> bool:
-    program = extract_program(text)  # the last fenced python block, else the whole text
-    return program != text and bool(program.strip())
-
-
-# where each verifier family reads the final answer (datagen.prompts asks for these)
-_FORMATS: dict[str, Callable[[str], bool]] = {
-    "math": lambda text: bool(last_boxed(text)),
-    "code": _has_code_block,
-    "logic": lambda text: bool(final_answer(text)),  # \boxed{} or an "Answer:" line
-}
-
-
 def format_reward(row: dict, text: str) -> float:
-    """1.0 when the final answer is where the row's verifier looks for it, else 0.0."""
+    """1.0 when the final answer is where the row's verifier looks for it, else 0.0: the
+    question the curation filter `no_answer` asks (verifiers.answers.has_answer)."""
     family = str(row.get("verifier") or "").split(".")[0]
-    if family not in _FORMATS:
-        family = row.get("domain") if row.get("domain") in _FORMATS else "logic"
+    if family not in ANSWER_KINDS:
+        family = row.get("domain") if row.get("domain") in ANSWER_KINDS else "logic"
     try:
-        return 1.0 if isinstance(text, str) and _FORMATS[family](text) else 0.0
+        return 1.0 if has_answer(text, family) else 0.0
     except Exception:  # noqa: BLE001
         return 0.0
 

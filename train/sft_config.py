@@ -10,8 +10,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from verifiers.errors import CotmillError
 
-class SFTError(ValueError):
+
+class SFTError(CotmillError, ValueError):
     """A run that cannot start or continue (bad config, nothing to resume, nothing to train)."""
 
 

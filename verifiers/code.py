@@ -25,24 +25,22 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 
 from verifiers import register, sandbox
+from verifiers.answers import last_python_block
 from verifiers.base import Verdict
 from verifiers.sandbox_harness import from_wire
 
 VERSION = "2"
 FORMATS = ("humaneval", "io", "stdio")
-_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:^[ \t]*```[ \t]*$|\Z)", re.M | re.S)
-_PYTHON = {"", "python", "py", "python3", "py3"}
 _SHOW = 120
 
 
 def extract_program(response: str) -> str:
     """The last fenced python block, else the whole response."""
-    blocks = [m.group(2) for m in _FENCE.finditer(response) if m.group(1).lower() in _PYTHON]
-    return blocks[-1] if blocks else response
+    block = last_python_block(response)
+    return block[0] if block else response
 
 
 def verify(

@@ -1,6 +1,7 @@
 """Logic checkers: one per task, each judging a candidate against the puzzle itself.
 
-The candidate is the last `\\boxed{...}` of the response, else its last "Answer:" line.
+The candidate is the last `\\boxed{...}` of the response, else its last "Answer:" line
+(`verifiers.answers.final_answer`).
 A checker parses it leniently (case, spacing, separators, a trailing period, LaTeX
 `\\text{}` and `$`) but strictly enough that anything left over fails, then checks it
 against the structured puzzle in `problem.meta`, never by comparing with the reference
@@ -34,7 +35,9 @@ from verifiers.answers import final_answer
 from verifiers.base import Verdict
 from verifiers.logic_countdown import Rejected, evaluate, normalise, split_target
 
-VERSION = "1"
+# 2: the answer is read by verifiers.answers: boxes joined by "and" or commas read together,
+# and an empty box gives way to an "Answer:" line
+VERSION = "2"
 MAX_ANSWER_CHARS = 4000  # the longest real answer (a 5x4 zebra grid) is about 200
 _SHOWN = 500  # how much of a rejected candidate a verdict keeps
 

@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass
 
 from verifiers import sandbox_seccomp
 from verifiers import sandbox_wire as wire
+from verifiers.errors import CotmillError
 from verifiers.sandbox_cmd import binds, worker_command
 
 MODES = ("bubblewrap", "namespaces", "rlimits")
@@ -81,7 +82,7 @@ def _worker_errors():
         raise SandboxError("the sandbox worker died") from None
 
 
-class SandboxError(RuntimeError):
+class SandboxError(CotmillError, RuntimeError):
     pass
 
 

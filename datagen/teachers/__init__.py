@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from datagen.config import ConfigError
 from datagen.teachers.base import FatalError, Reply, Request, RequestError, Teacher, TransientError
 from verifiers.registry import Registry
 
@@ -59,22 +60,25 @@ def _kind(spec: str) -> tuple[TeacherKind, str]:
     if scheme not in TEACHERS:
         usages = [TEACHERS.get(s).usage for s in TEACHERS.names()]
         known = ", ".join(usages[:-1]) + " or " + usages[-1] if len(usages) > 1 else "".join(usages)
-        raise ValueError(f"unknown teacher {spec!r}; use {known}")
+        raise ConfigError(f"unknown teacher {spec!r}; use {known}")
     return TEACHERS.get(scheme), arg
 
 
 def check_teacher(spec: str) -> str:
-    """`spec` if its kind is registered and accepts it; ValueError otherwise."""
+    """`spec` if its kind is registered and accepts it; ConfigError (a ValueError) otherwise."""
     kind, arg = _kind(spec)
     if kind.check is not None:
-        kind.check(arg)
+        try:
+            kind.check(arg)
+        except ConfigError:
+            raise
+        except ValueError as e:  # a kind's check (a plugin's too) says why in a plain ValueError
+            raise ConfigError(str(e)) from None
     return spec
 
 
 def make_teacher(spec: str, **options) -> Teacher:
-    kind, arg = _kind(spec)
-    if kind.check is not None:
-        kind.check(arg)
+    kind, arg = _kind(check_teacher(spec))
     return kind.make(arg, **options)
 
 
@@ -83,7 +87,7 @@ def make_teacher(spec: str, **options) -> Teacher:
 
 def _check_builtin(arg: str) -> None:
     if arg:
-        raise ValueError(f"unknown teacher 'builtin:{arg}'; the builtin teacher takes no argument")
+        raise ConfigError(f"unknown teacher 'builtin:{arg}'; the builtin teacher takes no argument")
 
 
 @register("builtin", check=_check_builtin, usage="builtin")
@@ -114,7 +118,7 @@ def _openai(
     local = bool(base_url) and urlparse(base_url).hostname in ("127.0.0.1", "localhost", "::1")
     key = os.environ.get(api_key_env) or ("EMPTY" if local else None)
     if not key:
-        raise ValueError(
+        raise ConfigError(
             f"teacher openai:{model}: environment variable {api_key_env} is not set (the API key)"
         )
     return OpenAITeacher(model, base_url, key, timeout_s)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from datagen.records import GenParams, Problem
+from verifiers.errors import CotmillError
 
 
 class TransientError(Exception):
@@ -26,7 +27,7 @@ class RequestError(Exception):
     pass
 
 
-class FatalError(Exception):
+class FatalError(CotmillError):
     pass
 
 

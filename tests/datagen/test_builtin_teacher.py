@@ -9,10 +9,10 @@ import pytest
 
 from datagen.prompts import STRATEGIES, render_messages
 from datagen.records import GenParams, completion_id
-from datagen.sources import last_boxed
 from datagen.tasks import TASKS, make_problem, solve_problem
 from datagen.teachers.base import Request
 from datagen.teachers.builtin import BuiltinTeacher
+from verifiers.answers import last_boxed
 
 
 def complete(teacher, problem, strategy="cot", samples=1):

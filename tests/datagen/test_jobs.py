@@ -43,3 +43,38 @@ def test_asking_for_more_distinct_problems_than_a_task_has(monkeypatch):
     )
     with pytest.raises(JobError, match="yields only"):
         task_problems("arithmetic", 50, (1, 1), 0)
+
+
+def _covered(workspace) -> dict[str, set[str]]:
+    from datagen.store import Store
+
+    with Store.open(workspace, read_only=True) as store:
+        pairs = store.con.execute("SELECT job, completion_id FROM job_completions").fetchall()
+    out: dict[str, set[str]] = {}
+    for job, cid in pairs:
+        out.setdefault(job, set()).add(cid)
+    return out
+
+
+def test_every_job_lists_the_completions_it_covers_reused_or_new(tmp_path):
+    """Completion ids name the request, not the job: a second job over the same requests
+    reuses what the first stored. `completions.job` names the first job only;
+    `job_completions` lists every completion of each job."""
+    from datagen.config import GenerateConfig
+    from datagen.jobs import run_generate
+    from datagen.store import Store
+
+    ws = str(tmp_path / "w")
+    first = run_generate(GenerateConfig(workspace=ws, job="first", tasks="math,logic", count=6, samples=1))
+    assert (first.stored, first.already_stored) == (6, 0)
+    second = run_generate(GenerateConfig(workspace=ws, job="second", tasks="math,logic", count=6, samples=2))
+    assert (second.stored, second.already_stored) == (6, 6)  # the first sample of each problem is reused
+    with Store.open(ws, read_only=True) as store:
+        stored_by = dict(store.con.execute("SELECT completion_id, job FROM completions").fetchall())
+    covered = _covered(ws)
+    assert len(covered["first"]) == 6 and len(covered["second"]) == 12
+    assert covered["first"] < covered["second"]
+    assert {stored_by[c] for c in covered["first"]} == {"first"}
+    assert {stored_by[c] for c in covered["second"] - covered["first"]} == {"second"}
+    run_generate(GenerateConfig(workspace=ws, job="first", tasks="math,logic", count=6, samples=1))
+    assert _covered(ws) == covered  # a re-run adds nothing twice

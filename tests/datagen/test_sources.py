@@ -10,8 +10,9 @@ import pytest
 
 from datagen.config import GenerateConfig
 from datagen.jobs import run_generate
-from datagen.sources import SourceError, last_boxed, load_problems
+from datagen.sources import SourceError, load_problems
 from datagen.store import Store
+from verifiers.answers import last_boxed
 
 
 def test_gsm8k_preset_reads_the_real_test_split(benchmark_file):

@@ -158,6 +158,57 @@ def test_a_new_migration_is_applied_to_an_old_workspace(tmp_path, monkeypatch):
         ]
 
 
+def test_a_store_from_before_job_completions_gets_the_link_from_completions_job(tmp_path, monkeypatch):
+    import datagen.store as store_module
+    from datagen.schema import MIGRATIONS
+
+    old = next(i for i, m in enumerate(MIGRATIONS) if "job_completions" in m[0])  # the store before it
+    monkeypatch.setattr(store_module, "MIGRATIONS", MIGRATIONS[:old])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", old)
+    problem = make_problem("arithmetic", 0, 0, 1)
+    with Store.open(tmp_path) as store:
+        assert store.version() == old
+        store.write_batch(
+            [
+                ("problems", [problem.row()], "IGNORE"),
+                (
+                    "completions",
+                    [_completion(problem.problem_id, "c1"), _completion(problem.problem_id, "c2")],
+                    "REPLACE",
+                ),
+            ]
+        )
+    monkeypatch.undo()
+    with Store.open(tmp_path) as store:
+        assert store.version() == SCHEMA_VERSION
+        assert store.con.execute("SELECT job, completion_id FROM job_completions ORDER BY 2").fetchall() == [
+            ("job", "c1"),
+            ("job", "c2"),
+        ]
+
+
+def test_a_transaction_commits_all_or_nothing(tmp_path):
+    """An exception mid-transaction rolls back every statement before it, re-raised as
+    it was; the file, reopened, holds what was committed and nothing else."""
+    with Store.open(tmp_path) as store:
+        with store.transaction():
+            store.insert_rows("jobs", [{"job": "kept", "status": "done"}])
+    with Store.open(tmp_path) as store:
+        with pytest.raises(KeyError, match="midway"):
+            with store.transaction():
+                store.insert_rows("jobs", [{"job": "new", "status": "running"}])
+                store.con.execute("UPDATE jobs SET status = 'changed' WHERE job = 'kept'")
+                raise KeyError("midway")
+        assert store.con.execute("SELECT job, status FROM jobs").fetchall() == [("kept", "done")]
+        with store.transaction():  # the store takes the next transaction as usual
+            store.insert_rows("jobs", [{"job": "later"}])
+    with Store.open(tmp_path, read_only=True) as store:
+        assert store.con.execute("SELECT job, status FROM jobs ORDER BY job").fetchall() == [
+            ("kept", "done"),
+            ("later", None),
+        ]
+
+
 def test_a_failed_commit_raises_its_own_error_not_the_rollbacks(tmp_path):
     """DuckDB ends the transaction when COMMIT fails (a full disk); the rollback that
     follows must not replace that error with "no transaction is active"."""

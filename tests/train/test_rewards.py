@@ -144,7 +144,11 @@ def test_format_reward_per_verifier_family():
     logic_row, logic_solution = rl_row("sudoku4")
     assert format_reward(math_row, math_solution) == 1.0
     assert format_reward(math_row, "so the answer is \\boxed{3}") == 1.0
-    assert format_reward(math_row, "the answer is 3") == 0.0  # the verifier may read it; the format is absent
+    # an explicit statement counts, as for the curation filter; a number the verifier would
+    # only guess from the end of the text does not (verifiers.answers.has_answer)
+    assert format_reward(math_row, "the answer is 3") == 1.0
+    assert format_reward(math_row, "#### 3") == 1.0
+    assert format_reward(math_row, "I think it is 3") == 0.0
     assert format_reward(math_row, "\\boxed{}") == 0.0
     assert format_reward(math_row, "\\boxed{3") == 0.0  # unclosed: a truncated completion
     assert format_reward(code_row, code_solution) == 1.0
