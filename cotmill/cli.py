@@ -18,7 +18,8 @@ from cotmill.cmd_generate import generate, interrupted
 from cotmill.cmd_mix import export, mix
 from cotmill.cmd_models import models
 from cotmill.cmd_train import train
-from cotmill.options import WORKSPACE, UserError
+from cotmill.config import VerifyConfig
+from cotmill.options import WORKSPACE, UserError, build, from_model
 
 
 class _Cotmill(click.Group):
@@ -82,7 +83,8 @@ def sql(query, workspace, fmt, out, write, force, allow_files, max_rows) -> None
         raise UserError(str(e)) from None
 
 
-@main.command()
+@from_model(VerifyConfig)
+@click.command()
 @WORKSPACE
 @click.option("--job", help="Only completions of this job. [default: all jobs]")
 @click.option(
@@ -115,10 +117,11 @@ def verify(workspace, job, verifier, workers, vote) -> None:
     def update(stats) -> None:
         progress.update(task, total=stats.pending, completed=stats.judged)
 
+    cfg = build(VerifyConfig, {"job": job, "verifier": verifier, "workers": workers, "vote": vote})
     try:
         Store.open(workspace, read_only=True).close()  # a missing workspace is an error, not a new one
         with progress:
-            stats = run_verify(workspace, job, verifier, workers, vote, on_progress=update)
+            stats = run_verify(workspace, cfg.job, cfg.verifier, cfg.workers, cfg.vote, on_progress=update)
         with Store.open(workspace, read_only=True) as store:
             rates = pass_rates(store, job)
     except (WorkspaceError, KeyError, ValueError) as e:
@@ -217,6 +220,7 @@ def report(workspace, out) -> None:
     click.echo(f"report: {path}")
 
 
+main.add_command(verify)
 # commands that live in modules of their own
 main.add_command(generate)
 main.add_command(curate)

@@ -96,8 +96,10 @@ def test_errors_are_the_librarys_own(tmp_path):
     ws.generate(**{**JOB, "count": 2})
     with pytest.raises(SpecError, match="ratios"):
         ws.mix({"name": "m", "total": 4})
-    with pytest.raises(TypeError, match="shingel"):
+    with pytest.raises(ConfigError, match="Workspace.curate: key 'shingel': unknown key"):
         ws.curate(shingel=3)
+    with pytest.raises(ConfigError, match="Workspace.export: key 'format'"):
+        ws.export("m", format="csv", out=str(tmp_path / "x"))
     from cotmill.sqlcmd import SqlError
 
     with pytest.raises(SqlError, match="read-only"):
@@ -138,7 +140,7 @@ def test_train_and_eval_store_their_runs_in_the_workspace(tiny_model_dir, worksp
     assert sft.steps == 1 and (tmp_path / "sft" / "final" / "adapter_config.json").exists()
     grpo = ws.train_grpo(model=str(tiny_model_dir), data=str(workspace_exports.rl), out=str(tmp_path / "grpo"),
                          max_steps=1, prompts_per_step=2, group_size=2, max_new_tokens=4, run="api-grpo")  # fmt: skip
-    assert grpo["steps"] == 1
+    assert grpo.steps == 1 and grpo.final == tmp_path / "grpo" / "final"
     result = ws.eval(sft.final, workspace_exports.rl, limit=2, max_new_tokens=4, run="api-eval")
     assert len(result.problems) == 2
     runs = ws.sql("SELECT run, status FROM runs WHERE run LIKE 'api-%' ORDER BY run").rows()
