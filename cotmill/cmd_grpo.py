@@ -25,6 +25,7 @@ _FLAGS = [
     click.option("--top-p", type=float, help="Nucleus sampling."),
     click.option("--lr", type=float, help="Peak learning rate."),
     click.option("--warmup-steps", type=int, help="Linear warmup steps, then cosine."),
+    click.option("--weight-decay", type=float, help="AdamW weight decay (not on biases and norms)."),
     click.option("--max-grad-norm", type=float, help="Gradient clipping norm; 0: none."),
     click.option("--lora-r", type=int, help="LoRA rank."),
     click.option("--lora-alpha", type=int, help="LoRA alpha."),
