@@ -23,7 +23,6 @@ from concurrent.futures import Future
 from pathlib import Path
 
 
-
 class Workspace:
     """A workspace directory holding cotmill.duckdb. `path`: as the CLI's --workspace
     (None: env COTMILL_WORKSPACE, else ./cotmill-workspace)."""

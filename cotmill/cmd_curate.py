@@ -49,9 +49,9 @@ def curate(workspace, **flags) -> None:
     view holds what is left for mixing. Re-running replaces the marks it recomputes."""
     from rich.table import Table
 
+    from cotmill.api import Workspace
     from datagen.sources import SourceError
     from datagen.store import WorkspaceError
-    from cotmill.api import Workspace
 
     config = build(CurateConfig, flags)
     try:

@@ -53,7 +53,9 @@ def results_table(results) -> Table:
 @click.option("--split", type=click.Choice(["val", "train"]), help="The export's split to evaluate on.")
 @click.option("--samples", type=int, help="Samples per problem (K).")
 @click.option("--limit", type=int, help="Evaluate the first N problems only.")
-@click.option("--max-new-tokens", type=int, help="Longest completion; a longer one is cut off and judged as it is.")
+@click.option(
+    "--max-new-tokens", type=int, help="Longest completion; a longer one is cut off and judged as it is."
+)
 @click.option(
     "--temperature", type=float, help="Sampling temperature. [default: greedy for 1 sample, else 0.7]"
 )
@@ -87,7 +89,9 @@ def eval_command(**params) -> None:
         raise UserError(str(e)) from None
 
     def stored(result, file) -> None:
-        click.echo(f"stored run {result.run}: {len(result.problems):,} problems" + (f"; {file}" if file else ""))
+        click.echo(
+            f"stored run {result.run}: {len(result.problems):,} problems" + (f"; {file}" if file else "")
+        )
 
     try:
         results = run_evals(config, on_result=stored)

@@ -34,9 +34,7 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
 @WORKSPACE
 @click.option("--job", help="Job name; re-running a job resumes it.")
 @click.option("--tasks", help="Task or domain names, comma-separated (e.g. math,code,logic or sudoku4).")
-@click.option(
-    "--count", type=int, help="Number of distinct problems to generate from the tasks."
-)
+@click.option("--count", type=int, help="Number of distinct problems to generate from the tasks.")
 @click.option("--difficulty", help="Difficulty level or range, e.g. 3 or 1-5.")
 @click.option("--source", help="Problems from a JSONL/CSV/Parquet file, a datasets directory or a hub name.")
 @click.option(
@@ -102,12 +100,8 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--concurrency", type=int, help="Requests in flight at once.")
 @click.option("--rpm", type=float, help="Requests-per-minute limit.")
 @click.option("--tpm", type=float, help="Tokens-per-minute limit.")
-@click.option(
-    "--timeout", type=float, help="Seconds before a request times out (then retried)."
-)
-@click.option(
-    "--max-retries", type=int, help="Retries of a transient failure before it counts as failed."
-)
+@click.option("--timeout", type=float, help="Seconds before a request times out (then retried).")
+@click.option("--max-retries", type=int, help="Retries of a transient failure before it counts as failed.")
 @click.option(
     "--retry-base-delay",
     type=float,
@@ -120,11 +114,17 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
     help="Longest pause in seconds that a server's Retry-After may impose on the job.",
 )
 @click.option("--seed", type=int, help="Seed of the task generators.")
+@click.option("--error-rate", type=float, help="builtin teacher: share of solutions with a planted slip.")
 @click.option(
-    "--error-rate", type=float, help="builtin teacher: share of solutions with a planted slip."
+    "--price-in",
+    type=float,
+    help="USD per 1M prompt tokens, for the cost column. [default: the prices table's, else 0]",
 )
-@click.option("--price-in", type=float, help="USD per 1M prompt tokens, for the cost column. [default: the prices table's, else 0]")
-@click.option("--price-out", type=float, help="USD per 1M completion tokens, for the cost column. [default: the prices table's, else 0]")
+@click.option(
+    "--price-out",
+    type=float,
+    help="USD per 1M completion tokens, for the cost column. [default: the prices table's, else 0]",
+)
 @click.option(
     "--status-every",
     type=float,

@@ -85,7 +85,9 @@ def _echo_step(step: int, values: dict[str, float], total: int) -> None:
     shown = [("reward", "reward/total_mean"), ("zero-std", "groups/zero_std_share"),
              ("trained", "train/nonzero_adv_completions"), ("len", "completion/length_mean"),
              ("trunc", "completion/truncated_share"), ("kl", "train/kl"), ("s", "time/step_s")]  # fmt: skip
-    text = "  ".join(f"{label} {values.get(k, 0.0):.3g}" for label, k in shown if k in values or label == "trained")
+    text = "  ".join(
+        f"{label} {values.get(k, 0.0):.3g}" for label, k in shown if k in values or label == "trained"
+    )
     click.echo(f"step {step}/{total}  {text}", err=True)
 
 

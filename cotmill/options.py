@@ -29,7 +29,11 @@ WORKSPACE = click.option(
 
 
 def from_model(
-    model, *, rename: dict[str, str] | None = None, not_exposed: tuple[str, ...] = (), explained: tuple[str, ...] = ()
+    model,
+    *,
+    rename: dict[str, str] | None = None,
+    not_exposed: tuple[str, ...] = (),
+    explained: tuple[str, ...] = (),
 ):
     """Tie a click command's options to the pydantic `model` whose fields they set, so that
     each default is written once, in the model. Applied above @click.command.
@@ -66,7 +70,12 @@ def from_model(
                     raise AssertionError(f"{command.name} {param.opts[0]}: the default is {model.__name__}'s "
                                          f"({default!r}); do not restate it in the help")  # fmt: skip
                 continue
-            if default is None or default == [] or default == {} or (default is False and not param.secondary_opts):
+            if (
+                default is None
+                or default == []
+                or default == {}
+                or (default is False and not param.secondary_opts)
+            ):
                 continue
             if with_file:
                 param.help = f"{text} [default: {_shown(param, default)}]".strip()

@@ -191,7 +191,11 @@ def _export_in_place(e) -> bool:
         manifest = read_manifest(e.out)
     except ManifestError:
         return False
-    return manifest is not None and (manifest.mixture, manifest.format, manifest.layout) == (e.mixture, e.format, e.as_)
+    return manifest is not None and (manifest.mixture, manifest.format, manifest.layout) == (
+        e.mixture,
+        e.format,
+        e.as_,
+    )
 
 
 def run_pipeline(

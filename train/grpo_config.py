@@ -47,12 +47,16 @@ class GRPOConfig(BaseModel):
     target_modules: str = "all-linear"
     beta: float = Field(default=0.0, ge=0)  # k3 KL weight; 0 skips the reference pass
     epsilon_low: float = Field(default=0.2, ge=0)
-    epsilon_high: float | None = Field(default=None, ge=0)  # None: 0.28 for dapo (clip-higher), else epsilon_low
+    epsilon_high: float | None = Field(
+        default=None, ge=0
+    )  # None: 0.28 for dapo (clip-higher), else epsilon_low
     loss: Literal["grpo", "dr_grpo", "dapo"] = "dapo"
     scale_rewards: Literal["group", "batch", "none"] = "group"
     iterations: int = Field(default=1, gt=0)  # mu: optimiser steps per batch of rollouts
     dynamic_sampling: bool = False
-    max_sampling_rounds: int = Field(default=3, ge=0)  # extra rounds dynamic sampling may draw to refill a batch
+    max_sampling_rounds: int = Field(
+        default=3, ge=0
+    )  # extra rounds dynamic sampling may draw to refill a batch
     mask_truncated: bool = False  # completions cut off at max_new_tokens get no loss
     overlong_buffer: int = Field(default=0, ge=0)  # soft overlong penalty over the last N tokens
     reward_weights: str = "verifier=1"
@@ -85,7 +89,9 @@ class GRPOConfig(BaseModel):
     def _consistent(self) -> GRPOConfig:
         if self.iterations > 1 and self.lora_dropout > 0 and self.lora:
             # old and new log-probs would see different dropout masks: the ratio leaves 1 at once
-            raise ValueError("lora_dropout must be 0 with iterations > 1 (the ratio would compare two dropout masks)")
+            raise ValueError(
+                "lora_dropout must be 0 with iterations > 1 (the ratio would compare two dropout masks)"
+            )
         if self.overlong_buffer > self.max_new_tokens:
             raise ValueError(
                 f"overlong_buffer {self.overlong_buffer} is longer than max_new_tokens {self.max_new_tokens}"

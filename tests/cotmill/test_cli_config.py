@@ -51,21 +51,33 @@ def test_every_option_default_is_the_models(path):
     with_file = any(p.name == "config_file" for p in command.params)
     for param, name in _options(command):
         if name not in model.model_fields:
-            assert name in COMMANDS[path], f"{path} --{param.name}: neither a field of {model.__name__} nor listed"
+            assert name in COMMANDS[path], (
+                f"{path} --{param.name}: neither a field of {model.__name__} nor listed"
+            )
             continue
         field = model.model_fields[name]
         default = None if field.is_required() else field.get_default(call_default_factory=True)
         shown = re.findall(r"\[default: ([^\]]*)\]", param.help or "")
         if field.is_required():
-            assert "[required]" in (param.help or "") or param.required, f"{path} --{name} is not marked required"
+            assert "[required]" in (param.help or "") or param.required, (
+                f"{path} --{name} is not marked required"
+            )
         elif with_file:
             # flags must not override the --config file: they default to None, the help tells the model's
             assert _unset(param.default), (path, name)
-            if default is not None and default not in ([], {}) and not (default is False and not param.secondary_opts):
+            if (
+                default is not None
+                and default not in ([], {})
+                and not (default is False and not param.secondary_opts)
+            ):
                 expected = ("on" if default else "off") if isinstance(default, bool) else (
                     format(default, "g") if isinstance(default, float) else str(default))  # fmt: skip
                 assert shown == [expected] or name in command.explained, (path, name, shown, default)
-        elif default is not None and default not in ([], {}) and not (default is False and not param.secondary_opts):
+        elif (
+            default is not None
+            and default not in ([], {})
+            and not (default is False and not param.secondary_opts)
+        ):
             assert param.default == default and param.show_default, (path, name, param.default, default)
         else:
             assert _unset(param.default) or param.default == default, (path, name)
@@ -103,7 +115,9 @@ def test_a_restated_default_is_refused():
         steps: int = 3
 
     with pytest.raises(AssertionError, match="do not restate it"):
-        from_model(M)(click.command()(click.option("--steps", help="Steps. [default: 3]")(lambda steps: None)))
+        from_model(M)(
+            click.command()(click.option("--steps", help="Steps. [default: 3]")(lambda steps: None))
+        )
     shown = from_model(M)(click.command()(click.option("--steps", help="Steps.")(lambda steps: None)))
     assert shown.params[0].default == 3 and shown.params[0].show_default
 
@@ -130,4 +144,7 @@ def test_sft_and_grpo_report_a_missing_flag_alike(tmp_path):
     for command in ("sft", "grpo"):
         done = runner.invoke(main, ["train", command, "--model", "m", "--out", str(tmp_path / "o")])
         assert done.exit_code == 1 and isinstance(done.exception, SystemExit)
-        assert done.output.strip() == "error: command line: key 'data': Field required", (command, done.output)
+        assert done.output.strip() == "error: command line: key 'data': Field required", (
+            command,
+            done.output,
+        )

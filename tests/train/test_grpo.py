@@ -10,13 +10,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import train.grpo as grpo  # noqa: E402
-from tests.conftest import query  # noqa: E402
-from datagen.config import ConfigError  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
+
+import train.grpo as grpo  # noqa: E402
+from datagen.config import ConfigError  # noqa: E402
+from tests.conftest import query  # noqa: E402
 from train.grpo import GRPOConfig, GRPOError, check_config, optimise, run_grpo  # noqa: E402
-from train.grpo_config import load_grpo_config  # noqa: E402
 from train.grpo_batch import PromptSampler, collect_batch  # noqa: E402
+from train.grpo_config import load_grpo_config  # noqa: E402
 
 QUESTION = [{"role": "user", "content": "What is 2 + 3?"}]
 
