@@ -45,7 +45,7 @@ def test_grpo_errors_are_one_line(tiny_model_dir, workspace_exports, tmp_path):
     bad = tmp_path / "grpo.yaml"
     bad.write_text("model: m\ndata: d\nout: o\ngroup-sise: 4\n")
     done = run_cli("train", "grpo", "--config", str(bad))
-    assert done.returncode != 0 and f"error: {bad}: unknown setting 'group-sise'" in done.stderr
+    assert done.returncode != 0 and f"error: {bad}: key 'group_sise': unknown key" in done.stderr
     absent = run_cli("train", "grpo", "--model", str(tmp_path / "nope"), "--data", str(tmp_path), "--out",
                      str(tmp_path / "o"))  # fmt: skip
     assert (
