@@ -85,6 +85,23 @@ def test_keywords_and_a_config_are_the_same_job(tmp_path):
     assert ws.generate_config(cfg, count=4).count == 4  # keywords win over the config
 
 
+def test_each_method_takes_its_config_model_or_its_keys(tmp_path):
+    from cotmill import CurateConfig, ExportConfig, VerifyConfig
+
+    ws = Workspace(tmp_path / "w")
+    ws.generate(**{**JOB, "count": 6, "error_rate": 0.3})
+    assert ws.verify(VerifyConfig(job="a", workers=1)).judged == 12
+    assert ws.verify(job="a", workers=1).judged == 0  # the same call: nothing left to judge
+    by_model = ws.curate(CurateConfig(min_tokens=1, decontaminate="", ngram=6))
+    by_keys = ws.curate(min_tokens=1, decontaminate=[], ngram=6)
+    assert (by_model.curated, by_model.marks) == (by_keys.curated, by_keys.marks)
+    ws.mix({"name": "m", "total": 4, "ratios": {"math": 0.5, "logic": 0.5}})
+    config = ExportConfig(mixture="m", out=str(tmp_path / "a"), **{"as": "jsonl"})
+    counts, _ = ws.export(config)
+    assert counts == ws.export(config, out=str(tmp_path / "b"))[0] == {"train": 4}  # keywords win
+    assert (tmp_path / "b" / "train.jsonl").exists()
+
+
 def test_errors_are_the_librarys_own(tmp_path):
     ws = Workspace(tmp_path / "w")
     with pytest.raises(ConfigError, match="key 'cuont': unknown key"):

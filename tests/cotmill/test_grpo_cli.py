@@ -20,7 +20,11 @@ def test_grpo_trains_stores_metrics_and_resumes(tiny_model_dir, workspace_export
     done = run_cli(*args, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "run cli-grpo: 2 steps" in done.stdout and f"final: {out / 'final'}" in done.stdout
-    assert "step 2/2" in done.stderr
+    assert "step 2/2" in done.stderr and "  trained " in done.stderr
+    # a run in which no completion trained says so, loudly, and only then
+    trained = int(done.stdout.split(" completions trained")[0].rsplit(" ", 1)[1].replace(",", ""))
+    assert ("warning: step 1: no completion was trained" in done.stderr) == (trained == 0), done.stderr
+    assert ("step(s) trained no completion" in done.stderr) == (trained == 0)
     assert "data: mixture train-mix, format rl, " in done.stderr
     assert (out / "final" / "adapter_config.json").exists()
     names = dict(query(ws, "SELECT name, count(*) FROM metrics WHERE run = 'cli-grpo' GROUP BY name"))

@@ -315,7 +315,9 @@ print("filters:", len(ours))
 """
     from tests.conftest import REPO
 
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "is_gradient_checkpointing" not in done.stderr, done.stderr[-2000:]
     assert "filters: 1" in done.stdout
