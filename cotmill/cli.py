@@ -179,10 +179,11 @@ def tasks(domain) -> None:
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
 @WORKSPACE
 def run(pipeline_file, workspace) -> None:
-    """Run a pipeline file: generate -> verify -> curate -> mix -> export.
+    """Run a pipeline file: generate -> verify -> curate -> mix -> export -> sft -> grpo -> eval.
 
-    A re-run skips the stages that finished with the same settings and resumes the
-    rest; see examples/quickstart.yaml."""
+    Each stage takes the keys of its command's flags (`cotmill COMMAND --help`). A re-run
+    skips the stages that finished with the same settings and resumes the rest; see
+    examples/quickstart.yaml."""
     from cotmill.pipeline import run_pipeline
     from datagen.config import ConfigError
     from datagen.sources import SourceError
@@ -192,6 +193,10 @@ def run(pipeline_file, workspace) -> None:
         run_pipeline(pipeline_file, workspace, say=click.echo)
     except (ConfigError, SourceError, WorkspaceError, RuntimeError, ValueError) as e:
         raise UserError(str(e)) from None
+    except ImportError as e:  # torch and co. for the sft, grpo and eval stages
+        raise UserError(
+            f"this pipeline needs the training extras (pip install 'cotmill[train]'): {e}"
+        ) from None
     except KeyboardInterrupt as e:
         interrupted(e)
 
