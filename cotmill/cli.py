@@ -117,7 +117,7 @@ def verify(workspace, job, verifier, workers, vote) -> None:
     def update(stats) -> None:
         progress.update(task, total=stats.pending, completed=stats.judged)
 
-    cfg = build(VerifyConfig, {"job": job, "verifier": verifier, "workers": workers, "vote": vote})
+    cfg = build(verify, {"job": job, "verifier": verifier, "workers": workers, "vote": vote})
     try:
         Store.open(workspace, read_only=True).close()  # a missing workspace is an error, not a new one
         with progress:

@@ -53,7 +53,7 @@ def curate(workspace, **flags) -> None:
     from datagen.sources import SourceError
     from datagen.store import WorkspaceError
 
-    config = build(CurateConfig, flags)
+    config = build(curate, flags)
     try:
         stats = Workspace(workspace).curate(config)
     except (WorkspaceError, SourceError, ValueError) as e:

@@ -75,7 +75,7 @@ def eval_command(**params) -> None:
     from datagen.store import WorkspaceError
 
     params["models"] = list(params["models"]) or None
-    config = build(EvalConfig, params, eval_command.config_rename)
+    config = build(eval_command, params)
     try:
         from cotmill.api import run_evals
         from train.data import describe_export

@@ -108,7 +108,7 @@ def export(workspace, **flags) -> None:
     from mixtures.export import ExportError
     from mixtures.export_dir import check_out
 
-    config = build_config(ExportConfig, flags, export.config_rename)
+    config = build_config(export, flags)
     out, fmt, mixture = config.out, config.format, config.mixture
     try:
         replaced = check_out(out, config.overwrite)

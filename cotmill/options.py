@@ -43,11 +43,12 @@ def from_model(
     --config file (whose values the flags must not override), as a "[default: ...]" in its
     help while the flag itself defaults to None. A field without a default is marked
     required: by click, or, where a --config file may give it, by the model's check (as
-    "command line: key 'data': Field required"), with "[required]" in its help. A hand-written "[default: ...]" is kept only where the model's
-    default is None, whose meaning it explains; restating a real default is an error here.
-    `explained`: fields whose default the model's value alone does not tell (the help says
-    more). `not_exposed`: the fields deliberately left to the YAML file or the API (checked by the
-    tests, with the rest, in tests/cotmill/test_cli_config.py)."""
+    "command line: key 'data': Field required"), with "[required]" in its help. A
+    hand-written "[default: ...]" is kept only where the model's default is None, whose
+    meaning it explains; restating a real default is an error here. `explained`: fields
+    whose default the model's value alone does not tell (the help says more).
+    `not_exposed`: the fields deliberately left to the YAML file or the API (checked, with
+    the rest, by tests/cotmill/test_cli_config.py)."""
     rename = rename or {}
 
     def decorate(command: click.Command) -> click.Command:
@@ -95,21 +96,21 @@ def _shown(param: click.Option, default) -> str:
     return format(default, "g") if isinstance(default, float) else str(default)
 
 
-def build(model, values: dict, rename: dict[str, str] | None = None):
-    """`model` built from a command's parameters (named as `rename` maps them); a bad value is
-    a one-line UserError naming the flag, as click names it."""
+def build(command: click.Command, values: dict):
+    """The config model of a command tied to it by from_model, built from the command's
+    parameters; a bad value is a one-line UserError naming the flag as the user typed it."""
     from pydantic import ValidationError
 
-    rename = rename or {}
+    model, rename = command.config_model, command.config_rename
     data = {rename.get(k, k): v for k, v in values.items() if v is not None}
     try:
         return model(**data)
     except ValidationError as e:
-        flags = {v: k for k, v in rename.items()}
+        flags = {rename.get(p.name, p.name): p.opts[0] for p in command.params if isinstance(p, click.Option)}
         lines = []
         for item in e.errors():
             name = str(item["loc"][0]) if item["loc"] else ""
-            flag = "--" + flags.get(name, name).replace("_", "-") if name else "command line"
+            flag = flags.get(name, "--" + name.replace("_", "-")) if name else "command line"
             msg = "required" if item["type"] == "missing" else item["msg"].removeprefix("Value error, ")
             lines.append(f"{flag}: {msg}")
         raise UserError("\n".join(lines)) from None
