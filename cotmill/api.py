@@ -22,8 +22,6 @@ import threading
 from concurrent.futures import Future
 from pathlib import Path
 
-from mixtures.defaults import EXPORT_FORMAT, EXPORT_WRITER
-
 
 class Workspace:
     """A workspace directory holding cotmill.duckdb. `path`: as the CLI's --workspace
@@ -77,30 +75,29 @@ class Workspace:
 
     # --- verify, curate, mix, export ------------------------------------------------------------
 
-    def verify(self, job: str | None = None, workers: int | None = None, vote: bool = False, verifier=None):
-        """Judge the completions without a current verdict (`cotmill verify`); returns VerifyStats."""
+    def verify(self, config=None, /, **kwargs):
+        """Judge the completions without a current verdict (`cotmill verify`): a VerifyConfig
+        and/or its keys (job, verifier, workers, vote). Returns VerifyStats."""
+        from cotmill.config import VerifyConfig
         from datagen.store import Store
         from datagen.verify_runner import run_verify
 
+        cfg = _config(VerifyConfig, config, kwargs, "Workspace.verify")
         Store.open(self.path, read_only=True).close()  # a missing workspace is an error, as in the CLI
-        return run_verify(self.path, job, verifier, workers, vote)
+        return run_verify(self.path, cfg.job, cfg.verifier, cfg.workers, cfg.vote)
 
-    def curate(self, job: str | None = None, decontaminate=(), **options):
-        """Mark duplicates, contaminated problems and poor completions (`cotmill curate`);
-        `decontaminate`: benchmark files (a list or comma-separated); `options`: text_field,
+    def curate(self, config=None, /, **kwargs):
+        """Mark duplicates, contaminated problems and poor completions (`cotmill curate`): a
+        CurateConfig and/or its keys (job, decontaminate: a list or comma-separated, text_field,
         ngram, near_dup_threshold, shingle, min_tokens, max_tokens, max_repetition,
-        require_think. Returns CurateStats."""
-        from dataclasses import fields
-
+        require_think). Returns CurateStats."""
+        from cotmill.config import CurateConfig
         from mixtures.curate import run_curate
-        from mixtures.filters import FilterConfig
 
-        if isinstance(decontaminate, str):
-            decontaminate = [part.strip() for part in decontaminate.split(",") if part.strip()]
-        names = {f.name for f in fields(FilterConfig)}
-        filters = FilterConfig(**{k: v for k, v in options.items() if k in names})
-        rest = {k: v for k, v in options.items() if k not in names}  # an unknown key: run_curate names it
-        return run_curate(self.path, job=job, decontaminate=decontaminate, filters=filters, **rest)
+        cfg = _config(CurateConfig, config, kwargs, "Workspace.curate")
+        return run_curate(self.path, job=cfg.job, decontaminate=cfg.decontaminate, text_field=cfg.text_field,
+                          ngram=cfg.ngram, near_dup_threshold=cfg.near_dup_threshold, shingle=cfg.shingle,
+                          filters=cfg.filters())  # fmt: skip
 
     def mix(self, spec):
         """Build and store a mixture (`cotmill mix build`) from a MixSpec, a dict of its keys or
@@ -116,24 +113,21 @@ class Workspace:
         with Store.open(self.path, create=False) as store:
             return build_mixture(store, spec)
 
-    def export(
-        self,
-        mixture: str,
-        format: str = EXPORT_FORMAT,
-        as_: str = EXPORT_WRITER,
-        *,
-        out,
-        overwrite: bool = False,
-        think_tags: bool = False,
-        min_pass_rate: float | None = None,
-        max_pass_rate: float | None = None,
-    ):
-        """Export a built mixture into the directory `out` (`cotmill export`); returns
+    def export(self, config=None, /, **kwargs):
+        """Export a built mixture into the directory `out` (`cotmill export`): an ExportConfig
+        and/or its keys (mixture, format, as_ or "as", out, think_tags, min_pass_rate,
+        max_pass_rate, overwrite); `config` may also be the mixture's name. Returns
         (split -> row count, split -> path)."""
+        from cotmill.config import ExportConfig
         from mixtures.export import export_mixture
 
-        rates = (min_pass_rate, max_pass_rate)
-        return export_mixture(self.path, mixture, format, out, as_, think_tags, rates, overwrite)
+        if isinstance(config, str):
+            config, kwargs = None, {"mixture": config, **kwargs}
+        cfg = _config(ExportConfig, config, {k: str(v) if k == "out" else v for k, v in kwargs.items()},
+                      "Workspace.export")  # fmt: skip
+        rates = (cfg.min_pass_rate, cfg.max_pass_rate)
+        return export_mixture(self.path, cfg.mixture, cfg.format, cfg.out, cfg.as_, cfg.think_tags, rates,
+                              cfg.overwrite)  # fmt: skip
 
     # --- queries --------------------------------------------------------------------------------
 
@@ -164,22 +158,68 @@ class Workspace:
 
     def train_grpo(self, config=None, /, **kwargs):
         """`cotmill train grpo`: a GRPOConfig and/or its keys; metrics go to this workspace.
-        Returns the run's summary dict."""
-        import dataclasses
+        Returns GRPOResult (`trained_completions` 0 means the run learnt nothing: every
+        group's rewards were equal; a RuntimeWarning says so when it happens)."""
+        from train.grpo import run_grpo
+        from train.grpo_config import load_grpo_config
 
-        from train.grpo import config_from, run_grpo
+        data = {**(config.model_dump(exclude_unset=True) if config is not None else {}), **kwargs}
+        data.setdefault("workspace", str(self.path))
+        return run_grpo(load_grpo_config(None, data))
 
-        cfg = dataclasses.replace(config, **kwargs) if config is not None else config_from(None, kwargs)
-        if cfg.workspace is None:
-            cfg.workspace = str(self.path)
-        return run_grpo(cfg)
+    def eval(self, config=None, data=None, /, **kwargs):
+        """`cotmill eval`: an EvalConfig and/or its keys (model, data, split, samples, limit,
+        max_new_tokens, temperature, batch_size, seed, run, out, precision), or
+        `eval(model, data, **keys)`; stored in this workspace. Returns EvalResult, or a list
+        of two for two models."""
+        from cotmill.config import EvalConfig
 
-    def eval(self, model, data, **kwargs):
-        """`cotmill eval` of one model on an export (kwargs: split, samples, limit, max_new_tokens,
-        temperature, batch_size, seed, run, out, precision); stored in this workspace. Returns EvalResult."""
-        from train.evaluate import run_eval
+        if config is not None and not isinstance(config, EvalConfig):
+            config, kwargs = None, {"model": [str(m) for m in _listed(config)], **kwargs}
+        if data is not None:
+            kwargs["data"] = data
+        kwargs = {k: str(v) if k in ("data", "out") and v is not None else v for k, v in kwargs.items()}
+        cfg = _config(EvalConfig, config, kwargs, "Workspace.eval")
+        cfg = cfg.model_copy(update={"workspace": str(self.path)})
+        results = run_evals(cfg)
+        return results[0] if len(results) == 1 else results
 
-        return run_eval(model, data, workspace=self.path, **kwargs)
+
+def run_evals(cfg, on_result=None) -> list:
+    """Evaluate each model of an EvalConfig (two: runs RUN-a/RUN-b, files OUT-a/OUT-b);
+    on_result(result, out file) after each. The CLI and the pipeline's eval stage run this."""
+    from train.evaluate import run_eval
+
+    results = []
+    for model, run, out in cfg.runs():
+        result = run_eval(model, cfg.data, split=cfg.split, samples=cfg.samples, limit=cfg.limit,
+                          max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+                          batch_size=cfg.batch_size, seed=cfg.seed, workspace=cfg.workspace, run=run, out=out,
+                          precision=cfg.precision)  # fmt: skip
+        if on_result is not None:
+            on_result(result, out)
+        results.append(result)
+    return results
+
+
+def _listed(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _config(model, config, kwargs: dict, where: str):
+    """`model` from a config object (its set fields) with keyword arguments on top; a bad or
+    unknown key raises ConfigError naming it, as the pipeline file's errors do."""
+    from pydantic import ValidationError
+
+    from datagen.config import ConfigError, describe
+
+    if config is not None and not isinstance(config, model):
+        raise ConfigError(f"{where}: expected a {model.__name__}, got {type(config).__name__}")
+    data = {**(config.model_dump(exclude_unset=True) if config is not None else {}), **kwargs}
+    try:
+        return model(**data)
+    except ValidationError as e:
+        raise ConfigError(describe(e, where)) from None
 
 
 def _run_coroutine(make):

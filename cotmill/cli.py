@@ -18,7 +18,8 @@ from cotmill.cmd_generate import generate, interrupted
 from cotmill.cmd_mix import export, mix
 from cotmill.cmd_models import models
 from cotmill.cmd_train import train
-from cotmill.options import WORKSPACE, RegistryChoice, UserError, task_domains
+from cotmill.config import VerifyConfig
+from cotmill.options import WORKSPACE, RegistryChoice, UserError, build, from_model, task_domains
 from verifiers.errors import CotmillError
 
 
@@ -89,7 +90,8 @@ def sql(query, workspace, fmt, out, write, force, allow_files, max_rows) -> None
         raise UserError(str(e)) from None
 
 
-@main.command()
+@from_model(VerifyConfig)
+@click.command()
 @WORKSPACE
 @click.option("--job", help="Only completions of this job. [default: all jobs]")
 @click.option(
@@ -122,9 +124,10 @@ def verify(workspace, job, verifier, workers, vote) -> None:
     def update(stats) -> None:
         progress.update(task, total=stats.pending, completed=stats.judged)
 
+    cfg = build(verify, {"job": job, "verifier": verifier, "workers": workers, "vote": vote})
     Store.open(workspace, read_only=True).close()  # a missing workspace is an error, not a new one
     with progress:
-        stats = run_verify(workspace, job, verifier, workers, vote, on_progress=update)
+        stats = run_verify(workspace, cfg.job, cfg.verifier, cfg.workers, cfg.vote, on_progress=update)
     with Store.open(workspace, read_only=True) as store:
         rates = pass_rates(store, job)
     click.echo(
@@ -180,14 +183,19 @@ def tasks(domain) -> None:
 @click.argument("pipeline_file", type=click.Path(dir_okay=False))
 @WORKSPACE
 def run(pipeline_file, workspace) -> None:
-    """Run a pipeline file: generate -> verify -> curate -> mix -> export.
+    """Run a pipeline file: generate -> verify -> curate -> mix -> export -> sft -> grpo -> eval.
 
-    A re-run skips the stages that finished with the same settings and resumes the
-    rest; see examples/quickstart.yaml."""
+    Each stage takes the keys of its command's flags (`cotmill COMMAND --help`). A re-run
+    skips the stages that finished with the same settings and resumes the rest; see
+    examples/quickstart.yaml."""
     from cotmill.pipeline import run_pipeline
 
     try:  # a CotmillError is one line (see _Cotmill); anything else a bug with its traceback
         run_pipeline(pipeline_file, workspace, say=click.echo)
+    except ImportError as e:  # torch and co. for the sft, grpo and eval stages
+        raise UserError(
+            f"this pipeline needs the training extras (pip install 'cotmill[train]'): {e}"
+        ) from None
     except KeyboardInterrupt as e:
         interrupted(e)
 
@@ -217,6 +225,7 @@ def report(workspace, out) -> None:
     click.echo(f"report: {path}")
 
 
+main.add_command(verify)
 # commands that live in modules of their own
 main.add_command(generate)
 main.add_command(curate)

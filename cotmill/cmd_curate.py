@@ -7,14 +7,11 @@ import sys
 import click
 from rich.console import Console
 
-from cotmill.options import WORKSPACE
-from mixtures import defaults
+from cotmill.config import CurateConfig
+from cotmill.options import WORKSPACE, build, from_model
 
 
-def _files(value: str | None) -> list[str]:
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
-
-
+@from_model(CurateConfig)
 @click.command()
 @WORKSPACE
 @click.option("--job", help="Filter and dedup only the completions of this job. [default: all jobs]")
@@ -26,21 +23,15 @@ def _files(value: str | None) -> list[str]:
 @click.option(
     "--field", "text_field", help="Benchmark text field. [default: question, problem, prompt or text]"
 )
-@click.option(
-    "--ngram", type=click.IntRange(min=1), default=defaults.NGRAM, show_default=True, help="Words per n-gram."
-)
+@click.option("--ngram", type=click.IntRange(min=1), help="Words per n-gram.")
 @click.option(
     "--near-dup-threshold",
     type=click.FloatRange(0, 1, min_open=True),
-    default=defaults.NEAR_DUP_THRESHOLD,
-    show_default=True,
     help="Estimated Jaccard similarity above which two texts are near-duplicates.",
 )
 @click.option(
     "--shingle",
     type=click.IntRange(min=1),
-    default=defaults.SHINGLE,
-    show_default=True,
     help="Tokens per shingle.",
 )
 @click.option("--min-tokens", type=int, help="Mark completions with fewer completion tokens.")
@@ -48,32 +39,20 @@ def _files(value: str | None) -> list[str]:
 @click.option(
     "--max-repetition",
     type=click.FloatRange(0, 1),
-    default=defaults.MAX_REPETITION,
-    show_default=True,
     help="Largest share of repeated word 8-grams before a completion counts as looping.",
 )
 @click.option("--require-think", is_flag=True, help="Mark completions without a <think>...</think> block.")
-def curate(workspace, job, decontaminate, text_field, ngram, near_dup_threshold, shingle, **flags) -> None:
+def curate(workspace, **flags) -> None:
     """Mark duplicates, benchmark-contaminated problems and poor completions, and rate difficulty.
 
     Nothing is deleted: marks land in curation_marks with a reason, and the `curated`
     view holds what is left for mixing. Re-running replaces the marks it recomputes."""
     from rich.table import Table
 
-    from mixtures.curate import run_curate
-    from mixtures.filters import FilterConfig
+    from cotmill.api import Workspace
 
     # a CotmillError (a bad workspace, benchmark file or setting) is one line: see cotmill.cli
-    stats = run_curate(
-        workspace,
-        job=job,
-        decontaminate=_files(decontaminate),
-        text_field=text_field,
-        ngram=ngram,
-        near_dup_threshold=near_dup_threshold,
-        shingle=shingle,
-        filters=FilterConfig(**flags),
-    )
+    stats = Workspace(workspace).curate(build(curate, flags))
     click.echo(
         f"curated {stats.problems:,} problems and {stats.completions:,} completions in {stats.elapsed:.1f} s; "
         f"{stats.rated:,} problems rated; {stats.curated:,} completions eligible for mixing"

@@ -8,7 +8,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cotmill.options import PRECISIONS, WORKSPACE, UserError
+from cotmill.config import EvalConfig
+from cotmill.options import PRECISIONS, WORKSPACE, UserError, build, from_model
 
 
 def _label(scores) -> list[tuple[str, str, str]]:
@@ -44,20 +45,23 @@ def results_table(results) -> Table:
     return table
 
 
+@from_model(EvalConfig, rename={"models": "model", "run_name": "run"})
 @click.command(name="eval")
-@click.option("--model", "models", multiple=True, required=True, type=click.Path(exists=False),
+@click.option("--model", "models", multiple=True, type=click.Path(exists=False),
               help="Model or LoRA adapter directory; give two for a before/after table.")  # fmt: skip
-@click.option("--data", required=True, type=click.Path(), help="An rl (or sft) export directory or file.")
-@click.option("--split", type=click.Choice(["val", "train"]), default="val", show_default=True)
-@click.option("--samples", type=int, default=1, show_default=True, help="Samples per problem (K).")
+@click.option("--data", type=click.Path(), help="An rl (or sft) export directory or file.")
+@click.option("--split", type=click.Choice(["val", "train"]), help="The export's split to evaluate on.")
+@click.option("--samples", type=int, help="Samples per problem (K).")
 @click.option("--limit", type=int, help="Evaluate the first N problems only.")
-@click.option("--max-new-tokens", type=int, default=256, show_default=True)
+@click.option(
+    "--max-new-tokens", type=int, help="Longest completion; a longer one is cut off and judged as it is."
+)
 @click.option(
     "--temperature", type=float, help="Sampling temperature. [default: greedy for 1 sample, else 0.7]"
 )
-@click.option("--batch-size", type=int, default=16, show_default=True, help="Sequences generated at once.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--precision", type=PRECISIONS, default="auto", show_default=True,
+@click.option("--batch-size", type=int, help="Sequences generated at once.")
+@click.option("--seed", type=int, help="Seed of the sampling (with --samples > 1 or a --temperature).")
+@click.option("--precision", type=PRECISIONS,
               help="auto: bf16 on a GPU, fp32 on a CPU; bf16 on a CPU with AVX512-BF16 or AMX decodes "
                    "about 3x faster.")  # fmt: skip
 @WORKSPACE
@@ -65,48 +69,34 @@ def results_table(results) -> Table:
 @click.option(
     "--out", type=click.Path(dir_okay=False), help="Per-problem results as JSONL (two models: both)."
 )
-def eval_command(models, data, split, samples, limit, max_new_tokens, temperature, batch_size, seed, precision,
-                 workspace, run_name, out) -> None:  # fmt: skip
+def eval_command(**params) -> None:
     """Evaluate models on an export's problems: pass@1, pass@K and maj@K per domain and task,
     judged by the verifiers and stored in the workspace's runs and evals tables."""
     from datagen.store import WorkspaceError
 
-    if len(models) > 2:
-        raise UserError("give one --model, or two for a before/after comparison")
-    for name, value, least in (("samples", samples, 1), ("limit", limit, 1), ("max-new-tokens", max_new_tokens, 1),
-                               ("batch-size", batch_size, 1)):  # fmt: skip
-        if value is not None and value < least:
-            raise UserError(f"--{name} must be at least {least}, got {value}")
+    params["models"] = list(params["models"]) or None
+    config = build(eval_command, params)
     try:
+        from cotmill.api import run_evals
         from train.data import describe_export
-        from train.evaluate import run_eval
     except ImportError as e:
         raise UserError(
             f"cotmill eval needs the training extras (pip install 'cotmill[train]'): {e}"
         ) from None
     try:
-        click.echo(describe_export(data), err=True)
+        click.echo(describe_export(config.data), err=True)
     except ValueError as e:
         raise UserError(str(e)) from None
-    results = []
-    for i, model in enumerate(models):
-        run = f"{run_name}-{'ab'[i]}" if run_name and len(models) == 2 else run_name
-        file = out if len(models) == 1 or not out else _suffixed(out, "ab"[i])
-        try:
-            result = run_eval(model, data, split=split, samples=samples, limit=limit, max_new_tokens=max_new_tokens,
-                              temperature=temperature, batch_size=batch_size, seed=seed, workspace=workspace,
-                              run=run, out=file, precision=precision)  # fmt: skip
-        except (ValueError, WorkspaceError) as e:
-            raise UserError(str(e)) from None
-        except OSError as e:
-            raise UserError(f"{e.filename or out}: {e.strerror or e}") from None
-        results.append(result)
+
+    def stored(result, file) -> None:
         click.echo(
             f"stored run {result.run}: {len(result.problems):,} problems" + (f"; {file}" if file else "")
         )
+
+    try:
+        results = run_evals(config, on_result=stored)
+    except (ValueError, WorkspaceError) as e:
+        raise UserError(str(e)) from None
+    except OSError as e:
+        raise UserError(f"{e.filename or config.out}: {e.strerror or e}") from None
     Console(width=None if sys.stdout.isatty() else 160).print(results_table(results))
-
-
-def _suffixed(path: str, tag: str) -> str:
-    stem, dot, ext = path.rpartition(".")
-    return f"{stem}-{tag}.{ext}" if dot and "/" not in ext else f"{path}-{tag}"

@@ -9,7 +9,8 @@ import sys
 import click
 from rich.console import Console
 
-from cotmill.options import PRECISIONS, WORKSPACE, RegistryChoice, UserError, task_domains
+from cotmill.options import PRECISIONS, WORKSPACE, RegistryChoice, UserError, from_model, task_domains
+from datagen.config import GenerateConfig
 
 
 def _fields(values: tuple[str, ...]) -> dict[str, str]:
@@ -22,6 +23,7 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
+@from_model(GenerateConfig, not_exposed=("prices", "flush_interval"), explained=("price_in", "price_out"))
 @click.command()
 @click.option(
     "--config",
@@ -30,12 +32,10 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
     help="Job YAML with the same keys as these flags (flags win).",
 )
 @WORKSPACE
-@click.option("--job", help="Job name; re-running a job resumes it. [default: default]")
+@click.option("--job", help="Job name; re-running a job resumes it.")
 @click.option("--tasks", help="Task or domain names, comma-separated (e.g. math,code,logic or sudoku4).")
-@click.option(
-    "--count", type=int, help="Number of distinct problems to generate from the tasks. [default: 100]"
-)
-@click.option("--difficulty", help="Difficulty level or range, e.g. 3 or 1-5. [default: 1-5]")
+@click.option("--count", type=int, help="Number of distinct problems to generate from the tasks.")
+@click.option("--difficulty", help="Difficulty level or range, e.g. 3 or 1-5.")
 @click.option("--source", help="Problems from a JSONL/CSV/Parquet file, a datasets directory or a hub name.")
 @click.option(
     "--preset", type=click.Choice(["gsm8k", "math", "humaneval"]), help="Field layout of the source."
@@ -59,7 +59,7 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
     default=None,
     help="Put bad source rows in the rejects table instead of stopping.",
 )
-@click.option("--samples", type=int, help="Completions per problem. [default: 1]")
+@click.option("--samples", type=int, help="Completions per problem.")
 @click.option(
     "--n-per-request",
     type=int,
@@ -68,20 +68,20 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--teacher",
     help="builtin (a simulator), openai:MODEL (an OpenAI-compatible endpoint) or hf:PATH (a local "
-    "transformers model or adapter directory, batched on this machine). [default: builtin]",
+    "transformers model or adapter directory, batched on this machine).",
 )
 @click.option("--base-url", help="Base URL of an OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
-@click.option("--api-key-env", help="Environment variable holding the API key. [default: OPENAI_API_KEY]")
-@click.option("--strategy", help="Prompt strategy: cot, least_to_most or step_back. [default: cot]")
+@click.option("--api-key-env", help="Environment variable holding the API key.")
+@click.option("--strategy", help="Prompt strategy: cot, least_to_most or step_back.")
 @click.option(
     "--template",
     type=click.Path(dir_okay=False),
     help="File with a user-message template ({problem} and {answer_format} placeholders).",
 )
 @click.option("--system", help="A system message sent before the prompt.")
-@click.option("--temperature", type=float, help="Sampling temperature. [default: 0.7]")
-@click.option("--top-p", type=float, help="Nucleus sampling. [default: 1.0]")
-@click.option("--max-tokens", type=int, help="Maximum completion tokens. [default: 2048]")
+@click.option("--temperature", type=float, help="Sampling temperature.")
+@click.option("--top-p", type=float, help="Nucleus sampling.")
+@click.option("--max-tokens", type=int, help="Maximum completion tokens.")
 @click.option(
     "--extra-body",
     callback=lambda ctx, param, value: _json_object(value),
@@ -95,34 +95,36 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
     type=PRECISIONS,
     help="hf: teachers: precision of the weights. auto: bf16 on a GPU, fp32 on a CPU; bf16 on a CPU with "
     "AVX512-BF16 or AMX samples about 3x faster. Not part of the resume key: samples stored at one "
-    "precision count as done for another. [default: auto]",
+    "precision count as done for another.",
 )
-@click.option("--concurrency", type=int, help="Requests in flight at once. [default: 16]")
+@click.option("--concurrency", type=int, help="Requests in flight at once.")
 @click.option("--rpm", type=float, help="Requests-per-minute limit.")
 @click.option("--tpm", type=float, help="Tokens-per-minute limit.")
-@click.option(
-    "--timeout", type=float, help="Seconds before a request times out (then retried). [default: 600]"
-)
-@click.option(
-    "--max-retries", type=int, help="Retries of a transient failure before it counts as failed. [default: 8]"
-)
+@click.option("--timeout", type=float, help="Seconds before a request times out (then retried).")
+@click.option("--max-retries", type=int, help="Retries of a transient failure before it counts as failed.")
 @click.option(
     "--retry-base-delay",
     type=float,
-    help="First retry delay in seconds, doubled each retry, with jitter. [default: 1]",
+    help="First retry delay in seconds, doubled each retry, with jitter.",
 )
-@click.option("--retry-max-delay", type=float, help="Longest delay between retries in seconds. [default: 60]")
+@click.option("--retry-max-delay", type=float, help="Longest delay between retries in seconds.")
 @click.option(
     "--max-retry-after",
     type=float,
-    help="Longest pause in seconds that a server's Retry-After may impose on the job. [default: 300]",
+    help="Longest pause in seconds that a server's Retry-After may impose on the job.",
 )
-@click.option("--seed", type=int, help="Seed of the task generators. [default: 0]")
+@click.option("--seed", type=int, help="Seed of the task generators.")
+@click.option("--error-rate", type=float, help="builtin teacher: share of solutions with a planted slip.")
 @click.option(
-    "--error-rate", type=float, help="builtin teacher: share of solutions with a planted slip. [default: 0]"
+    "--price-in",
+    type=float,
+    help="USD per 1M prompt tokens, for the cost column. [default: the prices table's, else 0]",
 )
-@click.option("--price-in", type=float, help="USD per 1M prompt tokens, for the cost column.")
-@click.option("--price-out", type=float, help="USD per 1M completion tokens, for the cost column.")
+@click.option(
+    "--price-out",
+    type=float,
+    help="USD per 1M completion tokens, for the cost column. [default: the prices table's, else 0]",
+)
 @click.option(
     "--status-every",
     type=float,

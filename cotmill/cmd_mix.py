@@ -9,8 +9,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from cotmill.options import WORKSPACE, RegistryChoice, UserError
-from mixtures import defaults
+from cotmill.config import ExportConfig
+from cotmill.options import WORKSPACE, RegistryChoice, UserError, from_model
+from cotmill.options import build as build_config  # `build` is `mix build` here
 
 
 def _formats() -> list[str]:
@@ -81,14 +82,13 @@ def build(spec, workspace) -> None:
     _run(spec, workspace, write=True)
 
 
+@from_model(ExportConfig, rename={"fmt": "format", "writer": "as_"})
 @click.command()
 @click.option("--mixture", required=True, help="Name of a built mixture.")
-@click.option("--format", "fmt", type=RegistryChoice(_formats), default=defaults.EXPORT_FORMAT,
-              show_default=True,
-              help="Row format.")  # fmt: skip
+@click.option("--format", "fmt", type=RegistryChoice(_formats), help="Row format.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
-@click.option("--as", "writer", type=click.Choice(["parquet", "jsonl", "hf"]), default=defaults.EXPORT_WRITER,
-              show_default=True, help="parquet/jsonl: train and val files; hf: a datasets directory.")  # fmt: skip
+@click.option("--as", "writer", type=click.Choice(["parquet", "jsonl", "hf"]),
+              help="parquet/jsonl: train and val files; hf: a datasets directory.")  # fmt: skip
 @click.option(
     "--think-tags", is_flag=True, help="sft: put the reasoning in <think></think> before the answer."
 )
@@ -105,20 +105,20 @@ def build(spec, workspace) -> None:
 @click.option("--overwrite", is_flag=True,
               help="Replace the earlier export in --out (written aside, then renamed into place).")  # fmt: skip
 @WORKSPACE
-def export(mixture, fmt, out, writer, think_tags, min_pass_rate, max_pass_rate, overwrite, workspace) -> None:
+def export(workspace, **flags) -> None:
     """Export a built mixture as training data with train/val splits into --out, which the
     export owns: a non-empty directory is refused unless --overwrite. cotmill-export.json there
     records the mixture, format, row counts and time; `cotmill train` reads and prints it."""
+    from cotmill.api import Workspace
     from datagen.store import WorkspaceError
-    from mixtures.export import ExportError, export_mixture
+    from mixtures.export import ExportError
     from mixtures.export_dir import check_out
 
-    if min_pass_rate is not None and max_pass_rate is not None and min_pass_rate > max_pass_rate:
-        raise UserError(f"--min-pass-rate {min_pass_rate} is above --max-pass-rate {max_pass_rate}")
+    config = build_config(export, flags)
+    out, fmt, mixture = config.out, config.format, config.mixture
     try:
-        rates = (min_pass_rate, max_pass_rate)
-        replaced = check_out(out, overwrite)
-        counts, paths = export_mixture(workspace, mixture, fmt, out, writer, think_tags, rates, overwrite)
+        replaced = check_out(out, config.overwrite)
+        counts, paths = Workspace(workspace).export(config)
     except (ExportError, WorkspaceError) as e:
         raise UserError(str(e)) from None
     except OSError as e:

@@ -1,6 +1,7 @@
 """`cotmill train sft`: a thin shell over `train.sft.run_sft`. Every flag is a field of
-`train.sft.SFTConfig` (the source of truth) and a key of the `--config` YAML; flags given
-win over the file. torch and transformers load only when the command runs."""
+`train.sft_config.SFTConfig` (the source of truth: the defaults --help shows come from it) and a
+key of the `--config` YAML; flags given win over the file. torch and transformers load only
+when the command runs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import sys
 
 import click
 
-from cotmill.options import PRECISIONS, WORKSPACE, UserError
+from cotmill.options import PRECISIONS, WORKSPACE, UserError, from_model
+from train.sft_config import SFTConfig
 
 _FLAGS = [
     click.option("--config", "config_file", type=click.Path(dir_okay=False),
@@ -17,39 +19,39 @@ _FLAGS = [
     click.option("--data", help="An sft export directory (train/val parquet or jsonl, or datasets) or one file."),
     click.option("--out", type=click.Path(file_okay=False), help="Run directory: checkpoints, final/, metrics."),
     click.option("--max-steps", type=int, help="Optimizer steps to train. [default: --epochs]"),
-    click.option("--epochs", type=float, help="Passes over the train split when --max-steps is not given. [default: 1]"),
-    click.option("--lr", type=float, help="Peak learning rate. [default: 2e-4]"),
-    click.option("--weight-decay", type=float, help="AdamW weight decay (not on biases and norms). [default: 0]"),
-    click.option("--batch-size", type=int, help="Rows per micro-batch; a packed row holds several examples. [default: 8]"),
-    click.option("--grad-accum", type=int, help="Micro-batches per optimizer step. [default: 1]"),
-    click.option("--max-length", type=int, help="Tokens per row; longer examples are truncated. [default: 1024]"),
+    click.option("--epochs", type=float, help="Passes over the train split when --max-steps is not given."),
+    click.option("--lr", type=float, help="Peak learning rate."),
+    click.option("--weight-decay", type=float, help="AdamW weight decay (not on biases and norms)."),
+    click.option("--batch-size", type=int, help="Rows per micro-batch; a packed row holds several examples."),
+    click.option("--grad-accum", type=int, help="Micro-batches per optimizer step."),
+    click.option("--max-length", type=int, help="Tokens per row; longer examples are truncated."),
     click.option("--packing/--no-packing", default=None,
-                 help="Pack examples into rows (attention kept within each example). [default: packing]"),
-    click.option("--lora/--no-lora", default=None, help="Train a LoRA adapter, or the full model. [default: lora]"),
-    click.option("--lora-r", type=int, help="LoRA rank. [default: 16]"),
-    click.option("--lora-alpha", type=int, help="LoRA alpha. [default: 32]"),
-    click.option("--lora-dropout", type=float, help="LoRA dropout. [default: 0.05]"),
-    click.option("--target-modules", help="all-linear, or module names comma-separated (q_proj,v_proj). [default: all-linear]"),
+                 help="Pack examples into rows (attention kept within each example)."),
+    click.option("--lora/--no-lora", default=None, help="Train a LoRA adapter, or the full model."),
+    click.option("--lora-r", type=int, help="LoRA rank."),
+    click.option("--lora-alpha", type=int, help="LoRA alpha."),
+    click.option("--lora-dropout", type=float, help="LoRA dropout."),
+    click.option("--target-modules", help="all-linear, or module names comma-separated (q_proj,v_proj)."),
     click.option("--qlora", is_flag=True, default=None, help="Load the base in 4-bit (needs CUDA and bitsandbytes)."),
     click.option("--precision", type=PRECISIONS,
-                 help="auto: bf16 on a GPU that has it, else fp32. [default: auto]"),
+                 help="auto: bf16 on a GPU that has it, else fp32."),
     click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None,
                  help="Recompute activations in backward. [default: on for CUDA]"),
-    click.option("--device", help="auto, cpu, cuda or cuda:N. [default: auto]"),
+    click.option("--device", help="auto, cpu, cuda or cuda:N."),
     click.option("--warmup-steps", type=int, help="Linear warmup steps. [default: --warmup-ratio]"),
-    click.option("--warmup-ratio", type=float, help="Warmup as a share of all steps. [default: 0.03]"),
-    click.option("--min-lr-ratio", type=float, help="The cosine ends at this share of --lr. [default: 0]"),
-    click.option("--max-grad-norm", type=float, help="Gradient clipping norm. [default: 1]"),
-    click.option("--log-every", type=int, help="Steps between metric read-backs. [default: 10]"),
-    click.option("--eval-every", type=int, help="Steps between evaluations on the val split; 0: at the end. [default: 0]"),
+    click.option("--warmup-ratio", type=float, help="Warmup as a share of all steps."),
+    click.option("--min-lr-ratio", type=float, help="The cosine ends at this share of --lr."),
+    click.option("--max-grad-norm", type=float, help="Gradient clipping norm."),
+    click.option("--log-every", type=int, help="Steps between metric read-backs."),
+    click.option("--eval-every", type=int, help="Steps between evaluations on the val split; 0: at the end."),
     click.option("--eval-samples", type=int,
-                 help="Val problems for verifier accuracy (greedy); 0: eval loss only. [default: 32]"),
-    click.option("--eval-max-new-tokens", type=int, help="Longest completion when measuring accuracy. [default: 256]"),
-    click.option("--save-every", type=int, help="Steps between checkpoints; 0: at the end only. [default: 0]"),
-    click.option("--keep-checkpoints", type=int, help="Checkpoints kept. [default: 2]"),
+                 help="Val problems for verifier accuracy (greedy); 0: eval loss only."),
+    click.option("--eval-max-new-tokens", type=int, help="Longest completion when measuring accuracy."),
+    click.option("--save-every", type=int, help="Steps between checkpoints; 0: at the end only."),
+    click.option("--keep-checkpoints", type=int, help="Checkpoints kept."),
     click.option("--resume", is_flag=True, default=None, help="Continue from the latest checkpoint in --out."),
     click.option("--merge", is_flag=True, default=None, help="Also write out/merged: the adapter merged into the base."),
-    click.option("--seed", type=int, help="Seed of the adapter init, data order and dropout. [default: 0]"),
+    click.option("--seed", type=int, help="Seed of the adapter init, data order and dropout."),
     click.option("--run", "run_name", help="Run id in the runs/metrics tables. [default: sft-OUT-TIME]"),
     WORKSPACE,
 ]  # fmt: skip
@@ -121,6 +123,7 @@ def _summary(result) -> None:
         click.echo(f"merged: {result.merged}")
 
 
+@from_model(SFTConfig, rename={"run_name": "run"}, not_exposed=("eval_batch_size",))
 @click.command(name="sft")
 @_flags
 def sft(config_file, run_name, **flags) -> None:
@@ -128,27 +131,25 @@ def sft(config_file, run_name, **flags) -> None:
     rows, warmup + cosine; eval loss and verifier accuracy on the val split; checkpoints and
     --resume; writes OUT/final (and OUT/merged with --merge)."""
     overrides = {k: v for k, v in {**flags, "run": run_name}.items() if v is not None}
-    try:
-        from datagen.config import ConfigError
-        from datagen.store import WorkspaceError
-        from train.data import DataError, describe_export
-        from train.model import ModelError
-        from train.sft import SFTError, load_sft_config, run_sft
-    except ImportError as e:
-        raise UserError(
-            f"cotmill train needs the training extras (pip install 'cotmill[train]'): {e}"
-        ) from None
+    from datagen.config import ConfigError
+    from train.sft_config import load_sft_config
+
     try:
         config = _workspace(load_sft_config(config_file, overrides))
     except ConfigError as e:
         raise UserError(str(e)) from None
-    import warnings
-
+    try:
+        from datagen.store import WorkspaceError
+        from train.data import DataError, describe_export
+        from train.model import ModelError
+        from train.sft import SFTError, run_sft
+    except ImportError as e:
+        raise UserError(
+            f"cotmill train needs the training extras (pip install 'cotmill[train]'): {e}"
+        ) from None
     from transformers.utils import logging
 
     logging.disable_progress_bar()  # "Loading weights" bars are noise beside our own
-    # peft asks transformers for a renamed attribute; the deprecation is theirs, not the user's
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     progress = _Progress()
     try:
         click.echo(describe_export(config.data), err=True)

@@ -108,5 +108,6 @@ def merge(adapter: str, out: str, base: str | None) -> None:
         raise UserError(str(e)) from None
     except OSError as e:
         raise UserError(f"cannot write {out}: {e.strerror or e}") from None
-    click.echo(f"merged {adapter} into {base_path}: {saved_parameters(path):,} parameters")
-    click.echo(f"saved to {path}")
+    # the adapter and its run are left as they were: say that the new model is a copy
+    click.echo(f"wrote a merged model to {path}: base {base_path} + adapter {adapter} "
+               f"({saved_parameters(path):,} parameters); the adapter itself is unchanged")  # fmt: skip

@@ -1,4 +1,13 @@
-"""`cotmill run pipeline.yaml`: generate -> verify -> curate -> mix -> export in one file.
+"""`cotmill run pipeline.yaml`: generate -> verify -> curate -> mix -> export -> sft -> grpo
+-> eval in one file.
+
+Each stage's keys are those of its command's flags, read by the same pydantic model that
+the CLI and the Python API use (datagen.config.GenerateConfig, cotmill.config's
+VerifyConfig, CurateConfig, ExportConfig and EvalConfig, mixtures.spec.MixSpec,
+train.sft_config.SFTConfig, train.grpo_config.GRPOConfig), so a stage can do what its
+command can and every default lives in its model; an unknown key is an error naming the
+stage and the key. The file's `workspace` is every stage's; export's `mixture` defaults
+to the mix stage's name.
 
 Each stage is resumable on its own (generate skips stored completions, verify
 judges only what lacks a current verdict, curate and mix recompute the same result
@@ -7,8 +16,9 @@ fingerprint (its own settings chained with those of every stage before it)
 matches the one recorded when it last finished is skipped outright; change a
 setting and that stage and everything after it run again. Only the latest
 settings of each stage are remembered, and an export whose output is gone (or was
-replaced by another export) is written again. The export directory is the pipeline's own:
-a re-run replaces its earlier export there (see mixtures.export_dir).
+replaced by another export), or a training run whose final/ model is gone, runs again.
+The export directory is the pipeline's own: a re-run replaces its earlier export there
+(see mixtures.export_dir).
 
     workspace: demo-workspace
     generate: {job: quickstart, tasks: math,code,logic, count: 60, samples: 2}
@@ -16,6 +26,8 @@ a re-run replaces its earlier export there (see mixtures.export_dir).
     curate: {decontaminate: [bench.jsonl]}
     mix: {name: quickstart-mix, total: 60, ratios: {math: 0.5, code: 0.3, logic: 0.2}}
     export: {format: sft, as: parquet, out: exports/quickstart}
+    sft: {model: models/base, data: exports/quickstart, out: runs/sft, max_steps: 100}
+    eval: {model: runs/sft, data: exports/quickstart-rl}
 
 Stages left out of the file are not run.
 """
@@ -26,58 +38,64 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from datagen.config import ConfigError, describe, load_config, read_yaml
 from datagen.records import content_hash
-from datagen.store import Store
-from mixtures.defaults import EXPORT_FORMAT, EXPORT_WRITER, NEAR_DUP_THRESHOLD, NGRAM, SHINGLE
+from datagen.store import Store, resolve_workspace
 
-STAGES = ("generate", "verify", "curate", "mix", "export")
-
-
-class VerifyStage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    workers: int | None = Field(default=None, ge=1)
-    vote: bool = False
-
-
-class CurateStage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    decontaminate: list[str] = Field(default_factory=list)
-    text_field: str | None = None
-    ngram: int = Field(default=NGRAM, ge=1)
-    near_dup_threshold: float = Field(default=NEAR_DUP_THRESHOLD, gt=0, le=1)
-    shingle: int = Field(default=SHINGLE, ge=1)
-
-
-class ExportStage(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    format: str = EXPORT_FORMAT  # a registered export format (mixtures.export.FORMATS)
-    as_: Literal["parquet", "jsonl", "hf"] = Field(default=EXPORT_WRITER, alias="as")
-    out: str
-    think_tags: bool = False
-
-    @field_validator("format")
-    @classmethod
-    def _format(cls, value: str) -> str:
-        from mixtures.export import FORMATS
-
-        if value not in FORMATS:
-            raise ValueError(f"unknown export format {value!r}; use one of {', '.join(FORMATS.names())}")
-        return value
+STAGES = ("generate", "verify", "curate", "mix", "export", "sft", "grpo", "eval")
 
 
 class Pipeline(BaseModel):
+    """The file as written: each stage a mapping of its command's keys (checked by stage())."""
+
     model_config = ConfigDict(extra="forbid")
     workspace: str | None = None
-    generate: dict | None = None  # GenerateConfig keys
-    verify: VerifyStage | None = None
-    curate: CurateStage | None = None
-    mix: dict | None = None  # MixSpec keys
-    export: ExportStage | None = None
+    generate: dict | None = None
+    verify: dict | None = None
+    curate: dict | None = None
+    mix: dict | None = None
+    export: dict | None = None
+    sft: dict | None = None
+    grpo: dict | None = None
+    eval: dict | None = None
+
+    def stage(self, name: str, where: str = "pipeline"):
+        """The stage's settings as its command's model (GenerateConfig, MixSpec, ...); errors
+        name the file, the stage and the key."""
+        data = getattr(self, name)
+        if data is None:
+            return None
+        data = {str(k).replace("-", "_"): v for k, v in data.items()}
+        label = f"{where} {name}"
+        if name == "generate":
+            return load_config(None, {**data, "workspace": self.workspace}, file_label=label)
+        if name == "mix":
+            from mixtures.spec import parse_spec
+
+            return parse_spec(self.mix, label)
+        model = _models()[name]
+        if "workspace" in model.model_fields:  # training and eval runs are stored in the workspace
+            data["workspace"] = str(resolve_workspace(self.workspace))
+        if name == "export":
+            # the pipeline owns its `out`: a re-run with other settings replaces its earlier
+            # export (export_dir still refuses a directory that holds anything but an export)
+            data = {"mixture": (self.mix or {}).get("name"), **data, "overwrite": True}
+        try:
+            return model(**data)
+        except ValidationError as e:
+            raise ConfigError(describe(e, label)) from None
+
+
+def _models() -> dict[str, type[BaseModel]]:
+    from cotmill.config import CurateConfig, EvalConfig, ExportConfig, VerifyConfig
+    from train.grpo_config import GRPOConfig
+    from train.sft_config import SFTConfig
+
+    return {"verify": VerifyConfig, "curate": CurateConfig, "export": ExportConfig, "sft": SFTConfig,
+            "grpo": GRPOConfig, "eval": EvalConfig}  # fmt: skip
 
 
 def load_pipeline(path: str | Path, workspace: str | None = None) -> Pipeline:
@@ -88,97 +106,95 @@ def load_pipeline(path: str | Path, workspace: str | None = None) -> Pipeline:
         raise ConfigError(describe(e, str(path))) from None
     if workspace:
         pipeline.workspace = workspace
-    if pipeline.export and not pipeline.mix:
-        raise ConfigError(f"{path}: key 'export': needs a 'mix' stage to export")
-    # check the nested configs now, not after an hour of generation
-    _generate_config(pipeline, str(path))
-    _mix_spec(pipeline, str(path))
+    if pipeline.export is not None and not pipeline.mix and "mixture" not in pipeline.export:
+        raise ConfigError(f"{path}: key 'export': needs a 'mix' stage to export (or a mixture key)")
+    # check every stage now, not after an hour of generation
+    for stage in STAGES:
+        pipeline.stage(stage, str(path))
     return pipeline
 
 
-def _generate_config(pipeline: Pipeline, where: str):
-    if pipeline.generate is None:
-        return None
-    data = {k.replace("-", "_"): v for k, v in pipeline.generate.items()}
-    return load_config(None, {**data, "workspace": pipeline.workspace}, file_label=f"{where} generate")
-
-
-def _mix_spec(pipeline: Pipeline, where: str):
-    if pipeline.mix is None:
-        return None
-    from mixtures.spec import parse_spec
-
-    return parse_spec(pipeline.mix, f"{where} mix")
-
-
-def _fingerprints(pipeline: Pipeline) -> dict[str, str]:
+def _fingerprints(pipeline: Pipeline, where: str) -> dict[str, str]:
     chained, out = "", {}
     for stage in STAGES:
         value = getattr(pipeline, stage)
         if value is None:
             continue
-        settings = value.model_dump(by_alias=True) if isinstance(value, BaseModel) else value
-        chained = content_hash(chained, stage, json.dumps(settings, sort_keys=True, default=str))
+        if stage not in ("generate", "mix"):  # as the model reads it: defaults count
+            value = pipeline.stage(stage, where).model_dump(mode="json", by_alias=True, exclude={"workspace"})
+        chained = content_hash(chained, stage, json.dumps(value, sort_keys=True, default=str))
         out[stage] = chained
     return out
 
 
-def _run_stage(stage: str, pipeline: Pipeline, where: str) -> str:
+def _run_stage(stage: str, pipeline: Pipeline, where: str, say: Callable[[str], None]) -> str:
     """Run one stage; returns a one-line summary."""
-    ws = pipeline.workspace
+    from cotmill.api import Workspace
+
+    ws = Workspace(pipeline.workspace)
+    cfg = pipeline.stage(stage, where)
     if stage == "generate":
         from datagen.jobs import JobError, run_generate
 
-        cfg = _generate_config(pipeline, where)
-        stats = run_generate(cfg)
+        stats = run_generate(cfg)  # not ws.generate: Ctrl-C stops a long setup at once
         if stats.fatal or stats.failed:
             raise JobError(
                 f"generate: {stats.fatal or f'{stats.failed} completion(s) failed'}; re-run to resume"
             )
         return f"{stats.already_stored + stats.stored:,} completions stored ({stats.stored:,} new)"
     if stage == "verify":
-        from datagen.verify_runner import run_verify
-
-        stats = run_verify(ws, workers=pipeline.verify.workers, vote=pipeline.verify.vote)
+        stats = ws.verify(cfg)
         return f"{stats.judged:,} completions judged ({stats.passed:,} passed)"
     if stage == "curate":
-        from mixtures.curate import run_curate
-
-        c = pipeline.curate
-        stats = run_curate(ws, decontaminate=c.decontaminate, text_field=c.text_field, ngram=c.ngram,
-                           near_dup_threshold=c.near_dup_threshold, shingle=c.shingle)  # fmt: skip
+        stats = ws.curate(cfg)
         marks = ", ".join(f"{kind} {reason} {n:,}" for (kind, reason), n in sorted(stats.marks.items()))
         return f"{stats.curated:,} completions eligible for mixing; marked: {marks or 'nothing'}"
     if stage == "mix":
-        from mixtures.build import build_mixture
+        _, items, _ = ws.mix(cfg)
+        return f"mixture {cfg.name}: {len(items):,} items"
+    if stage == "export":
+        counts, paths = ws.export(cfg)
+        return ", ".join(f"{split} {counts.get(split, 0):,} rows -> {path}" for split, path in paths.items())
+    if stage == "sft":
+        result = ws.train_sft(cfg)
+        loss = "-" if result.train_loss is None else f"{result.train_loss:.4f}"
+        return f"run {result.run}: {result.steps} steps, train loss {loss}; final: {result.final}"
+    if stage == "grpo":
+        from train.grpo import run_grpo
 
-        spec = _mix_spec(pipeline, where)
-        with Store.open(ws) as store:
-            _, items, _ = build_mixture(store, spec)
-        return f"mixture {spec.name}: {len(items):,} items"
-    from mixtures.export import export_mixture
+        result = run_grpo(cfg, note=lambda text: say(f"grpo: warning: {text}"))
+        reward = "-" if result.reward_mean is None else f"{result.reward_mean:.4f}"
+        return (f"run {result.run}: {result.steps} steps, last reward mean {reward}, "
+                f"{result.trained_completions:,} completions trained; final: {result.final}")  # fmt: skip
+    from cotmill.api import run_evals
 
-    e = pipeline.export
-    # the pipeline owns its `out`: a re-run with other settings replaces its earlier export
-    # (export_dir still refuses a directory that holds anything but an export)
-    counts, paths = export_mixture(
-        ws, pipeline.mix["name"], e.format, e.out, e.as_, e.think_tags, overwrite=True
-    )
-    return ", ".join(f"{split} {counts.get(split, 0):,} rows -> {path}" for split, path in paths.items())
+    results = run_evals(cfg)
+    return "; ".join(f"run {r.run}: {len(r.problems):,} problems" for r in results)
 
 
-def _export_in_place(pipeline: Pipeline) -> bool:
+def _output_gone(stage: str, pipeline: Pipeline, where: str) -> bool:
+    """Whether what a finished stage made is gone, so that it must run again."""
+    if stage == "export":
+        return not _export_in_place(pipeline.stage("export", where))
+    if stage in ("sft", "grpo"):
+        return not (Path(pipeline.stage(stage, where).out) / "final").is_dir()
+    return False
+
+
+def _export_in_place(e) -> bool:
     """Whether the export directory still holds this pipeline's export (not deleted, nor
     replaced by a hand-made export of something else)."""
     from datagen.manifest import ManifestError, read_manifest
 
-    e = pipeline.export
     try:
         manifest = read_manifest(e.out)
     except ManifestError:
         return False
     return manifest is not None and (manifest.mixture, manifest.format, manifest.layout) == (
-        pipeline.mix["name"], e.format, e.as_)  # fmt: skip
+        e.mixture,
+        e.format,
+        e.as_,
+    )
 
 
 def run_pipeline(
@@ -186,18 +202,17 @@ def run_pipeline(
 ) -> Pipeline:
     pipeline = load_pipeline(path, workspace)
     where = str(path)
-    fingerprints = _fingerprints(pipeline)
+    fingerprints = _fingerprints(pipeline, where)
     for stage, fingerprint in fingerprints.items():
         with Store.open(pipeline.workspace) as store:
             done = store.con.execute(
                 "SELECT finished_at FROM pipeline_stages WHERE stage = ? AND fingerprint = ?",
                 [stage, fingerprint],
             ).fetchall()
-        output_gone = stage == "export" and not _export_in_place(pipeline)
-        if done and not output_gone:
+        if done and not _output_gone(stage, pipeline, where):
             say(f"{stage}: finished {done[0][0]:%Y-%m-%d %H:%M}, skipped")
             continue
-        say(f"{stage}: {_run_stage(stage, pipeline, where)}")
+        say(f"{stage}: {_run_stage(stage, pipeline, where, say)}")
         with Store.open(pipeline.workspace) as store:
             store.con.execute(
                 "INSERT OR REPLACE INTO pipeline_stages VALUES (?, ?, ?)",

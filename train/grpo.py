@@ -10,7 +10,7 @@ What is simplified, and why:
   being trained, so the ratio is exactly 1 and only its gradient matters: the detached current
   log-probs stand in for the old ones and a forward pass is saved.
 - The KL reference (beta > 0) is the same model with its LoRA adapter disabled (no second copy).
-  With --no-lora there is no adapter to disable, so a frozen deep copy of the starting model is kept:
+  With --no-lora (lora: false) there is no adapter to disable, so a frozen deep copy of the starting model is kept:
   twice the weights in memory, which is why LoRA is the default.
 - Batches (prompt order, sampling, rewards, dynamic sampling) are built in `train.grpo_batch`.
 - Defaults follow DAPO (token-level loss, clip-higher eps_high 0.28, no KL) with LoRA dropout 0,
@@ -26,8 +26,8 @@ import copy
 import json
 import random
 import time
+import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -35,98 +35,22 @@ import torch
 
 from train.data import check_export
 from train.grpo_batch import Batch, PromptSampler, RewardFn, collect_batch, load_prompts, verifier_rewards
-from verifiers.errors import CotmillError
+from train.grpo_config import GRPO_LOSSES, REWARD_SCALES, GRPOConfig, GRPOError, GRPOResult  # noqa: F401
 
-GRPO_LOSSES = ("grpo", "dr_grpo", "dapo")
-REWARD_SCALES = ("group", "batch", "none")
-
-
-class GRPOError(CotmillError, ValueError):
-    """A GRPO run the user set up wrong (bad setting, nothing to resume, nothing to train)."""
-
-
-@dataclass
-class GRPOConfig:
-    model: str = ""  # HF model dir (or an adapter dir: trained on top of its base + adapter)
-    data: str = ""  # rl export dir or file
-    out: str = ""
-    max_steps: int = 100
-    prompts_per_step: int = 4
-    group_size: int = 8  # G completions per prompt
-    max_new_tokens: int = 256
-    max_prompt_tokens: int = 1024  # longer prompts are left out of the pool
-    temperature: float = 1.0
-    top_p: float = 1.0
-    lr: float = 1e-5
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.0  # dropout would make the trained log-probs differ from the sampling policy's
-    target_modules: str = "all-linear"
-    no_lora: bool = False
-    beta: float = 0.0  # k3 KL weight; 0 skips the reference pass
-    epsilon_low: float = 0.2
-    epsilon_high: float | None = None  # None: 0.28 for dapo (clip-higher), epsilon_low otherwise
-    loss: str = "dapo"
-    scale_rewards: str = "group"
-    iterations: int = 1  # mu: optimiser steps per batch of rollouts
-    dynamic_sampling: bool = False
-    max_sampling_rounds: int = 3  # extra rounds dynamic sampling may draw to refill a batch
-    mask_truncated: bool = False  # completions cut off at max_new_tokens get no loss
-    overlong_buffer: int = 0  # soft overlong penalty over the last N tokens (with an `overlong` weight)
-    reward_weights: str = "verifier=1"
-    seed: int = 0
-    workspace: str | None = None
-    save_every: int = 50
-    sample_every: int = 10
-    resume: bool = False
-    run: str | None = None
-    precision: str = "auto"
-    device: str = "auto"
-    micro_batch_size: int = 0  # completions per forward/backward; 0 = the whole batch at once
-    logprob_chunk: int = 1024
-    vllm: bool = True  # sample with vLLM where it is installed on CUDA (LoRA runs only)
-
-    def eps_high(self) -> float:
-        if self.epsilon_high is not None:
-            return self.epsilon_high
-        return 0.28 if self.loss == "dapo" else self.epsilon_low
+# said once per run when a step trained no completion (see run_grpo's `note`)
+IDLE_STEP_WARNING = (
+    "step {step}: no completion was trained: in every group all {g} completions got the same reward "
+    "(reward mean {reward}, {truncated} of the completions cut off at max-new-tokens), so every advantage "
+    "is 0 and the step changed nothing. The task is too hard or too easy for this model, or the completions "
+    "are truncated (raise --max-new-tokens); --dynamic-sampling draws more prompts to find groups that differ."
+)
 
 
 def check_config(cfg: GRPOConfig) -> dict[str, float]:
-    """Raise GRPOError naming the first bad setting; returns the parsed reward weights."""
+    """The parsed reward weights; raise GRPOError naming the setting when they are bad (the
+    model's own fields were checked when it was built)."""
     from train.rewards import parse_weights
 
-    if not cfg.model or not cfg.data or not cfg.out:
-        raise GRPOError("model, data and out are required")
-    positive = ("max_steps", "prompts_per_step", "max_new_tokens", "iterations", "lr", "save_every",
-                "sample_every", "max_prompt_tokens", "logprob_chunk")  # fmt: skip
-    for name in positive:
-        if getattr(cfg, name) <= 0:
-            raise GRPOError(f"{name.replace('_', '-')} must be > 0, got {getattr(cfg, name)}")
-    if cfg.group_size < 2:
-        raise GRPOError(
-            f"group-size must be at least 2 (advantages are relative to the group), got {cfg.group_size}"
-        )
-    checks = [("loss", cfg.loss, GRPO_LOSSES), ("scale-rewards", cfg.scale_rewards, REWARD_SCALES)]
-    for name, value, allowed in checks:
-        if value not in allowed:
-            raise GRPOError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    if cfg.temperature <= 0 or not 0 < cfg.top_p <= 1:
-        raise GRPOError("temperature must be > 0 and top-p within (0, 1] (GRPO samples from the policy)")
-    if cfg.beta < 0 or cfg.epsilon_low < 0 or cfg.eps_high() < 0 or cfg.overlong_buffer < 0:
-        raise GRPOError("beta, epsilon-low, epsilon-high and overlong-buffer must be >= 0")
-    if cfg.iterations > 1 and cfg.lora_dropout > 0 and not cfg.no_lora:
-        # old and new log-probs would see different dropout masks: the ratio leaves 1 at once
-        raise GRPOError(
-            "lora-dropout must be 0 with iterations > 1 (the ratio would compare two dropout masks)"
-        )
-    if cfg.overlong_buffer > cfg.max_new_tokens:
-        raise GRPOError(
-            f"overlong-buffer {cfg.overlong_buffer} is longer than max-new-tokens {cfg.max_new_tokens}"
-        )
     try:
         weights = parse_weights(cfg.reward_weights)
     except ValueError as e:
@@ -136,45 +60,6 @@ def check_config(cfg: GRPOConfig) -> dict[str, float]:
     if "overlong" in weights and not cfg.overlong_buffer:
         raise GRPOError("the overlong reward needs --overlong-buffer > 0 (the tokens over which it ramps)")
     return weights
-
-
-def config_from(path, overrides: dict) -> GRPOConfig:
-    """A YAML file's settings (keys are GRPOConfig fields, `-` or `_`) with `overrides` on top. With
-    resume set, the run's saved out/config.json comes first, so `--out DIR --resume` is enough."""
-    import yaml
-
-    values: dict = {}
-    saved = Path(overrides.get("out") or "") / "config.json"
-    if overrides.get("resume") and overrides.get("out") and saved.is_file():
-        known = {f.name for f in fields(GRPOConfig)}
-        values = {k: v for k, v in json.loads(saved.read_text()).items() if k in known}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise GRPOError(f"{path}: cannot read config: {e}") from None
-        if not isinstance(loaded, dict):
-            raise GRPOError(f"{path}: a config file is a mapping of setting: value")
-        known = {f.name: f for f in fields(GRPOConfig)}
-        for key, value in loaded.items():
-            name = str(key).replace("-", "_")
-            if name not in known:
-                raise GRPOError(f"{path}: unknown setting {key!r}")
-            values[name] = _coerce(path, key, known[name], value)
-    values.update(overrides)
-    return GRPOConfig(**values)
-
-
-def _coerce(path, key, spec, value):
-    """A YAML value checked against the field's type (ints may stand for floats)."""
-    kind = {"int": int, "float": float, "bool": bool, "str": str}.get(str(spec.type).split(" |")[0])
-    if value is None and "None" in str(spec.type):
-        return None
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
-        raise GRPOError(f"{path}: {key} must be {kind.__name__}, got {value!r}")
-    return value
 
 
 def _logprobs(model, ids, mask, start, cfg, with_entropy=False):
@@ -224,6 +109,8 @@ def optimise(model, ref_model, optimizer, batch: Batch, cfg: GRPOConfig) -> dict
         loss_mask = loss_mask * (~torch.tensor(r.truncated, device=loss_mask.device))[:, None].float()
     adv = group_advantages(batch.rewards, cfg.group_size, cfg.scale_rewards).to(loss_mask.device)  # [N]
     n, tokens = adv.shape[0], loss_mask.sum().clamp(min=1)  # the normalisers of the whole batch
+    # completions the reward can move: a non-zero advantage and a token with a loss
+    signal = int(((adv != 0) & (loss_mask.sum(dim=1) > 0)).sum())
     rows = _trained_rows(adv, loss_mask, cfg)
     ids = torch.cat([r.prompt_ids, r.completion_ids], dim=1)[rows]  # [n, P+C]
     attn = torch.cat([r.prompt_mask, r.completion_mask], dim=1)[rows]  # [n, P+C]
@@ -256,6 +143,7 @@ def optimise(model, ref_model, optimizer, batch: Batch, cfg: GRPOConfig) -> dict
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     stats["trained_completions"] = float(len(rows))
+    stats["nonzero_adv_completions"] = float(signal)
     if micro:
         stats["entropy"] = entropy / max(1.0, float(attn[:, start:].sum()))
     return stats
@@ -274,11 +162,11 @@ def _load(cfg: GRPOConfig):
     modules = cfg.target_modules
     if modules != "all-linear":  # peft reads a plain string as a regex; a comma list means module names
         modules = [m.strip() for m in modules.split(",") if m.strip()]
-    lora = None if cfg.no_lora else LoraSettings(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
+    lora = None if not cfg.lora else LoraSettings(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
                                                  target_modules=modules)  # fmt: skip
     model, tokenizer = load_model(cfg.model, device=cfg.device, precision=cfg.precision, lora=lora)
     ref_model = None
-    if cfg.no_lora and cfg.beta > 0:  # no adapter to switch off: the reference is a frozen copy
+    if not cfg.lora and cfg.beta > 0:  # no adapter to switch off: the reference is a frozen copy
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
     return model, tokenizer, ref_model
 
@@ -288,7 +176,7 @@ def _engine(cfg: GRPOConfig):
     from train.model import is_adapter_dir
     from train.rollout import VLLMRollouts, vllm_available
 
-    if not cfg.vllm or cfg.no_lora or is_adapter_dir(cfg.model) or not vllm_available():
+    if not cfg.vllm or not cfg.lora or is_adapter_dir(cfg.model) or not vllm_available():
         return None
     rank = max(8, 1 << (cfg.lora_r - 1).bit_length())  # vLLM takes power-of-two rank limits
     return VLLMRollouts(cfg.model, max_lora_rank=rank, seed=cfg.seed,
@@ -337,11 +225,19 @@ def _sample_text(batch: Batch, cfg: GRPOConfig, k: int = 4) -> str:
     return "\n\n".join(parts)
 
 
-def run_grpo(cfg: GRPOConfig, reward_fn: RewardFn | None = None, on_step: StepHook | None = None) -> dict:
-    """Train; returns the summary (run, steps, last reward mean, final dir). Writes out/final at the end.
+def run_grpo(
+    cfg: GRPOConfig,
+    reward_fn: RewardFn | None = None,
+    on_step: StepHook | None = None,
+    note: Callable[[str], None] | None = None,
+) -> GRPOResult:
+    """Train; returns a GRPOResult (run, steps, last reward mean, final dir, completions trained).
+    Writes out/final at the end.
 
     reward_fn replaces the verifier rewards (any callable like train.rewards.compute_rewards);
-    on_step(step, values, max_steps) sees each step's logged values (the CLI prints them)."""
+    on_step(step, values, max_steps) sees each step's logged values (the CLI prints them);
+    note(text) is told, once per run, when a step trained no completion (default: a Python
+    warning), since such a run otherwise ends as if it had learnt something."""
     from train.checkpoint import save_checkpoint
     from train.metrics import RunLogger
     from train.model import save_model
@@ -351,6 +247,7 @@ def run_grpo(cfg: GRPOConfig, reward_fn: RewardFn | None = None, on_step: StepHo
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
+    started = time.perf_counter()
     out = Path(cfg.out)
     check_export(cfg.data, ("rl",), "train grpo")  # before the model loads: a wrong export fails fast
     model, tokenizer, ref_model = _load(cfg)
@@ -360,12 +257,14 @@ def run_grpo(cfg: GRPOConfig, reward_fn: RewardFn | None = None, on_step: StepHo
     state = _resume(cfg, model, optimizer, scheduler) if cfg.resume else {"step": 0, "sampler": {}}
     sampler = PromptSampler(len(rows), cfg.seed, **state.get("sampler", {}))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    (out / "config.json").write_text(json.dumps(cfg.model_dump(), indent=2))
     logger = RunLogger(kind="grpo", out_dir=out, workspace=cfg.workspace, run=state.get("run") or cfg.run,
-                       model=str(cfg.model), data=str(cfg.data), config=asdict(cfg))  # fmt: skip
+                       model=str(cfg.model), data=str(cfg.data), config=cfg.model_dump())  # fmt: skip
     reward_fn = reward_fn or verifier_rewards(weights, cfg)
+    note = note or _warn
     model.train()
     last: dict[str, float] = {}
+    trained = idle = 0
     engine = None
     try:
         with logger:  # an exception marks the run failed (interrupted on Ctrl-C) in `runs`
@@ -374,19 +273,37 @@ def run_grpo(cfg: GRPOConfig, reward_fn: RewardFn | None = None, on_step: StepHo
                 last = _train_step(step, model, tokenizer, ref_model, optimizer, rows, prompts, sampler, cfg,
                                    reward_fn, engine, logger)  # fmt: skip
                 scheduler.step()
+                count = int(last.get("train/nonzero_adv_completions", 0))
+                trained += count
+                if count == 0:
+                    if not idle:
+                        note(_idle_text(step, last, cfg))
+                    idle += 1
                 if on_step is not None:
                     on_step(step, last, cfg.max_steps)
                 if step % cfg.save_every == 0 or step == cfg.max_steps:
-                    keep = {"sampler": sampler.state(), "run": logger.run, "config": asdict(cfg)}
+                    keep = {"sampler": sampler.state(), "run": logger.run, "config": cfg.model_dump()}
                     save_checkpoint(out, step, model, optimizer, scheduler, {"step": step, **keep})
             final = save_model(model, tokenizer, out / "final")
-            reward = last.get("reward/total_mean")
-            summary = {"run": logger.run, "steps": cfg.max_steps, "final": str(final), "reward_mean": reward}
-            logger.finish("finished", summary)
+            result = GRPOResult(run=logger.run, steps=cfg.max_steps, final=final,
+                                reward_mean=last.get("reward/total_mean"), trained_completions=trained,
+                                idle_steps=idle, seconds=time.perf_counter() - started)  # fmt: skip
+            logger.finish("finished", result.summary())
     finally:
         if engine is not None:
             engine.close()
-    return summary
+    return result
+
+
+def _warn(text: str) -> None:
+    warnings.warn(text, RuntimeWarning, stacklevel=3)
+
+
+def _idle_text(step: int, values: dict[str, float], cfg: GRPOConfig) -> str:
+    reward = values.get("reward/total_mean")
+    truncated = values.get("completion/truncated_share")
+    return IDLE_STEP_WARNING.format(step=step, g=cfg.group_size, reward="-" if reward is None else f"{reward:.3g}",
+                                    truncated="-" if truncated is None else f"{truncated:.0%}")  # fmt: skip
 
 
 def _train_step(step, model, tokenizer, ref_model, optimizer, rows, prompts, sampler, cfg, reward_fn, engine,

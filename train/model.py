@@ -27,6 +27,11 @@ from train.model_check import (
 
 ADAPTER_CONFIG = "adapter_config.json"
 
+# peft reads transformers' deprecated `is_gradient_checkpointing` on every wrap: its
+# FutureWarning says nothing to our users, who would see it in every training, eval and
+# teacher run. Added once, when the module loads, for every caller (CLI, API, pipeline).
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
 
 @dataclass
 class LoraSettings:
@@ -272,9 +277,6 @@ def load_model(
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
 
-    # peft reads transformers' deprecated `is_gradient_checkpointing` on every wrap: its
-    # FutureWarning says nothing to our users, who see it in every eval and teacher run
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     if lora is not None:
         model = get_peft_model(model, lora.peft_config())
         # record where this adapter's base is: the adapter dir when one was merged in, so

@@ -85,6 +85,23 @@ def test_keywords_and_a_config_are_the_same_job(tmp_path):
     assert ws.generate_config(cfg, count=4).count == 4  # keywords win over the config
 
 
+def test_each_method_takes_its_config_model_or_its_keys(tmp_path):
+    from cotmill import CurateConfig, ExportConfig, VerifyConfig
+
+    ws = Workspace(tmp_path / "w")
+    ws.generate(**{**JOB, "count": 6, "error_rate": 0.3})
+    assert ws.verify(VerifyConfig(job="a", workers=1)).judged == 12
+    assert ws.verify(job="a", workers=1).judged == 0  # the same call: nothing left to judge
+    by_model = ws.curate(CurateConfig(min_tokens=1, decontaminate="", ngram=6))
+    by_keys = ws.curate(min_tokens=1, decontaminate=[], ngram=6)
+    assert (by_model.curated, by_model.marks) == (by_keys.curated, by_keys.marks)
+    ws.mix({"name": "m", "total": 4, "ratios": {"math": 0.5, "logic": 0.5}})
+    config = ExportConfig(mixture="m", out=str(tmp_path / "a"), **{"as": "jsonl"})
+    counts, _ = ws.export(config)
+    assert counts == ws.export(config, out=str(tmp_path / "b"))[0] == {"train": 4}  # keywords win
+    assert (tmp_path / "b" / "train.jsonl").exists()
+
+
 def test_errors_are_the_librarys_own(tmp_path):
     ws = Workspace(tmp_path / "w")
     with pytest.raises(ConfigError, match="key 'cuont': unknown key"):
@@ -96,8 +113,10 @@ def test_errors_are_the_librarys_own(tmp_path):
     ws.generate(**{**JOB, "count": 2})
     with pytest.raises(SpecError, match="ratios"):
         ws.mix({"name": "m", "total": 4})
-    with pytest.raises(TypeError, match="shingel"):
+    with pytest.raises(ConfigError, match="Workspace.curate: key 'shingel': unknown key"):
         ws.curate(shingel=3)
+    with pytest.raises(ConfigError, match="Workspace.export: key 'format'"):
+        ws.export("m", format="csv", out=str(tmp_path / "x"))
     from cotmill.sqlcmd import SqlError
 
     with pytest.raises(SqlError, match="read-only"):
@@ -138,7 +157,7 @@ def test_train_and_eval_store_their_runs_in_the_workspace(tiny_model_dir, worksp
     assert sft.steps == 1 and (tmp_path / "sft" / "final" / "adapter_config.json").exists()
     grpo = ws.train_grpo(model=str(tiny_model_dir), data=str(workspace_exports.rl), out=str(tmp_path / "grpo"),
                          max_steps=1, prompts_per_step=2, group_size=2, max_new_tokens=4, run="api-grpo")  # fmt: skip
-    assert grpo["steps"] == 1
+    assert grpo.steps == 1 and grpo.final == tmp_path / "grpo" / "final"
     result = ws.eval(sft.final, workspace_exports.rl, limit=2, max_new_tokens=4, run="api-eval")
     assert len(result.problems) == 2
     runs = ws.sql("SELECT run, status FROM runs WHERE run LIKE 'api-%' ORDER BY run").rows()

@@ -58,7 +58,7 @@ def test_user_errors_are_clear(tiny_model_dir, workspace_exports, tmp_path):  # 
         (["--model", model, "--data", str(workspace_exports.sft), "--workspace", str(tmp_path / "other")],
          "--workspace"),
         (["--model", model, "--model", model, "--model", model, "--data", rl], "two for a before/after"),
-        (["--model", model, "--data", rl, "--samples", "0"], "--samples must be at least 1"),
+        (["--model", model, "--data", rl, "--samples", "0"], "--samples: Input should be greater than or equal to 1"),
         (["--model", model, "--data", str(tmp_path / "missing-export")], "missing-export"),
     ]  # fmt: skip
     for args, message in cases:

@@ -20,7 +20,11 @@ def test_grpo_trains_stores_metrics_and_resumes(tiny_model_dir, workspace_export
     done = run_cli(*args, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "run cli-grpo: 2 steps" in done.stdout and f"final: {out / 'final'}" in done.stdout
-    assert "step 2/2" in done.stderr
+    assert "step 2/2" in done.stderr and "  trained " in done.stderr
+    # a run in which no completion trained says so, loudly, and only then
+    trained = int(done.stdout.split(" completions trained")[0].rsplit(" ", 1)[1].replace(",", ""))
+    assert ("warning: step 1: no completion was trained" in done.stderr) == (trained == 0), done.stderr
+    assert ("step(s) trained no completion" in done.stderr) == (trained == 0)
     assert "data: mixture train-mix, format rl, " in done.stderr
     assert (out / "final" / "adapter_config.json").exists()
     names = dict(query(ws, "SELECT name, count(*) FROM metrics WHERE run = 'cli-grpo' GROUP BY name"))
@@ -45,7 +49,7 @@ def test_grpo_errors_are_one_line(tiny_model_dir, workspace_exports, tmp_path):
     bad = tmp_path / "grpo.yaml"
     bad.write_text("model: m\ndata: d\nout: o\ngroup-sise: 4\n")
     done = run_cli("train", "grpo", "--config", str(bad))
-    assert done.returncode != 0 and f"error: {bad}: unknown setting 'group-sise'" in done.stderr
+    assert done.returncode != 0 and f"error: {bad}: key 'group_sise': unknown key" in done.stderr
     absent = run_cli("train", "grpo", "--model", str(tmp_path / "nope"), "--data", str(tmp_path), "--out",
                      str(tmp_path / "o"))  # fmt: skip
     assert (

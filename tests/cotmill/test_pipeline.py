@@ -102,3 +102,57 @@ def test_an_export_refuses_items_that_a_later_curate_marked(tmp_path):
     result = run_cli("export", "-w", str(ws), "--mixture", "m", "--out", str(tmp_path / "again"))
     assert result.returncode != 0 and "1 item(s) of mixture 'm' are no longer eligible" in result.stderr
     assert "cotmill mix build" in result.stderr
+
+
+def test_every_stage_takes_its_commands_keys_and_refuses_unknown_ones(tmp_path):
+    from cotmill.pipeline import load_pipeline
+    from datagen.config import ConfigError
+
+    data = pipeline(tmp_path)
+    # keys the CLI has and the old stages lacked: verify's job, curate's filters, export's rates
+    data["verify"] = {"job": "p", "workers": 1}
+    data["curate"] = {"min_tokens": 1, "require_think": False, "decontaminate": []}
+    data["export"] |= {"min_pass_rate": 0, "max_pass_rate": 1}
+    data["sft"] = {"model": "m", "data": "d", "out": str(tmp_path / "sft"), "lora": False, "max-steps": 3}
+    data["grpo"] = {"model": "m", "data": "d", "out": str(tmp_path / "grpo"), "lora": False, "group_size": 4}
+    data["eval"] = {"model": ["a", "b"], "data": "d", "samples": 2}
+    loaded = load_pipeline(write(tmp_path / "ok.yaml", data))
+    sft, grpo, ev = (loaded.stage(name) for name in ("sft", "grpo", "eval"))
+    assert (sft.max_steps, sft.lora, grpo.lora, grpo.group_size, ev.samples) == (3, False, False, 4, 2)
+    assert sft.workspace == grpo.workspace == ev.workspace == str(tmp_path / "w")  # runs go to the workspace
+    assert loaded.stage("export").mixture == "m"  # the mix stage's
+    for stage, key, message in [("verify", "wrokers", "unknown key"), ("curate", "min_tokens", "greater than"),
+                                ("export", "as", "parquet"), ("sft", "lorra", "unknown key"),
+                                ("grpo", "group_size", "greater than or equal to 2"), ("eval", "split", "val")]:  # fmt: skip
+        bad = pipeline(tmp_path) | {k: data[k] for k in ("sft", "grpo", "eval")}
+        bad[stage] = {**bad[stage], key: -1 if key in ("min_tokens", "group_size") else "x"}
+        with pytest.raises(ConfigError, match=rf"bad.yaml {stage}: key '{key}': .*{message}"):
+            load_pipeline(write(tmp_path / "bad.yaml", bad))
+
+
+def test_a_pipeline_trains_and_evaluates(tmp_path, tiny_model_dir):
+    """sft and eval stages after the export: the same settings as `train sft` and `eval`, stored in
+    the workspace; a re-run skips them while the run's final/ model is there."""
+    data = pipeline(tmp_path)
+    out = tmp_path / "sft"
+    data["sft"] = {"model": str(tiny_model_dir), "data": str(tmp_path / "out"), "out": str(out), "max_steps": 1,
+                   "batch_size": 2, "max_length": 128, "eval_samples": 0, "run": "p-sft"}  # fmt: skip
+    data["eval"] = {"model": str(out / "final"), "data": str(tmp_path / "out"), "split": "train", "limit": 2,
+                    "max_new_tokens": 4, "run": "p-eval"}  # fmt: skip
+    said: list[str] = []
+    path = write(tmp_path / "p.yaml", data)
+    run_pipeline(path, say=said.append)
+    assert said[-2].startswith("sft: run p-sft: 1 steps") and said[-1] == "eval: run p-eval: 2 problems"
+    con = duckdb.connect(str(tmp_path / "w" / "cotmill.duckdb"), read_only=True)
+    assert con.execute("SELECT run, status FROM runs ORDER BY run").fetchall() == [
+        ("p-eval", "finished"), ("p-sft", "finished")]  # fmt: skip
+    con.close()
+    said.clear()
+    run_pipeline(path, say=said.append)
+    assert all(line.endswith("skipped") for line in said) and len(said) == 7
+    import shutil
+
+    shutil.rmtree(out)  # a training run whose model is gone runs again
+    said.clear()
+    run_pipeline(path, say=said.append)
+    assert [line.endswith("skipped") for line in said] == [True] * 5 + [False, True]

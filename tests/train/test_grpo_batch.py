@@ -34,7 +34,15 @@ def test_dynamic_sampling_drops_equal_groups_and_refills(tiny_model_dir):
     rows = [{"prompt": QUESTION, "flat": i % 3 != 0} for i in range(9)]  # 3 mixed, 6 flat
     prompts = [[5 + i, 6, 7] for i in range(9)]
     gen = torch.Generator().manual_seed(0)
-    cfg = GRPOConfig(prompts_per_step=3, group_size=4, max_new_tokens=2, dynamic_sampling=True)
+    cfg = GRPOConfig(
+        model="m",
+        data="d",
+        out="o",
+        prompts_per_step=3,
+        group_size=4,
+        max_new_tokens=2,
+        dynamic_sampling=True,
+    )
 
     batch = collect_batch(model, tok, rows, prompts, PromptSampler(9, 0), cfg, _flat_or_mixed, gen)
     assert len(batch.rows) == 3 * 4 and not any(r["flat"] for r in batch.rows)

@@ -293,3 +293,31 @@ def test_a_training_run_dir_stands_for_its_final_model(tiny_model_dir, tmp_path)
     shutil.copytree(tiny_model_dir, tmp_path / "m")
     shutil.copytree(tiny_model_dir, tmp_path / "m" / "final")
     assert run_model_dir(tmp_path / "m") == tmp_path / "m"
+
+
+def test_transformers_deprecation_warning_does_not_reach_users(tiny_model_dir, tmp_path):
+    """peft reads transformers' deprecated is_gradient_checkpointing when it wraps or merges a
+    model; a user's own script (a fresh interpreter, Python's default filters) sees nothing of
+    it, on the first load or any later one, and train.model adds its filter only once."""
+    import subprocess
+    import sys
+
+    script = f"""
+import warnings
+from train.model import LoraSettings, load_model, merge_adapter, save_model
+for _ in range(2):
+    model, tok = load_model({str(tiny_model_dir)!r}, lora=LoraSettings(r=4))
+adapter = save_model(model, tok, {str(tmp_path / "adapter")!r})
+merge_adapter(adapter, {str(tmp_path / "merged")!r})
+load_model(adapter, trainable=False)
+ours = [f for f in warnings.filters if f[1] is not None and "is_gradient_checkpointing" in f[1].pattern]
+print("filters:", len(ours))
+"""
+    from tests.conftest import REPO
+
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "is_gradient_checkpointing" not in done.stderr, done.stderr[-2000:]
+    assert "filters: 1" in done.stdout
