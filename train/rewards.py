@@ -31,9 +31,7 @@ import torch
 from torch import Tensor
 
 import verifiers
-import verifiers.code  # noqa: F401 - registers the code verifier (see _verifier)
-import verifiers.logic  # noqa: F401 - registers the logic checkers (see _verifier)
-import verifiers.math  # noqa: F401 - registers the math verifier
+from train.data import DataError
 from verifiers.answers import ANSWER_KINDS, has_answer
 from verifiers.registry import Registry
 
@@ -111,15 +109,14 @@ def _problem(row: dict) -> SimpleNamespace:
 
 
 def _verifier(row: dict) -> Callable:
-    """The row's verifier; a missing or unknown name is a data error, not a 0 reward.
-
-    The verifier modules are imported above: the registry loads them itself only while it
-    is empty, and importing any verifier module already fills it."""
+    """The row's verifier; a missing or unknown name is a DataError (the CLI prints it as
+    one line), not a 0 reward. The registry loads the built-in and plugin verifiers on
+    this first lookup."""
     name = row.get("verifier")
     try:
         return verifiers.get(name)
     except KeyError as exc:
-        raise ValueError(f"rl row {row.get('problem_id', '?')}: {exc.args[0]}") from None
+        raise DataError(f"rl row {row.get('problem_id', '?')}: {exc.args[0]}") from None
 
 
 def verifier_reward(row: dict, text: str) -> float:

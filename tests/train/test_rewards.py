@@ -13,6 +13,7 @@ import torch
 import verifiers
 from datagen.tasks import get_task, make_problem, solve_problem
 from datagen.teachers.render import render_solution
+from train.data import DataError
 from train.rewards import (
     REWARDS,
     compute_rewards,
@@ -111,10 +112,11 @@ def test_a_raising_or_nan_verifier_scores_zero():
 
 
 def test_unknown_verifier_is_a_data_error():
+    # a DataError is a CotmillError: `cotmill eval` and `train grpo` print it as one line
     row, solution = rl_row("arithmetic")
-    with pytest.raises(ValueError, match="unknown verifier 'nope'"):
+    with pytest.raises(DataError, match="unknown verifier 'nope'"):
         verifier_reward({**row, "verifier": "nope"}, solution)
-    with pytest.raises(ValueError, match="unknown verifier"):
+    with pytest.raises(DataError, match="unknown verifier"):
         compute_rewards([row, {**row, "verifier": "nope"}], [solution] * 2, [1, 1],
                         weights=None, max_new_tokens=8, overlong_buffer=0)  # fmt: skip
 
