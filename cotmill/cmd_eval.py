@@ -72,8 +72,6 @@ def results_table(results) -> Table:
 def eval_command(**params) -> None:
     """Evaluate models on an export's problems: pass@1, pass@K and maj@K per domain and task,
     judged by the verifiers and stored in the workspace's runs and evals tables."""
-    from datagen.store import WorkspaceError
-
     params["models"] = list(params["models"]) or None
     config = build(eval_command, params)
     try:
@@ -83,10 +81,8 @@ def eval_command(**params) -> None:
         raise UserError(
             f"cotmill eval needs the training extras (pip install 'cotmill[train]'): {e}"
         ) from None
-    try:
-        click.echo(describe_export(config.data), err=True)
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    # a CotmillError (a bad export, model, workspace or row) is one line: see cotmill.cli
+    click.echo(describe_export(config.data), err=True)
 
     def stored(result, file) -> None:
         click.echo(
@@ -95,8 +91,6 @@ def eval_command(**params) -> None:
 
     try:
         results = run_evals(config, on_result=stored)
-    except (ValueError, WorkspaceError) as e:
-        raise UserError(str(e)) from None
     except OSError as e:
         raise UserError(f"{e.filename or config.out}: {e.strerror or e}") from None
     Console(width=None if sys.stdout.isatty() else 160).print(results_table(results))

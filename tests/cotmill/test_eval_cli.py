@@ -67,3 +67,16 @@ def test_user_errors_are_clear(tiny_model_dir, workspace_exports, tmp_path):  # 
         result = runner.invoke(main, ["eval", *args])
         assert result.exit_code != 0 and isinstance(result.exception, SystemExit), (args, result.exception)
         assert message in result.output, (args, result.output)
+
+
+def test_an_unknown_verifier_in_the_rows_is_one_line(tiny_model_dir, workspace_exports, tmp_path):  # noqa: F811
+    """A row naming a verifier nothing registers (a plugin not installed here) is the data's
+    fault: one line naming the row and the verifier, no traceback."""
+    data = tmp_path / "rl"
+    shutil.copytree(workspace_exports.rl, data)
+    rows = [json.loads(line) for line in (data / "val.jsonl").read_text().splitlines()]
+    (data / "val.jsonl").write_text("".join(json.dumps({**r, "verifier": "plugin.gone"}) + "\n" for r in rows))
+    result = CliRunner().invoke(main, ["eval", "--model", str(tiny_model_dir), "--data", str(data), "--limit", "1",
+                                       "--max-new-tokens", "4", "--workspace", str(workspace_exports.workspace)])  # fmt: skip
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "error: rl row " in result.output and "unknown verifier 'plugin.gone'" in result.output, result.output
