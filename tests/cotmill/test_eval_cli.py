@@ -75,8 +75,12 @@ def test_an_unknown_verifier_in_the_rows_is_one_line(tiny_model_dir, workspace_e
     data = tmp_path / "rl"
     shutil.copytree(workspace_exports.rl, data)
     rows = [json.loads(line) for line in (data / "val.jsonl").read_text().splitlines()]
-    (data / "val.jsonl").write_text("".join(json.dumps({**r, "verifier": "plugin.gone"}) + "\n" for r in rows))
+    (data / "val.jsonl").write_text(
+        "".join(json.dumps({**r, "verifier": "plugin.gone"}) + "\n" for r in rows)
+    )
     result = CliRunner().invoke(main, ["eval", "--model", str(tiny_model_dir), "--data", str(data), "--limit", "1",
                                        "--max-new-tokens", "4", "--workspace", str(workspace_exports.workspace)])  # fmt: skip
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
-    assert "error: rl row " in result.output and "unknown verifier 'plugin.gone'" in result.output, result.output
+    assert "error: rl row " in result.output and "unknown verifier 'plugin.gone'" in result.output, (
+        result.output
+    )
