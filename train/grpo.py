@@ -35,7 +35,7 @@ import torch
 
 from train.data import check_export
 from train.grpo_batch import Batch, PromptSampler, RewardFn, collect_batch, load_prompts, verifier_rewards
-from train.grpo_config import GRPO_LOSSES, REWARD_SCALES, GRPOConfig, GRPOError, GRPOResult  # noqa: F401
+from train.grpo_config import GRPOConfig, GRPOError, GRPOResult  # noqa: F401 - run_grpo's API
 
 # said once per run when a step trained no completion (see run_grpo's `note`)
 IDLE_STEP_WARNING = (

@@ -13,9 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from verifiers.errors import CotmillError
 
-GRPO_LOSSES = ("grpo", "dr_grpo", "dapo")
-REWARD_SCALES = ("group", "batch", "none")
-
 
 class GRPOError(CotmillError, ValueError):
     """A GRPO run the user set up wrong (bad setting, nothing to resume, nothing to train)."""
