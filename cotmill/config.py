@@ -76,11 +76,9 @@ class ExportConfig(BaseModel):
     @field_validator("format")
     @classmethod
     def _format(cls, value: str) -> str:
-        from mixtures.export import FORMATS  # plugins' formats too
+        from mixtures.export import check_format  # plugins' formats too
 
-        if value not in FORMATS:
-            raise ValueError(f"unknown export format {value!r}; use one of {', '.join(FORMATS.names())}")
-        return value
+        return check_format(value)  # an ExportError is a ValueError: pydantic names the key
 
     @model_validator(mode="after")
     def _rates(self) -> ExportConfig:

@@ -55,6 +55,7 @@ __all__ = [
     "WRITERS",
     "ExportError",
     "ExportOptions",
+    "check_format",
     "export_mixture",
     "export_rows",
     "register",
@@ -78,6 +79,14 @@ def register(name: str, fn=None):
     """`@register("alpaca")` on `fn(store, items, options) -> list[dict]`, each row with its
     `split` ("train" or "val", as the item's)."""
     return FORMATS.register(name, fn)
+
+
+def check_format(fmt: str) -> str:
+    """`fmt` if it is a registered format (a plugin's too); ExportError otherwise. What
+    export_rows and the config models (cotmill.config.ExportConfig) check a format with."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS.names())}")
+    return fmt
 
 
 # the latest verdict of a completion by its problem's own verifier, as `curated` reads it
@@ -273,8 +282,7 @@ def export_rows(
     store: Store, mixture: str, fmt: str, think_tags: bool = False, pass_rates: tuple = (None, None)
 ) -> list[dict]:
     """The rows of one format, each with its `split`."""
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS.names())}")
+    check_format(fmt)
     found = store.con.execute("SELECT spec FROM mixtures WHERE name = ?", [mixture]).fetchall()
     if not found:
         names = [r[0] for r in store.con.execute("SELECT name FROM mixtures ORDER BY name").fetchall()]

@@ -122,7 +122,8 @@ def test_every_stage_takes_its_commands_keys_and_refuses_unknown_ones(tmp_path):
     assert sft.workspace == grpo.workspace == ev.workspace == str(tmp_path / "w")  # runs go to the workspace
     assert loaded.stage("export").mixture == "m"  # the mix stage's
     for stage, key, message in [("verify", "wrokers", "unknown key"), ("curate", "min_tokens", "greater than"),
-                                ("export", "as", "parquet"), ("sft", "lorra", "unknown key"),
+                                ("export", "as", "parquet"), ("export", "format", "unknown export format 'x'"),
+                                ("sft", "lorra", "unknown key"),
                                 ("grpo", "group_size", "greater than or equal to 2"), ("eval", "split", "val")]:  # fmt: skip
         bad = pipeline(tmp_path) | {k: data[k] for k in ("sft", "grpo", "eval")}
         bad[stage] = {**bad[stage], key: -1 if key in ("min_tokens", "group_size") else "x"}

@@ -213,6 +213,15 @@ def test_unknown_mixture_is_a_clear_error(workspace, tmp_path):
     assert result.exit_code == 1 and "no mixture named 'nope'" in result.output
 
 
+def test_unknown_format_is_a_clear_error(workspace):
+    # the API's check, which the CLI's --format choices and the pipeline's export.format share
+    with (
+        Store.open(workspace, read_only=True) as store,
+        pytest.raises(ExportError, match="unknown export format 'x'; use one of sft, rl, prm, dpo"),
+    ):
+        export_rows(store, "nope", "x")
+
+
 def test_split_reasoning_keeps_the_final_code_block_as_answer():
     text = "Step 1: plan.\n\nHere it is:\n\n```python\ndef f():\n\n    return 1\n```"
     think, answer = split_reasoning(text, None)
