@@ -81,13 +81,10 @@ def sql(query, workspace, fmt, out, write, force, allow_files, max_rows) -> None
     A read-only query sees the workspace and no other file unless --allow-files;
     --out and --format parquet always write. --write refuses to drop or alter the
     tables cotmill's commands need unless --force."""
-    from cotmill.sqlcmd import SqlError, run_sql
-    from datagen.store import WorkspaceError
+    from cotmill.sqlcmd import run_sql
 
-    try:
-        run_sql(query, workspace, fmt, out, write, max_rows, force, allow_files)
-    except (SqlError, WorkspaceError) as e:
-        raise UserError(str(e)) from None
+    # a SqlError or WorkspaceError is a CotmillError: one line, see _Cotmill
+    run_sql(query, workspace, fmt, out, write, max_rows, force, allow_files)
 
 
 @from_model(VerifyConfig)
@@ -214,12 +211,9 @@ def report(workspace, out) -> None:
     teacher; completion lengths; cost; mixture composition; training runs and their
     curves; evals before and after."""
     from cotmill.report import write_report
-    from datagen.store import WorkspaceError
 
-    try:
+    try:  # a WorkspaceError is a CotmillError: one line, see _Cotmill
         path = write_report(workspace, out)
-    except WorkspaceError as e:
-        raise UserError(str(e)) from None
     except OSError as e:
         raise UserError(f"cannot write {out}: {e.strerror or e}") from None
     click.echo(f"report: {path}")

@@ -35,12 +35,12 @@ def _plan_table(plan, items) -> Table:
 
 
 def _run(spec_file: str, workspace, write: bool) -> None:
-    from datagen.store import Store, WorkspaceError
+    from datagen.store import Store
     from mixtures.build import build_mixture, plan_mixture
     from mixtures.planner import ShortfallError
-    from mixtures.spec import SpecError, load_spec
+    from mixtures.spec import load_spec
 
-    try:
+    try:  # any other CotmillError (a bad spec, no workspace) is one line: see cotmill.cli
         spec = load_spec(spec_file)
         if write:
             with Store.open(workspace, create=False) as store:
@@ -51,8 +51,6 @@ def _run(spec_file: str, workspace, write: bool) -> None:
     except ShortfallError as e:
         if not write and e.plan is not None:  # the table shows what is short next to the rest
             Console(width=None if sys.stdout.isatty() else 160).print(_plan_table(e.plan, []))
-        raise UserError(str(e)) from None
-    except (SpecError, WorkspaceError) as e:
         raise UserError(str(e)) from None
     Console(width=None if sys.stdout.isatty() else 160).print(_plan_table(plan, items))
     if write:
@@ -110,17 +108,13 @@ def export(workspace, **flags) -> None:
     export owns: a non-empty directory is refused unless --overwrite. cotmill-export.json there
     records the mixture, format, row counts and time; `cotmill train` reads and prints it."""
     from cotmill.api import Workspace
-    from datagen.store import WorkspaceError
-    from mixtures.export import ExportError
     from mixtures.export_dir import check_out
 
     config = build_config(export, flags)
     out, fmt, mixture = config.out, config.format, config.mixture
-    try:
+    try:  # a CotmillError (no such mixture, a bad --out, no workspace) is one line: see cotmill.cli
         replaced = check_out(out, config.overwrite)
         counts, paths = Workspace(workspace).export(config)
-    except (ExportError, WorkspaceError) as e:
-        raise UserError(str(e)) from None
     except OSError as e:
         raise UserError(f"cannot write {out}: {e.strerror or e}") from None
     if replaced is not None:

@@ -106,3 +106,24 @@ def test_cotmill_run_tells_a_user_error_from_deep_inside_a_stage_in_one_line(tmp
     assert result.stderr == (
         "error: teacher openai:some-model: environment variable COTMILL_TEST_UNSET_KEY is not set (the API key)\n"
     )
+
+
+def test_every_command_that_reads_a_workspace_says_when_there_is_none(tmp_path):
+    """A missing workspace is a WorkspaceError: one line from every command, none created."""
+    from click.testing import CliRunner
+
+    from cotmill.cli import main
+
+    spec = tmp_path / "mix.yaml"
+    spec.write_text(yaml.safe_dump({"name": "m", "total": 4, "ratios": {"math": 1.0}}))
+    w = str(tmp_path / "nowhere")
+    commands = [["verify"], ["curate"], ["mix", "plan", str(spec)], ["mix", "build", str(spec)],
+                ["export", "--mixture", "m", "--out", str(tmp_path / "out")], ["sql", "select 1"],
+                ["report", "--out", str(tmp_path / "r.html")]]  # fmt: skip
+    for args in commands:
+        result = CliRunner().invoke(main, [*args, "-w", w])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (args, result.exception)
+        assert (
+            result.output == f"error: no workspace at {w} (no cotmill.duckdb); run `cotmill generate` first\n"
+        )
+    assert not (tmp_path / "nowhere").exists()
