@@ -118,18 +118,13 @@ def grpo(config_file, run_name, **flags) -> None:
     k3 KL against the adapter-disabled model, dynamic sampling; checkpoints and --resume; writes
     OUT/final."""
     overrides = {k: v for k, v in {**flags, "run": run_name}.items() if v is not None}
-    from datagen.config import ConfigError
     from train.grpo_config import load_grpo_config
 
+    # a CotmillError (a bad setting, export or model) is one line: see cotmill.cli
+    config = _default_workspace(load_grpo_config(config_file, overrides))
     try:
-        config = _default_workspace(load_grpo_config(config_file, overrides))
-    except ConfigError as e:
-        raise UserError(str(e)) from None
-    try:
-        from datagen.store import WorkspaceError
-        from train.data import DataError, describe_export
-        from train.grpo import GRPOError, run_grpo
-        from train.model import ModelError
+        from train.data import describe_export
+        from train.grpo import run_grpo
     except ImportError as e:
         raise UserError(
             f"cotmill train needs the training extras (pip install 'cotmill[train]'): {e}"
@@ -140,8 +135,6 @@ def grpo(config_file, run_name, **flags) -> None:
     try:
         click.echo(describe_export(config.data), err=True)
         result = run_grpo(config, on_step=_echo_step, note=_warn)
-    except (GRPOError, DataError, ModelError, WorkspaceError) as e:
-        raise UserError(str(e)) from None
     except OSError as e:
         raise UserError(f"cannot write {config.out}: {e.strerror or e}") from None
     reward = result.reward_mean

@@ -131,18 +131,13 @@ def sft(config_file, run_name, **flags) -> None:
     rows, warmup + cosine; eval loss and verifier accuracy on the val split; checkpoints and
     --resume; writes OUT/final (and OUT/merged with --merge)."""
     overrides = {k: v for k, v in {**flags, "run": run_name}.items() if v is not None}
-    from datagen.config import ConfigError
     from train.sft_config import load_sft_config
 
+    # a CotmillError (a bad setting, export or model) is one line: see cotmill.cli
+    config = _workspace(load_sft_config(config_file, overrides))
     try:
-        config = _workspace(load_sft_config(config_file, overrides))
-    except ConfigError as e:
-        raise UserError(str(e)) from None
-    try:
-        from datagen.store import WorkspaceError
-        from train.data import DataError, describe_export
-        from train.model import ModelError
-        from train.sft import SFTError, run_sft
+        from train.data import describe_export
+        from train.sft import run_sft
     except ImportError as e:
         raise UserError(
             f"cotmill train needs the training extras (pip install 'cotmill[train]'): {e}"
@@ -155,8 +150,6 @@ def sft(config_file, run_name, **flags) -> None:
         click.echo(describe_export(config.data), err=True)
         with progress.bar:
             result = run_sft(config, progress.events)
-    except (SFTError, DataError, ModelError, WorkspaceError) as e:
-        raise UserError(str(e)) from None
     except OSError as e:
         raise UserError(f"cannot write {config.out}: {e.strerror or e}") from None
     _summary(result)
