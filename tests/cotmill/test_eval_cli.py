@@ -79,7 +79,7 @@ def test_an_unknown_verifier_in_the_rows_is_one_line(tiny_model_dir, workspace_e
         "".join(json.dumps({**r, "verifier": "plugin.gone"}) + "\n" for r in rows)
     )
     result = CliRunner().invoke(main, ["eval", "--model", str(tiny_model_dir), "--data", str(data), "--limit", "1",
-                                       "--max-new-tokens", "4", "--workspace", str(workspace_exports.workspace)])  # fmt: skip
+                                       "--max-new-tokens", "4", "--workspace", str(tmp_path / "w")])  # fmt: skip
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
     assert "error: rl row " in result.output and "unknown verifier 'plugin.gone'" in result.output, (
         result.output

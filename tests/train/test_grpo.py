@@ -97,12 +97,14 @@ def _cfg(model, data, out, **kw):
 
 
 def test_run_logs_every_metric_to_the_store(tiny_model_dir, workspace_exports, tmp_path):
-    out = tmp_path / "run"
+    out, w = tmp_path / "run", tmp_path / "ws"
+    # a copy: a run stored in the shared session workspace would show in other tests' copies
+    shutil.copytree(workspace_exports.workspace, w, ignore=shutil.ignore_patterns("cotmill.lock"))
     summary = run_grpo(_cfg(tiny_model_dir, workspace_exports.rl, out, beta=0.1, iterations=2, sample_every=2,
-                            reward_weights="verifier=1,format=0.1", workspace=str(workspace_exports.workspace)))  # fmt: skip
+                            reward_weights="verifier=1,format=0.1", workspace=str(w)))  # fmt: skip
     assert summary.steps == 2 and (out / "final" / "adapter_config.json").exists()
     sql = f"select name, step, value from metrics where run = (select run from runs where out = '{out}')"
-    rows = query(workspace_exports.workspace, sql)
+    rows = query(w, sql)
     names = {r[0] for r in rows}
     for name in ("reward/verifier_mean", "reward/format_mean", "reward/total_std", "groups/zero_std_share",
                  "train/clip_low_frac", "train/clip_high_frac", "train/entropy", "train/kl",
@@ -111,7 +113,7 @@ def test_run_logs_every_metric_to_the_store(tiny_model_dir, workspace_exports, t
     assert {r[1] for r in rows} == {1, 2}
     entropy = [v for n, _, v in rows if n == "train/entropy"]
     assert all(0 < v < 10 for v in entropy)
-    status = query(workspace_exports.workspace, f"select kind, status from runs where out = '{out}'")
+    status = query(w, f"select kind, status from runs where out = '{out}'")
     assert status == [("grpo", "finished")]
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert [s["step"] for s in samples] == [1, 2] and "### completion 0" in samples[0]["text"]
