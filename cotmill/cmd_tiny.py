@@ -72,12 +72,10 @@ def tiny(out: str, size: str, workspace, vocab_size: int, max_position: int, see
     from train.tiny import SIZES as SHAPES
     from train.tiny import build_tiny
 
-    try:
+    try:  # a ModelError (a vocab too small for the bytes) is one line: see cotmill.cli
         path = build_tiny(
             out, size, corpus=corpus, vocab_size=vocab_size, seed=seed, max_position=max_position
         )
-    except ValueError as e:
-        raise UserError(str(e)) from None
     except OSError as e:
         raise UserError(f"cannot write {out}: {e.strerror or e}") from None
     shape = SHAPES[size]

@@ -16,6 +16,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from train.model_check import ModelError
+
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 PAD, IM_START, EOS = SPECIAL_TOKENS
 
@@ -125,7 +127,7 @@ def train_tokenizer(corpus: list[str], vocab_size: int = 2048):
     from transformers import PreTrainedTokenizerFast
 
     if vocab_size < 256 + len(SPECIAL_TOKENS):
-        raise ValueError(f"vocab_size must be at least {256 + len(SPECIAL_TOKENS)} (bytes + specials)")
+        raise ModelError(f"vocab_size must be at least {256 + len(SPECIAL_TOKENS)} (bytes + specials)")
     tok = Tokenizer(BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence(
@@ -169,7 +171,7 @@ def build_tiny(
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
     if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; known sizes: {', '.join(SIZES)}")
+        raise ModelError(f"unknown size {size!r}; known sizes: {', '.join(SIZES)}")
     if corpus is None:
         corpus = builtin_corpus(seed=seed)
     tokenizer = train_tokenizer(corpus, vocab_size)

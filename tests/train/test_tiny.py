@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from train.model_check import ModelError
 from train.tiny import SIZES, build_tiny, builtin_corpus, train_tokenizer
 
 
@@ -89,9 +90,10 @@ def test_build_is_reproducible_and_seeded(tmp_path):
 
 
 def test_bad_arguments_are_clear(tmp_path):
-    with pytest.raises(ValueError, match="unknown size 'huge'"):
+    # ModelErrors: CotmillErrors, which the CLI prints as one line
+    with pytest.raises(ModelError, match="unknown size 'huge'"):
         build_tiny(tmp_path, size="huge", corpus=["x"])
-    with pytest.raises(ValueError, match="vocab_size must be at least"):
+    with pytest.raises(ModelError, match="vocab_size must be at least"):
         train_tokenizer(["x"], vocab_size=100)
 
 
