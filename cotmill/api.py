@@ -41,11 +41,11 @@ class Workspace:
         """The GenerateConfig that generate() runs: `config`'s settings, then `kwargs` (named
         like the CLI's flags, underscores for dashes; `tasks` may be a list). Unknown or bad
         keys raise ConfigError naming them."""
-        from datagen.config import ConfigError, load_config
+        from datagen.config import ConfigError, GenerateConfig, load_config
         from datagen.store import resolve_workspace
 
         # exclude_unset keeps which fields were given: price and count checks read it
-        data = {**(config.model_dump(exclude_unset=True) if config is not None else {}), **kwargs}
+        data = _values(GenerateConfig, config, kwargs, "Workspace.generate")
         if isinstance(data.get("tasks"), (list, tuple)):
             data["tasks"] = ",".join(data["tasks"])
         given = data.get("workspace")
@@ -150,9 +150,9 @@ class Workspace:
     def train_sft(self, config=None, /, **kwargs):
         """`cotmill train sft`: an SFTConfig and/or its keys; metrics go to this workspace.
         Returns SFTResult."""
-        from train.sft import load_sft_config, run_sft
+        from train.sft import SFTConfig, load_sft_config, run_sft
 
-        data = {**(config.model_dump(exclude_unset=True) if config is not None else {}), **kwargs}
+        data = _values(SFTConfig, config, kwargs, "Workspace.train_sft")
         data.setdefault("workspace", str(self.path))
         return run_sft(load_sft_config(None, data))
 
@@ -161,9 +161,9 @@ class Workspace:
         Returns GRPOResult (`trained_completions` 0 means the run learnt nothing: every
         group's rewards were equal; a RuntimeWarning says so when it happens)."""
         from train.grpo import run_grpo
-        from train.grpo_config import load_grpo_config
+        from train.grpo_config import GRPOConfig, load_grpo_config
 
-        data = {**(config.model_dump(exclude_unset=True) if config is not None else {}), **kwargs}
+        data = _values(GRPOConfig, config, kwargs, "Workspace.train_grpo")
         data.setdefault("workspace", str(self.path))
         return run_grpo(load_grpo_config(None, data))
 
@@ -206,6 +206,16 @@ def _listed(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def _values(model, config, kwargs: dict, where: str) -> dict:
+    """The fields set in `config` (a `model`, or None) with the keyword arguments on top;
+    ConfigError when `config` is something else (a dict, another command's settings)."""
+    from datagen.config import ConfigError
+
+    if config is not None and not isinstance(config, model):
+        raise ConfigError(f"{where}: expected a {model.__name__}, got {type(config).__name__}")
+    return {**(config.model_dump(exclude_unset=True) if config is not None else {}), **kwargs}
+
+
 def _config(model, config, kwargs: dict, where: str):
     """`model` from a config object (its set fields) with keyword arguments on top; a bad or
     unknown key raises ConfigError naming it, as the pipeline file's errors do."""
@@ -213,9 +223,7 @@ def _config(model, config, kwargs: dict, where: str):
 
     from datagen.config import ConfigError, describe
 
-    if config is not None and not isinstance(config, model):
-        raise ConfigError(f"{where}: expected a {model.__name__}, got {type(config).__name__}")
-    data = {**(config.model_dump(exclude_unset=True) if config is not None else {}), **kwargs}
+    data = _values(model, config, kwargs, where)
     try:
         return model(**data)
     except ValidationError as e:

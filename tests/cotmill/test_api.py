@@ -123,6 +123,22 @@ def test_errors_are_the_librarys_own(tmp_path):
         ws.sql("DELETE FROM problems")
 
 
+def test_a_method_given_other_settings_says_which_it_takes(tmp_path):
+    """Each method takes its own settings model: another command's (or a dict) is a
+    ConfigError naming both, not an AttributeError from deep inside."""
+    from cotmill import VerifyConfig
+
+    ws = Workspace(tmp_path / "w")
+    calls = [(ws.generate, "GenerateConfig"), (ws.verify, "VerifyConfig"), (ws.train_sft, "SFTConfig"),
+             (ws.train_grpo, "GRPOConfig")]  # fmt: skip
+    for method, takes in calls:
+        wrong = {"model": "m"} if takes == "VerifyConfig" else VerifyConfig()
+        with pytest.raises(
+            ConfigError, match=rf"Workspace\.\w+: expected a {takes}, got {type(wrong).__name__}"
+        ):
+            method(wrong)
+
+
 def test_default_workspace_is_the_clis(tmp_path, monkeypatch):
     monkeypatch.setenv("COTMILL_WORKSPACE", str(tmp_path / "env"))
     assert Workspace().path == tmp_path / "env"
