@@ -43,7 +43,9 @@ _MAX_THREADS = 32  # verifications in flight; the sandbox pool queues beyond its
 
 
 def parse_weights(text: str | dict | None) -> dict[str, float]:
-    """ "verifier=1,format=0.1" (or a dict) -> {name: weight}; None or "" -> verifier only."""
+    """ "verifier=1,format=0.1" (or a dict) -> {name: weight}; None or "" -> verifier only.
+    A bad one is a ValueError whose message leaves out the setting's name: the caller
+    names it as the user wrote it (train.grpo.check_config: "reward-weights: ...")."""
     if text is None or (isinstance(text, str) and not text.strip()):
         return dict(DEFAULT_WEIGHTS)
     if isinstance(text, dict):
@@ -53,21 +55,21 @@ def parse_weights(text: str | dict | None) -> dict[str, float]:
         for part in filter(None, (p.strip() for p in str(text).split(","))):
             name, sep, value = part.partition("=")
             if not sep:
-                raise ValueError(f"reward weights: {part!r} is not name=weight (e.g. verifier=1,format=0.1)")
+                raise ValueError(f"{part!r} is not name=weight (e.g. verifier=1,format=0.1)")
             pairs.append((name.strip(), value.strip()))
     weights = {}
     for name, value in pairs:
         if name not in REWARDS:
-            raise ValueError(f"reward weights: unknown reward {name!r}; known: {', '.join(REWARDS.names())}")
+            raise ValueError(f"unknown reward {name!r}; known: {', '.join(REWARDS.names())}")
         try:
             weight = float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"reward weights: {name}={value!r} is not a number") from None
+            raise ValueError(f"{name}={value!r} is not a number") from None
         if not math.isfinite(weight):
-            raise ValueError(f"reward weights: {name}={value!r} is not finite")
+            raise ValueError(f"{name}={value!r} is not finite")
         weights[name] = weight
     if not weights:
-        raise ValueError(f"reward weights: none given in {text!r}")
+        raise ValueError(f"no reward weights in {text!r}")
     return weights
 
 
