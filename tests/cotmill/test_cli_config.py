@@ -151,3 +151,12 @@ def test_sft_and_grpo_report_a_missing_flag_alike(tmp_path):
             command,
             done.output,
         )
+
+
+def test_the_export_layouts_are_the_writers():
+    # ExportConfig's `as` is a Literal (its --as choices are checked against it above); the
+    # writers that lay the files out are mixtures.export_dir.WRITERS: the two must not drift
+    from cotmill.config import ExportConfig
+    from mixtures.export_dir import WRITERS
+
+    assert set(typing.get_args(ExportConfig.model_fields["as_"].annotation)) == set(WRITERS)
