@@ -7,5 +7,5 @@ NEAR_DUP_THRESHOLD = 0.8  # estimated Jaccard similarity above which two texts a
 SHINGLE = 5  # tokens per shingle of near-dup detection
 MAX_REPETITION = 0.6  # share of repeated word 8-grams above which a completion counts as looping
 
-EXPORT_FORMAT = "sft"  # row format: sft, rl, prm or dpo
+EXPORT_FORMAT = "sft"  # row format: sft, rl, prm, dpo or a plugin's (mixtures.export.FORMATS)
 EXPORT_WRITER = "parquet"  # file layout: parquet, jsonl or hf
