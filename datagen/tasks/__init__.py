@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datagen.records import Problem
 from datagen.tasks import code, logic, math
-from datagen.tasks.base import DOMAINS, Solution, Task, TaskConfig, task_rng
+from datagen.tasks.base import DOMAINS, Solution, Task, check_difficulty, task_rng
 
 TASKS: dict[str, Task] = {**math.TASKS, **code.TASKS, **logic.TASKS}
 
@@ -56,7 +56,7 @@ def select_tasks(spec: str | list[str]) -> list[Task]:
 
 def make_problem(name: str, seed: int, index: int, difficulty: int) -> Problem:
     task = get_task(name)
-    TaskConfig(difficulty=difficulty, seed=seed).validate()
+    check_difficulty(difficulty)
     generated = task.generate(task_rng(name, seed, index, difficulty), difficulty)
     meta = {**generated.meta, "seed": seed, "index": index}
     return Problem.create(
