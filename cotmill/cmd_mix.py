@@ -122,5 +122,3 @@ def export(mixture, fmt, out, writer, think_tags, min_pass_rate, max_pass_rate, 
                    f"made {replaced.when}")  # fmt: skip
     for split in sorted(counts):
         click.echo(f"{split}: {counts[split]:,} rows -> {paths[split]}")
-    if not counts:
-        click.echo(f"no {fmt} rows in mixture {mixture}", err=True)
