@@ -81,7 +81,7 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--system", help="A system message sent before the prompt.")
 @click.option("--temperature", type=float, help="Sampling temperature. [default: 0.7]")
 @click.option("--top-p", type=float, help="Nucleus sampling. [default: 1.0]")
-@click.option("--max-tokens", type=int, help="Maximum completion tokens. [default: 2048]")
+@click.option("--max-tokens", type=int, help="Maximum completion tokens. [default: 2048; hf: teachers 512]")
 @click.option(
     "--extra-body",
     callback=lambda ctx, param, value: _json_object(value),
@@ -162,7 +162,7 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
             from train.hf_teacher import make_hf_teacher
 
             teacher = make_hf_teacher(cfg.teacher, precision=cfg.precision)
-        progress = GenerateProgress(cfg.job, status_every)
+        progress = GenerateProgress(cfg.job, status_every, detail=getattr(teacher, "status", None))
         with progress:
             stats = run_generate(
                 cfg,
