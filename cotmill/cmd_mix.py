@@ -138,7 +138,7 @@ def export(workspace, **flags) -> None:
     from mixtures.export_dir import check_out
 
     config = build_config(export, flags)
-    out, fmt, mixture = config.out, config.format, config.mixture
+    out = config.out
     try:
         replaced = check_out(out, config.overwrite)
         counts, paths = Workspace(workspace).export(config)
