@@ -23,7 +23,11 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
-@from_model(GenerateConfig, not_exposed=("prices", "flush_interval"), explained=("price_in", "price_out"))
+@from_model(
+    GenerateConfig,
+    not_exposed=("prices", "flush_interval"),
+    explained=("price_in", "price_out", "max_tokens"),
+)
 @click.command()
 @click.option(
     "--config",
@@ -81,7 +85,7 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--system", help="A system message sent before the prompt.")
 @click.option("--temperature", type=float, help="Sampling temperature.")
 @click.option("--top-p", type=float, help="Nucleus sampling.")
-@click.option("--max-tokens", type=int, help="Maximum completion tokens.")
+@click.option("--max-tokens", type=int, help="Maximum completion tokens. [default: 2048; hf: teachers 512]")
 @click.option(
     "--extra-body",
     callback=lambda ctx, param, value: _json_object(value),
@@ -143,7 +147,7 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
     (authentication failed, disk full), 130 on Ctrl-C and 143 on SIGTERM."""
     from cotmill.progress import GenerateProgress, summary_table
     from datagen.config import load_config
-    from datagen.jobs import run_generate
+    from datagen.jobs import make_job_teacher, run_generate
     from datagen.unstored import is_disk_full
 
     overrides = {
@@ -156,13 +160,15 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
     progress = None
     try:
         cfg = load_config(config_file, overrides)
-        progress = GenerateProgress(cfg.job, status_every)
+        teacher = make_job_teacher(cfg)  # here, so that its status (an hf: model's decoding) shows
+        progress = GenerateProgress(cfg.job, status_every, detail=getattr(teacher, "status", None))
         with progress:
             stats = run_generate(
                 cfg,
                 on_update=progress.update,
                 on_plan=progress.plan,
                 on_notice=progress.notice,
+                teacher=teacher,
             )
     except KeyboardInterrupt as e:  # a CotmillError is one line: see cotmill.cli
         _not_stored(getattr(progress, "stats", None), cfg)

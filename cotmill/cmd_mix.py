@@ -59,12 +59,35 @@ def _run(spec_file: str, workspace, write: bool) -> None:
         click.echo("plan only: nothing written (run `cotmill mix build` to store it)")
 
 
+# the spec's keys (mixtures.spec.MixSpec), shown by `mix plan --help` and `mix build --help`;
+# \b keeps click from rewrapping the lines
+SPEC_KEYS = """SPEC is a YAML file (examples/mix.yaml):
+
+\b
+  name: demo-mix              the mixture's name (export --mixture NAME)
+  total: 150                  examples; or tokens: N, a budget of prompt + completion tokens
+  ratios: {math: 0.5, code: 0.3, logic: 0.2}   domain shares, summing to 1
+  within: {math: {by: difficulty, weights: {1: 0.2, 3: 0.8}}}   shares inside a domain
+                              (by difficulty or task) [default: as available]
+  max_per_problem: 1          distinct completions of one problem [default: 1]
+  max_upsample: 1.0           >1: a bucket may repeat items, up to this factor [default: 1.0]
+  temperature: 1.0            over sources within a bucket; 1: proportional [default: 1.0]
+  split: {val: 0.1}           the share held out as the val split [default: none]
+  seed: 7                     the same seed gives the same items [default: 0]
+  on_shortfall: error         or redistribute a short bucket's count to the others [default: error]
+  exclude: [sft-mix]          leave out every problem of these built mixtures (an RL pool)
+  jobs: [j1]                  only completions of these generate jobs [default: all]
+  exclude_jobs: [j1]          leave out every problem these jobs answered (a held-out set)
+  verified: true              false: completions passing or not (a control) [default: true]
+"""
+
+
 @click.group()
 def mix() -> None:
     """Plan and build mixtures of curated completions from a spec file."""
 
 
-@mix.command()
+@mix.command(epilog=SPEC_KEYS)
 @click.argument("spec", type=click.Path(dir_okay=False))
 @WORKSPACE
 def plan(spec, workspace) -> None:
@@ -72,7 +95,7 @@ def plan(spec, workspace) -> None:
     _run(spec, workspace, write=False)
 
 
-@mix.command()
+@mix.command(epilog=SPEC_KEYS)
 @click.argument("spec", type=click.Path(dir_okay=False))
 @WORKSPACE
 def build(spec, workspace) -> None:
@@ -111,7 +134,7 @@ def export(workspace, **flags) -> None:
     from mixtures.export_dir import check_out
 
     config = build_config(export, flags)
-    out, fmt, mixture = config.out, config.format, config.mixture
+    out = config.out
     try:  # a CotmillError (no such mixture, a bad --out, no workspace) is one line: see cotmill.cli
         replaced = check_out(out, config.overwrite)
         counts, paths = Workspace(workspace).export(config)
@@ -122,5 +145,3 @@ def export(workspace, **flags) -> None:
                    f"made {replaced.when}")  # fmt: skip
     for split in sorted(counts):
         click.echo(f"{split}: {counts[split]:,} rows -> {paths[split]}")
-    if not counts:
-        click.echo(f"no {fmt} rows in mixture {mixture}", err=True)

@@ -17,13 +17,15 @@ class GenerateProgress:
     """A rich progress bar on stderr: done/total, rate, tokens, cost, errors and pauses.
     When stderr is not a terminal (logs, pipes) the bar is off and a status line is
     printed every `status_every` seconds instead, so a job that waits (a hung request,
-    a Retry-After pause) still shows it is alive and why."""
+    a Retry-After pause) still shows it is alive and why, and a line when the plan is known.
+    `detail`: what the teacher is doing, for those lines (a local model decoding a batch)."""
 
-    def __init__(self, job: str, status_every: float = 30.0):
+    def __init__(self, job: str, status_every: float = 30.0, detail=None):
         self.console = Console(stderr=True)
         self.job = job
         self.tty = sys.stderr.isatty()
         self.status_every = status_every
+        self.detail = detail
         self.stats: JobStats | None = None
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -55,7 +57,9 @@ class GenerateProgress:
     def _tick(self) -> None:
         while not self._stop.wait(self.status_every):
             if self.stats is not None:
-                print(f"{self.job}: {status_line(self.stats)}", file=sys.stderr, flush=True)
+                more = self.detail() if self.detail else ""
+                line = status_line(self.stats) + (f"; {more}" if more else "")
+                print(f"{self.job}: {line}", file=sys.stderr, flush=True)
 
     def notice(self, message: str) -> None:
         """Something the job has to say now; above the bar on a terminal."""
@@ -65,6 +69,8 @@ class GenerateProgress:
             print(f"{self.job}: {message}", file=sys.stderr, flush=True)
 
     def plan(self, total: int) -> None:
+        if not self.tty and self.status_every > 0:
+            print(f"{self.job}: {total:,} completions (stored ones are skipped)", file=sys.stderr, flush=True)
         self.task = self.progress.add_task(
             "generate", total=total, rate=0.0, tokens=0, cost=0.0, errors=0, retries=0, paused=""
         )

@@ -165,6 +165,8 @@ def query_frame(
             raise SqlError(f"{e}\nquery: {query}{hint}") from None
         except duckdb.Error as e:
             hint = "\nthat part of the store is damaged; other tables may still read" if damage(e) else ""
+            if not write and "read-only mode" in str(e):
+                hint = "\nthe workspace is opened read-only: pass --write to change it"
             raise SqlError(f"{e}\nquery: {query}{hint}") from None
     finally:
         store.close()

@@ -26,6 +26,11 @@ class Price(BaseModel):
     out: float = Field(ge=0)
 
 
+# A local model on a CPU decodes a few dozen tokens a second, and a small one that does not stop
+# rambles to the cap: 2048 tokens a row kept a first `--teacher hf:` run busy for many minutes.
+HF_MAX_TOKENS = 512
+
+
 class GenerateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -51,7 +56,7 @@ class GenerateConfig(BaseModel):
     system: str | None = None
     temperature: float = Field(default=0.7, ge=0, le=2)
     top_p: float = Field(default=1.0, gt=0, le=1)
-    max_tokens: int = Field(default=2048, ge=1)
+    max_tokens: int = Field(default=2048, ge=1)  # hf: teachers: HF_MAX_TOKENS unless given
     # extra fields sent with every request of an openai: teacher (part of the resume key),
     # e.g. {"top_k": 20} for vLLM or transformers serve's {"generation_config": "{\"do_sample\": true}"}
     extra_body: dict | None = None
@@ -136,6 +141,8 @@ class GenerateConfig(BaseModel):
             raise ValueError("limit caps the problems read from a source; for tasks, use count")
         if self.extra_body and not self.teacher.startswith("openai:"):
             raise ValueError(f"extra_body is sent to openai: teachers only, not to {self.teacher}")
+        if self.teacher.startswith("hf:") and "max_tokens" not in self.model_fields_set:
+            self.max_tokens = HF_MAX_TOKENS
         return self
 
     def difficulty_range(self) -> tuple[int, int]:

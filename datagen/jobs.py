@@ -151,12 +151,10 @@ async def arun_generate(
         return await _run_engine(engine, problems)
 
 
-@contextmanager
-def _job(cfg: GenerateConfig, on_update, on_plan, teacher: Teacher | None, on_notice) -> Iterator[tuple]:
-    """Open the store, plan the problems and mark the job running; yields (engine, problems)
-    for the caller to run, and records the job's last status when the run ends either way."""
-    template = load_template(cfg.strategy, cfg.template)
-    teacher = teacher or make_teacher(
+def make_job_teacher(cfg: GenerateConfig) -> Teacher:
+    """The teacher a job of `cfg` runs (the teacher registry: builtin, openai:MODEL, hf:PATH
+    and plugins), with the job's connection and precision settings."""
+    return make_teacher(
         cfg.teacher,
         base_url=cfg.base_url,
         api_key_env=cfg.api_key_env,
@@ -164,6 +162,14 @@ def _job(cfg: GenerateConfig, on_update, on_plan, teacher: Teacher | None, on_no
         timeout_s=cfg.timeout,
         precision=cfg.precision,
     )
+
+
+@contextmanager
+def _job(cfg: GenerateConfig, on_update, on_plan, teacher: Teacher | None, on_notice) -> Iterator[tuple]:
+    """Open the store, plan the problems and mark the job running; yields (engine, problems)
+    for the caller to run, and records the job's last status when the run ends either way."""
+    template = load_template(cfg.strategy, cfg.template)
+    teacher = teacher or make_job_teacher(cfg)
     price_in, price_out = cfg.price()
     settings = EngineSettings(
         job=cfg.job,

@@ -3,7 +3,8 @@
 Each migration is a list of SQL statements; the workspace records the number of
 migrations applied in `schema_version`. Opening a workspace for writing applies
 the missing ones in one transaction, so a crash mid-migration leaves the old
-version intact. Columns named in DESIGN.md are a contract: add, never rename.
+version intact. Columns are a contract (exports, the report and users' queries read them by name):
+add, never rename.
 """
 
 from __future__ import annotations

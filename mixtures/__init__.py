@@ -1,2 +1,1 @@
-"""mixtures: dedup, decontamination, quality filters, difficulty and the planner
-(arrives with its own issue)."""
+"""mixtures: dedup, decontamination, quality filters, difficulty, the mixture planner and exports."""

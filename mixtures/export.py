@@ -33,7 +33,8 @@ are the mixture's chosen completions (completion_id, problem_id, split, ...) and
 `options` an ExportOptions. The CLI's `--format` and the pipeline's `export.format`
 accept every registered name.
 
-Empty splits are not written (a spec without `split.val` has no val file). The directory
+Empty splits are not written (a spec without `split.val` has no val file); an export
+with no rows at all is an ExportError that says why (`why_empty`). The directory
 is the export's own, with a manifest (`cotmill-export.json`); see mixtures.export_dir.
 """
 
@@ -312,6 +313,37 @@ register("prm", lambda store, items, o: prm_rows(store, items, o.mixture))
 register("dpo", lambda store, items, o: dpo_rows(store, items, o.mixture))
 
 
+def why_empty(store: Store, mixture: str, fmt: str, pass_rates: tuple = (None, None)) -> str:
+    """Why mixture `mixture` gives no `fmt` rows, and what to change."""
+    head = f"mixture {mixture!r} gives no {fmt} rows"
+    if fmt == "rl":
+        counts = store.con.execute(
+            "SELECT count(DISTINCT mi.problem_id), count(DISTINCT mi.problem_id) FILTER (d.pass_rate >= 1), "
+            "count(DISTINCT mi.problem_id) FILTER (d.pass_rate <= 0) FROM mixture_items mi "
+            "LEFT JOIN difficulty d USING (problem_id) WHERE mi.mixture = ?",
+            [mixture],
+        ).fetchall()[0]
+        low, high = pass_rates
+        if (low, high) != (None, None):
+            bounds = f"{'> 0' if low is None else f'>= {low}'} and {'< 1' if high is None else f'<= {high}'}"
+            return f"{head}: none of its {counts[0]} problems has a pass rate {bounds}"
+        return (
+            f"{head}: of its {counts[0]} problems, {counts[1]} have pass rate 1 and {counts[2]} pass rate 0, "
+            "and a group whose samples all pass or all fail gives GRPO no signal. Generate more samples "
+            "per problem (--samples), harder problems (--difficulty), or with the builtin teacher "
+            "--error-rate above 0; or take them anyway with --min-pass-rate 0 --max-pass-rate 1"
+        )
+    if fmt == "dpo":
+        return (
+            f"{head}: no problem of it has a failing completion to pair with its passing one. Generate "
+            "more samples per problem (--samples), harder problems, or with the builtin teacher "
+            "--error-rate above 0, then verify and rebuild the mixture"
+        )
+    if fmt == "prm":
+        return f"{head}: only math verdicts carry step labels, and none of its completions has them"
+    return f"{head}: it has no items"
+
+
 def export_mixture(
     workspace,
     mixture: str,
@@ -328,6 +360,8 @@ def export_mixture(
     check_out(out, overwrite)  # before the rows are built: a refusal should not wait for them
     with Store.open(workspace, read_only=True) as store:
         rows = export_rows(store, mixture, fmt, think_tags, pass_rates)
+        if not rows:  # an empty directory would only fail later, in the trainer, without the why
+            raise ExportError(why_empty(store, mixture, fmt, pass_rates))
     options = {"think_tags": think_tags} if fmt == "sft" else {}
     if fmt == "rl":
         options = {"min_pass_rate": pass_rates[0], "max_pass_rate": pass_rates[1]}

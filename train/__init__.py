@@ -1,1 +1,1 @@
-"""train: tiny-model builder, LoRA SFT and GRPO (arrives with its own issue)."""
+"""train: tiny-model builder, model loading and LoRA, SFT, GRPO, evaluation and the `hf:` teacher."""

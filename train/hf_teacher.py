@@ -13,12 +13,19 @@ contents and the weight files' names, sizes and modification times (hashing giga
 every start would cost more than it saves), so retrained weights in the same directory count as a
 new teacher and an unchanged directory resumes. The model is loaded on the first request, so a
 re-run with nothing left to generate does not load it.
+
+The decode loop checks a stop flag at every token (aclose sets it: Ctrl-C, SIGTERM, the job's
+end), so an interrupted job stops within a step instead of waiting out a batch of long
+completions, and records its progress, which `status()` reports for the job's status line
+while a batch runs (a batch's replies arrive only at its end).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
+import time
 from pathlib import Path
 
 from datagen.records import content_hash
@@ -33,6 +40,10 @@ WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt")
 
 class HFTeacherError(CotmillError, ValueError):
     """PATH is not a model directory."""
+
+
+class Stopped(Exception):
+    """The teacher was closed while a batch was decoding."""
 
 
 def model_fingerprint(path: Path) -> str:
@@ -75,6 +86,8 @@ class HFTeacher:
         self.window_s = window_s  # how long the collector waits for more requests after the first
         self.seed = seed
         self._model = self._tokenizer = self._generator = None
+        self._stop = threading.Event()
+        self._batch: list | None = None  # [rows, max steps, steps taken, start] of the batch decoding now
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._queue: asyncio.Queue | None = None
         self._collector: asyncio.Task | None = None
@@ -85,7 +98,17 @@ class HFTeacher:
         await self._queue.put((request, future))
         return await future
 
+    def status(self) -> str:
+        """What the model is doing, for a job's status line."""
+        if self._model is None and self._executor is not None:
+            return "loading the model"
+        if self._batch is None:
+            return ""
+        rows, most, steps, start = self._batch
+        return f"decoding {rows} rows: token {steps} of at most {most}, {time.monotonic() - start:.0f} s"
+
     async def aclose(self) -> None:
+        self._stop.set()  # the worker thread leaves its decode loop at the next token
         if self._collector is not None:
             self._collector.cancel()
             await asyncio.gather(self._collector, return_exceptions=True)
@@ -102,6 +125,7 @@ class HFTeacher:
             self._queue = asyncio.Queue()
             self._collector = asyncio.get_running_loop().create_task(self._collect())
         if self._executor is None:
+            self._stop = threading.Event()  # a fresh one: the last job's aclose set the old one
             # one thread owns the model: batches run one after another, never interleaved
             self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hf-teacher")
 
@@ -150,11 +174,21 @@ class HFTeacher:
             raise FatalError(f"teacher {self.name}: {e}") from None
         self._generator = torch.Generator().manual_seed(self.seed)
 
+    def _on_step(self, stop: threading.Event, batch: list, steps: int) -> None:
+        if stop.is_set():
+            raise Stopped("the teacher was closed")
+        batch[2] = steps
+
     def _run_batch(self, requests: list[Request]) -> list[Reply | Exception]:
         """Blocking: generate for every request, one `generate` call per distinct sampling setting."""
+        from functools import partial
+
         from train.data import encode_prompt
         from train.rollout import generate
 
+        stop = self._stop
+        if stop.is_set():
+            raise Stopped("the teacher was closed")
         if self._model is None:
             self._load()
         model, tokenizer, generator = self._model, self._tokenizer, self._generator  # aclose may drop them
@@ -175,8 +209,14 @@ class HFTeacher:
             ns = [requests[i].n for i, _ in members]
             # a request's n choices are n consecutive rows
             rows = [p for (_, p), n in zip(members, ns) for _ in range(n)]
-            out = generate(model, tokenizer, rows, n=1, max_new_tokens=max_tokens, temperature=temperature,
-                           top_p=top_p, generator=generator, batch_size=self.batch_size)  # fmt: skip
+            # generate splits rows into batches of batch_size: the status shows the first's size
+            self._batch = batch = [min(len(rows), self.batch_size), max_tokens, 0, time.monotonic()]
+            try:
+                out = generate(model, tokenizer, rows, n=1, max_new_tokens=max_tokens, temperature=temperature,
+                               top_p=top_p, generator=generator, batch_size=self.batch_size,
+                               on_step=partial(self._on_step, stop, batch))  # fmt: skip
+            finally:
+                self._batch = None
             row = 0
             for (i, prompt), n in zip(members, ns):
                 part = range(row, row + n)

@@ -160,8 +160,10 @@ def sample_next(logits: Tensor, temperature: float, top_p: float, generator) -> 
 @torch.no_grad()
 def _generate_batch(model, ids: Tensor, mask: Tensor, *, stop: Tensor, pad: int, max_new_tokens: int,
                     temperature: float, top_p: float, generator, cache_kw: str,
-                    repeat: int = 1) -> tuple[Tensor, Tensor]:  # fmt: skip
-    """One batch of left-padded prompts [B, P] -> completion ids and mask [B, steps]."""
+                    repeat: int = 1, on_step=None) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """One batch of left-padded prompts [B, P] -> completion ids and mask [B, steps].
+    `on_step(steps)`: called at each decode step with the steps taken (no device sync); it
+    may raise to stop the loop (a teacher told to stop)."""
     from transformers import DynamicCache
 
     batch, width = ids.shape
@@ -191,6 +193,8 @@ def _generate_batch(model, ids: Tensor, mask: Tensor, *, stop: Tensor, pad: int,
         token = token.masked_fill(done, pad)
         out_ids[:, t] = token
         out_mask[:, t] = (~done).long()
+        if on_step is not None:
+            on_step(t + 1)
         done = done | torch.isin(token, stop)
         steps = t + 1
         if steps == max_new_tokens or (steps % _DONE_CHECK_EVERY == 0 and bool(done.all())):
@@ -207,8 +211,9 @@ def _generate_batch(model, ids: Tensor, mask: Tensor, *, stop: Tensor, pad: int,
 
 def generate(model, tokenizer, prompts: list[list[int]], *, n: int = 1, max_new_tokens: int = 256,
              temperature: float = 1.0, top_p: float = 1.0, generator: torch.Generator | None = None,
-             batch_size: int | None = None) -> Rollouts:  # fmt: skip
-    """Sample n completions per prompt (rows i*n .. i*n+n-1 belong to prompt i)."""
+             batch_size: int | None = None, on_step=None) -> Rollouts:  # fmt: skip
+    """Sample n completions per prompt (rows i*n .. i*n+n-1 belong to prompt i). `on_step`:
+    see _generate_batch."""
     if not prompts:
         raise ValueError("generate needs at least one prompt")
     if max_new_tokens < 1:
@@ -232,7 +237,8 @@ def generate(model, tokenizer, prompts: list[list[int]], *, n: int = 1, max_new_
                 keep = int(mask.sum(0).nonzero()[0]) if mask.any() else 0  # skip all-padding columns
                 parts.append(_generate_batch(model, ids[:, keep:], mask[:, keep:], stop=stop, pad=pad,
                                              max_new_tokens=max_new_tokens, temperature=temperature,
-                                             top_p=top_p, generator=gen, cache_kw=cache_kw, repeat=n))  # fmt: skip
+                                             top_p=top_p, generator=gen, cache_kw=cache_kw, repeat=n,
+                                             on_step=on_step))  # fmt: skip
     finally:
         model.train(was_training)
     return _assemble(tokenizer, prompt_ids, prompt_mask, parts, pad, stop_ids, max_new_tokens)

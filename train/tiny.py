@@ -199,7 +199,3 @@ def build_tiny(
     # rebuilds the same pipeline around tokenizer.json's vocabulary, as a real Qwen2 does
     tokenizer.save_pretrained(out)
     return out
-
-
-def count_parameters(model) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -13,7 +13,7 @@ index, so a job can be resumed or sharded without generating what came before.
 from __future__ import annotations
 
 from datagen.records import Problem
-from datagen.tasks.base import Solution, Task, TaskConfig, task_rng
+from datagen.tasks.base import Solution, Task, check_difficulty, task_rng
 from verifiers.registry import Registry
 
 
@@ -79,7 +79,7 @@ def select_tasks(spec: str | list[str]) -> list[Task]:
 
 def make_problem(name: str, seed: int, index: int, difficulty: int) -> Problem:
     task = get_task(name)
-    TaskConfig(difficulty=difficulty, seed=seed).validate()
+    check_difficulty(difficulty)
     generated = task.generate(task_rng(name, seed, index, difficulty), difficulty)
     meta = {**generated.meta, "seed": seed, "index": index}
     return Problem.create(

@@ -55,18 +55,11 @@ class Generated:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class TaskConfig:
-    """Which problem to build: reproducible for the same (seed, index, difficulty)."""
-
-    difficulty: int = 1
-    seed: int = 0
-
-    def validate(self) -> None:
-        if not MIN_DIFFICULTY <= self.difficulty <= MAX_DIFFICULTY:
-            raise ValueError(
-                f"difficulty must be between {MIN_DIFFICULTY} and {MAX_DIFFICULTY}, got {self.difficulty}"
-            )
+def check_difficulty(difficulty: int) -> None:
+    if not MIN_DIFFICULTY <= difficulty <= MAX_DIFFICULTY:
+        raise ValueError(
+            f"difficulty must be between {MIN_DIFFICULTY} and {MAX_DIFFICULTY}, got {difficulty}"
+        )
 
 
 # A slip turns a correct solution into a realistic wrong one; it returns the new

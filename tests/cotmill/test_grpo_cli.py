@@ -44,7 +44,7 @@ def test_grpo_trains_stores_metrics_and_resumes(tiny_model_dir, workspace_export
 
 
 def test_grpo_errors_are_one_line(tiny_model_dir, workspace_exports, tmp_path):
-    from mixtures.export import export_mixture
+    from mixtures.export_dir import write_export
 
     bad = tmp_path / "grpo.yaml"
     bad.write_text("model: m\ndata: d\nout: o\ngroup-sise: 4\n")
@@ -60,7 +60,11 @@ def test_grpo_errors_are_one_line(tiny_model_dir, workspace_exports, tmp_path):
     assert sft.returncode == 1 and "Traceback" not in sft.stderr
     assert "an sft export of mixture train-mix; train grpo needs an rl export" in sft.stderr
     empty = tmp_path / "empty"
-    export_mixture(workspace_exports.workspace, "train-mix", "rl", empty, "jsonl", pass_rates=(2.0, 2.0))
+    # cotmill refuses to export no rows (mixtures.export.why_empty); an empty export written
+    # another way (an older version, by hand) is still refused by the trainer
+    write_export(
+        [], empty, "jsonl", {"mixture": "train-mix", "format": "rl", "workspace": "w", "options": {}}
+    )
     done = run_cli(
         "train", "grpo", "--model", str(tiny_model_dir), "--data", str(empty), "--out", str(tmp_path / "o")
     )

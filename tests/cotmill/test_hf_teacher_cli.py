@@ -84,3 +84,59 @@ def test_bf16_precision_samples_and_evaluates(tiny_model_dir, workspace_exports,
     bad = run_cli("generate", "--workspace", str(ws), "--teacher", f"hf:{tiny_model_dir}", "--tasks", "arithmetic",
                   "--precision", "fp16")  # fmt: skip
     assert bad.returncode == 2 and "'fp16' is not one of 'auto', 'bf16', 'fp32'" in bad.stderr
+
+
+def test_hf_default_max_tokens_is_short_unless_given(tiny_model_dir):  # noqa: F811
+    from datagen.config import HF_MAX_TOKENS, GenerateConfig
+
+    hf = f"hf:{tiny_model_dir}"
+    assert GenerateConfig(teacher=hf, tasks="arithmetic").max_tokens == HF_MAX_TOKENS == 512
+    assert GenerateConfig(teacher=hf, tasks="arithmetic", max_tokens=2048).max_tokens == 2048
+    assert GenerateConfig(tasks="arithmetic").max_tokens == 2048  # other teachers keep theirs
+
+
+def test_ctrl_c_stops_a_decoding_batch_at_once_and_logs_show_it(tiny_model_dir, tmp_path):  # noqa: F811
+    """Off a terminal the job says what the model is doing while a batch decodes (its replies
+    come only at the batch's end); Ctrl-C stops the decode loop within a token instead of
+    waiting out a batch of rows of up to 2000 tokens (minutes on a CPU)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from tests.conftest import REPO
+
+    ws = tmp_path / "w"
+    args = [sys.executable, "-m", "cotmill", "generate", "--workspace", str(ws), "--teacher", f"hf:{tiny_model_dir}",
+            "--tasks", "arithmetic", "--count", "8", "--samples", "4", "--max-tokens", "2000", "--job", "long",
+            "--status-every", "0.5"]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    job = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    decoding = threading.Event()
+
+    def read() -> None:
+        for line in job.stderr:
+            lines.append(line)
+            if re.search(r"decoding \d+ rows: token \d+ of at most 2000", line):
+                decoding.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert decoding.wait(120), "".join(lines)
+        job.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        job.wait(60)
+        stopped_in = time.monotonic() - sent
+    finally:
+        job.kill()
+    reader.join(10)
+    log = "".join(lines)
+    assert job.returncode == 130, log
+    assert stopped_in < 15, f"took {stopped_in:.1f} s to stop\n{log}"
+    assert lines[0].startswith("long: 32 completions"), log  # said at once, before any reply
+    assert "interrupted: the replies received so far are stored" in log and "Traceback" not in log
+    assert query(ws, "select status from jobs") == [("interrupted",)]

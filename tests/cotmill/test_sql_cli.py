@@ -37,6 +37,7 @@ def test_formats(workspace, tmp_path):
 def test_read_only_unless_write(workspace):
     denied = run_cli("sql", "delete from completions", "-w", workspace)
     assert denied.returncode != 0 and "read-only" in denied.stderr.lower()
+    assert "pass --write to change it" in denied.stderr  # what to do about it
     assert "Traceback" not in denied.stderr
     allowed = run_cli("sql", "create table notes as select 1 as x", "-w", workspace, "--write")
     assert allowed.returncode == 0, allowed.stderr

@@ -329,3 +329,14 @@ def test_jobs_exclude_jobs_and_an_unverified_control(tmp_path):
     # an unverified mixture exports (its failing rows are what it is for), an sft row each
     counts, _ = export_mixture(w, "u", "sft", tmp_path / "u", "jsonl")
     assert counts == {"train": 100}
+
+
+def test_mix_help_describes_every_spec_key():
+    for command in ("plan", "build"):
+        shown = CliRunner().invoke(main, ["mix", command, "--help"]).output
+        keys = {
+            line.split(":")[0].strip()
+            for line in shown.splitlines()
+            if line.startswith("    ") and ":" in line
+        }
+        assert set(MixSpec.model_fields) <= keys | {"tokens"} and "tokens: N" in shown, shown

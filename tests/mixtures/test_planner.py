@@ -34,7 +34,7 @@ def test_water_fill_moves_what_a_full_part_cannot_take():
 
 def test_example_spec_loads(tmp_path):
     spec = load_spec("examples/mix.yaml")
-    assert (spec.name, spec.total, spec.seed, spec.split.val) == ("demo-mix", 600, 7, 0.1)
+    assert (spec.name, spec.total, spec.seed, spec.split.val) == ("demo-mix", 150, 7, 0.1)
     assert spec.ratios == {"math": 0.5, "code": 0.3, "logic": 0.2}
 
 
