@@ -375,5 +375,11 @@ class Store:
             self.con.execute(f"UPDATE jobs SET {sets} WHERE job = ?", [*row_values(fields), job])
 
 
+def in_job(completion_id: str = "c.completion_id") -> str:
+    """SQL: the completion is one job `?` covers, stored by it or reused from another job's
+    identical request (job_completions; completions.job names only the job that stored it)."""
+    return f"{completion_id} IN (SELECT completion_id FROM job_completions WHERE job = ?)"
+
+
 def row_values(fields: dict[str, Any]) -> list[Any]:
     return [json.dumps(v, sort_keys=True, default=str) if isinstance(v, dict) else v for v in fields.values()]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 
 from datagen.records import Problem
-from datagen.store import Store
+from datagen.store import Store, in_job
 from verifiers.errors import CotmillError
 
 CHUNK = 64  # completions per task sent to a worker
@@ -113,7 +113,7 @@ _PENDING_SQL = """
 
 
 def pending_rows(store: Store, verifier: str, version: str, job: str | None) -> list[dict]:
-    job_filter = "c.job = ?" if job else "TRUE"
+    job_filter = in_job() if job else "TRUE"
     params = [verifier, *([job] if job else [])]
     sql = _PENDING_SQL.format(verifier_filter="p.verifier = ?", job_filter=job_filter)
     cursor = store.con.execute(sql, [*params, verifier, version])
@@ -123,7 +123,7 @@ def pending_rows(store: Store, verifier: str, version: str, job: str | None) -> 
 
 def _verifiers_in_use(store: Store, job: str | None) -> list[str]:
     sql = "SELECT DISTINCT p.verifier FROM completions c JOIN problems p USING (problem_id) WHERE c.error IS NULL"
-    rows = store.con.execute(sql + (" AND c.job = ?" if job else ""), [job] if job else []).fetchall()
+    rows = store.con.execute(sql + (" AND " + in_job() if job else ""), [job] if job else []).fetchall()
     return sorted(r[0] for r in rows)
 
 
@@ -265,7 +265,7 @@ def pass_rates(store: Store, job: str | None = None) -> list[tuple]:
             JOIN completions c USING (completion_id) JOIN problems p USING (problem_id)
             WHERE (v.verifier = p.verifier OR v.verifier = 'vote') AND {job}
             GROUP BY ALL ORDER BY ALL
-            """.format(job="c.job = ?" if job else "TRUE"),
+            """.format(job=in_job() if job else "TRUE"),
             [job] if job else [],
         ).fetchall()
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from datagen.store import Store
+from datagen.store import Store, in_job
 
 VOTER = "vote"
 
@@ -24,7 +24,7 @@ def _unlabelled(store: Store, job: str | None) -> list[tuple]:
         WHERE p.answer IS NULL AND c.error IS NULL {job}
         GROUP BY p.problem_id, p.domain
         HAVING count(*) >= 2
-    """.format(job="AND c.job = ?" if job else "")
+    """.format(job="AND " + in_job() if job else "")
     return store.con.execute(sql, [job] if job else []).fetchall()
 
 

@@ -82,9 +82,10 @@ def _pool_sql(verified: bool) -> str:
     SELECT completion_id, problem_id, domain, task, source || ':' || task AS source, difficulty,
            coalesce(prompt_tokens, 0) + coalesce(completion_tokens, ceil(length(coalesce(text, '')) / 4))
     FROM {eligible_sql(verified)} WHERE list_contains(?, domain)
-      AND (len(?) = 0 OR list_contains(?, job))
+      AND (len(?) = 0 OR completion_id IN (SELECT completion_id FROM job_completions WHERE list_contains(?, job)))
       AND problem_id NOT IN (SELECT problem_id FROM mixture_items WHERE list_contains(?, mixture))
-      AND problem_id NOT IN (SELECT problem_id FROM completions WHERE list_contains(?, job))
+      AND problem_id NOT IN (SELECT c.problem_id FROM completions c JOIN job_completions j USING (completion_id)
+                             WHERE list_contains(?, j.job))
 """
 
 
@@ -97,7 +98,7 @@ def load_pool(store: Store, domains: list[str], exclude: list[str] = (), jobs: l
         have = ", ".join(sorted(known)) or "none"
         raise SpecError(f"exclude names mixture(s) not built: {', '.join(missing)} (built: {have})")
     if jobs or exclude_jobs:
-        known_jobs = {r[0] for r in store.con.execute("SELECT DISTINCT job FROM completions").fetchall()}
+        known_jobs = {r[0] for r in store.con.execute("SELECT DISTINCT job FROM job_completions").fetchall()}
         for key, names in (("jobs", jobs), ("exclude_jobs", exclude_jobs)):
             missing = [name for name in names if name not in known_jobs]
             if missing:

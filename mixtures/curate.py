@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from datagen.store import Store
+from datagen.store import Store, in_job
 from mixtures.decontam import contaminated
 from mixtures.dedup import exact_representatives, near_representatives, normalise
 from mixtures.defaults import NEAR_DUP_THRESHOLD, NGRAM, SHINGLE
@@ -103,7 +103,7 @@ def _completions(store: Store, job: str | None) -> list[dict]:
                    l.passed
             FROM completions c JOIN problems p USING (problem_id)
             LEFT JOIN ({LATEST_VERDICTS}) l USING (completion_id)
-            WHERE c.error IS NULL AND {"c.job = ?" if job else "TRUE"}
+            WHERE c.error IS NULL AND {in_job() if job else "TRUE"}
             ORDER BY c.created_at, c.completion_id""",
         [job] if job else [],
     )

@@ -78,3 +78,28 @@ def test_every_job_lists_the_completions_it_covers_reused_or_new(tmp_path):
     assert {stored_by[c] for c in covered["second"] - covered["first"]} == {"second"}
     run_generate(GenerateConfig(workspace=ws, job="first", tasks="math,logic", count=6, samples=1))
     assert _covered(ws) == covered  # a re-run adds nothing twice
+
+
+def test_a_job_selects_the_completions_it_reused(tmp_path):
+    """verify --job, curate --job, voting and a mix spec's jobs/exclude_jobs select a job's
+    completions through job_completions: a job that reused another's stored replies has them."""
+    from cotmill.api import Workspace
+    from datagen.config import GenerateConfig
+    from datagen.jobs import run_generate
+    from datagen.store import Store
+    from mixtures.build import load_pool
+
+    ws = str(tmp_path / "w")
+    run_generate(GenerateConfig(workspace=ws, job="first", tasks="math,logic", count=6, samples=1))
+    run_generate(GenerateConfig(workspace=ws, job="second", tasks="math,logic", count=6, samples=2))
+    assert Workspace(ws).verify(job="second").judged == 12  # 6 of them stored by "first"
+    assert Workspace(ws).verify(job="first").judged == 0  # all judged already
+    assert Workspace(ws).curate(job="second").completions == 12
+    with Store.open(ws, read_only=True) as store:
+        domains = ["math", "logic"]
+        problems = {r[0] for r in store.con.execute("SELECT problem_id FROM problems").fetchall()}
+        for job in ("first", "second"):  # the kept completion of each problem is one both jobs cover
+            assert {i.problem_id for i in load_pool(store, domains, jobs=[job])} == problems
+        # every problem of "first" is a problem of "second": excluding either leaves nothing
+        assert load_pool(store, domains, exclude_jobs=["second"]) == []
+        assert load_pool(store, domains, exclude_jobs=["first"]) == []
