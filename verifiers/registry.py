@@ -97,6 +97,12 @@ class Registry(Mapping):
                 for module in self._builtins:
                     importlib.import_module(module)
                     self._loaded_modules.add(module)
+            except BaseException:
+                # a built-in that fails to import is a bug (or Ctrl-C): say so now, and try again
+                # on the next lookup rather than go on with a partial registry and no plugins
+                self._state = "new"
+                raise
+            try:
                 for ep in entry_points(group=self.group):
                     self._load_entry_point(ep)
             finally:

@@ -103,3 +103,22 @@ def test_a_lookup_from_another_thread_waits_for_the_load(tmp_path, monkeypatch):
     WIDGETS = Registry("widget", builtins=("slow_widgets",))
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(lambda _: WIDGETS.get("slow"), range(4))) == [1, 1, 1, 1]
+
+
+def test_a_built_in_that_fails_to_import_is_raised_and_retried(tmp_path, monkeypatch):
+    """A broken built-in is a bug: its error shows, and the registry does not go on as if
+    loaded with what it has (the plugins would never load)."""
+    from verifiers.registry import Registry
+
+    module = tmp_path / "flaky_widgets.py"
+    module.write_text("raise ImportError('half-written module')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    global WIDGETS
+    WIDGETS = Registry("widget", builtins=("flaky_widgets",))
+    with pytest.raises(ImportError, match="half-written"):
+        WIDGETS.get("w")
+    module.write_text("from tests.verifiers.test_registry import WIDGETS\nWIDGETS.register('w', 2)\n")
+    import importlib
+
+    importlib.invalidate_caches()
+    assert WIDGETS.get("w") == 2
