@@ -157,7 +157,7 @@ def generate(ctx: click.Context, config_file, fields, status_every, **flags) -> 
     }
     if fields:
         overrides["fields"] = _fields(fields)
-    progress = None
+    progress = cfg = None  # Ctrl-C may come while the config or the teacher loads
     try:
         cfg = load_config(config_file, overrides)
         teacher = make_job_teacher(cfg)  # here, so that its status (an hf: model's decoding) shows
