@@ -238,7 +238,7 @@ StepHook = Callable[[int, dict[str, float], int], None]  # (step, logged values,
 # --- the run -----------------------------------------------------------------------------------------
 
 
-def _load(cfg: GRPOConfig, device: str):
+def _load(cfg: GRPOConfig, device: str | None = None):
     """(model, tokenizer, frozen reference copy or None)."""
     from train.model import LoraSettings, load_model
 
@@ -247,7 +247,7 @@ def _load(cfg: GRPOConfig, device: str):
         modules = [m.strip() for m in modules.split(",") if m.strip()]
     lora = None if not cfg.lora else LoraSettings(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
                                                  target_modules=modules)  # fmt: skip
-    model, tokenizer = load_model(cfg.model, device=device, precision=cfg.precision, lora=lora)
+    model, tokenizer = load_model(cfg.model, device=device or cfg.device, precision=cfg.precision, lora=lora)
     ref_model = None
     if not cfg.lora and cfg.beta > 0:  # no adapter to switch off: the reference is a frozen copy
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
@@ -446,7 +446,8 @@ def _train_step(step, model, tokenizer, ref_model, optimizer, rows, prompts, sam
     stats = optimise(model, ref_model, optimizer, batch, cfg, dist)
     if batch.rollouts is None:  # a rank that kept nothing while others did: its training shares only
         values = {k if "/" in k else f"train/{k}": v for k, v in stats.items()}
-        values |= {"sampling/prompts_drawn": float(batch.drawn), "sampling/rounds": float(batch.rounds)}
+        values |= {"sampling/prompts_drawn": float(batch.drawn), "sampling/rounds": float(batch.rounds),
+                   "groups/zero_std_share": batch.zero_std_groups / max(batch.drawn, 1)}  # fmt: skip
     else:
         values = step_metrics(batch, stats, cfg)
     values |= {"train/lr": optimizer.param_groups[0]["lr"], "time/rollout_s": t1 - t0,

@@ -202,7 +202,7 @@ def eval_accuracy(model, tokenizer, problems: list[dict], config: SFTConfig) -> 
 # --- the run -------------------------------------------------------------------------------------
 
 
-def _load(config: SFTConfig, device: str):
+def _load(config: SFTConfig, device: str | None = None):
     from train.model import LoraSettings, load_model
 
     lora = None
@@ -212,7 +212,7 @@ def _load(config: SFTConfig, device: str):
             targets = [t.strip() for t in targets.split(",") if t.strip()]
         lora = LoraSettings(r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
                             target_modules=targets)  # fmt: skip
-    return load_model(config.model, device=device, precision=config.precision, lora=lora,
+    return load_model(config.model, device=device or config.device, precision=config.precision, lora=lora,
                       qlora=config.qlora, gradient_checkpointing=config.gradient_checkpointing)  # fmt: skip
 
 
