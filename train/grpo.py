@@ -416,7 +416,7 @@ def _run(cfg: GRPOConfig, reward_fn, on_step, note, dist: Dist) -> GRPOResult:
 
 
 def _warn(text: str) -> None:
-    warnings.warn(text, RuntimeWarning, stacklevel=3)
+    warnings.warn(text, RuntimeWarning, stacklevel=4)  # _warn <- _run <- run_grpo <- its caller
 
 
 def _idle_text(step: int, values: dict[str, float], cfg: GRPOConfig) -> str:
