@@ -22,6 +22,7 @@ models one bucket of the model's size. Models that do not fit one device need FS
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +30,9 @@ from dataclasses import dataclass
 
 from verifiers.errors import CotmillError
 
-_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+# how long a rank waits at a collective: the others wait there while rank 0 alone evaluates
+# (greedy generation) and saves checkpoints, which can take minutes on a real model
+TIMEOUT_MINUTES = 60
 
 
 class DistributedError(CotmillError, ValueError):
@@ -120,6 +123,7 @@ def session(device: str = "auto") -> Iterator[Dist]:
         if cuda:
             torch.cuda.set_device(torch.device(dist.device))
         td.init_process_group(backend="nccl" if cuda else "gloo", rank=dist.rank, world_size=dist.world_size,
+                              timeout=datetime.timedelta(minutes=TIMEOUT_MINUTES),
                               **({"device_id": torch.device(dist.device)} if cuda else {}))  # fmt: skip
     elif td.get_world_size() != dist.world_size:
         raise DistributedError(
@@ -131,7 +135,7 @@ def session(device: str = "auto") -> Iterator[Dist]:
         ok = True
     finally:
         if ok:
-            td.barrier()
+            barrier(dist)
         if created:  # after a failure torchrun stops the other ranks; leaving is all that is left
             td.destroy_process_group()
 

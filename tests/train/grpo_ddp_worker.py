@@ -25,7 +25,7 @@ def toy_reward(rows, texts, lengths):
 
 def run(model_dir: str, data: str, out: str) -> dict:
     """{loss name: {"stats": [per optimise call], "params": {name: values}}} (written by rank 0)."""
-    from train.distributed import session, shard
+    from train.distributed import all_reduce_mean, barrier, session, shard
     from train.grpo import GRPOConfig, _merge, optimise
     from train.grpo_batch import _batch, _sample_groups, load_prompts
     from train.model import LoraSettings, load_model
@@ -52,9 +52,11 @@ def run(model_dir: str, data: str, out: str) -> dict:
             }
             rewards = [r for g in groups for r in g.rewards]
             results[loss] = {"stats": stats, "params": params, "rewards": rewards}
+        mean_rank = float(all_reduce_mean(torch.tensor([float(dist.rank)]), dist))  # 0.5 on 2 ranks
+        barrier(dist)
         if dist.is_main:
             with open(out, "w") as f:
-                json.dump({"world_size": dist.world_size, "results": results}, f)
+                json.dump({"world_size": dist.world_size, "mean_rank": mean_rank, "results": results}, f)
     return results
 
 

@@ -124,7 +124,7 @@ def test_grpo_update_on_two_processes_matches_one(tiny_model_dir, workspace_expo
     single = run(str(tiny_model_dir), str(workspace_exports.rl), str(tmp_path / "one.json"))
     _torchrun(str(WORKER), str(tiny_model_dir), str(workspace_exports.rl), str(tmp_path / "two.json"))
     two = json.loads((tmp_path / "two.json").read_text())
-    assert two["world_size"] == 2
+    assert two["world_size"] == 2 and two["mean_rank"] == 0.5  # all_reduce_mean: a metric's mean over ranks
     for loss, want in single.items():
         got = two["results"][loss]
         assert got["rewards"] == want["rewards"] and len(set(want["rewards"])) > 2  # a batch that teaches
