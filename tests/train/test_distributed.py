@@ -113,6 +113,25 @@ def test_sft_on_two_processes_matches_one_with_the_same_global_batch(
                           batch_size=2, max_length=256, device="cpu", eval_samples=0, resume=True))  # fmt: skip
 
 
+def test_full_fine_tune_on_two_processes_matches_one(tiny_model_dir, workspace_exports, tmp_path):
+    """--no-lora: every weight's gradient is summed over the ranks; rank 0 saves the full model."""
+    from train.sft import SFTConfig, run_sft
+
+    two = tmp_path / "two"
+    _torchrun("-m", "cotmill", "train", "sft", "--model", str(tiny_model_dir), "--data", str(workspace_exports.sft),
+              "--out", str(two), "--batch-size", "2", "--no-lora", *SFT_FLAGS[:-2], "--max-steps", "2")  # fmt: skip
+    assert (two / "final" / "model.safetensors").is_file() and not (
+        two / "final" / "adapter_config.json"
+    ).exists()
+    one = run_sft(SFTConfig(model=str(tiny_model_dir), data=str(workspace_exports.sft), out=str(tmp_path / "one"),
+                            max_steps=2, batch_size=4, max_length=256, lr=3e-3, log_every=1, eval_samples=0,
+                            warmup_steps=1, lora=False, precision="fp32", device="cpu"))  # fmt: skip
+    single = [h["loss"] for h in one.history]
+    ddp = [loss for _, loss in _losses(two)]
+    assert len(ddp) == 2 and single[1] < single[0]
+    assert max(abs(a - b) for a, b in zip(ddp, single)) < LOSS_TOL, (ddp, single)
+
+
 def test_grpo_update_on_two_processes_matches_one(tiny_model_dir, workspace_exports, tmp_path):
     """The same global batch of 4 groups (2 per rank), 2 optimise calls of 2 iterations each (the
     second iteration's ratio is not 1, so the loss depends on the weights), for the dapo
