@@ -47,12 +47,12 @@ from train.distributed import Dist, all_reduce_sum, broadcast_parameters, sessio
 from train.grpo_batch import Batch, PromptSampler, RewardFn, collect_batch, load_prompts, verifier_rewards
 from train.grpo_config import GRPO_LOSSES, REWARD_SCALES, GRPOConfig, GRPOError, GRPOResult  # noqa: F401
 
-# said once per run when a step trained no completion (see run_grpo's `note`)
 SINGLE = Dist()  # a run without torchrun
 # logged values that add up over the ranks (the loss and clip shares are weighted by global shares)
 _SUMMED = {"train/loss", "train/clip_low_frac", "train/clip_high_frac", "train/kl", "train/trained_completions",
            "train/nonzero_adv_completions", "groups/trained", "sampling/prompts_drawn"}  # fmt: skip
 
+# said once per run when a step trained no completion (see run_grpo's `note`)
 IDLE_STEP_WARNING = (
     "step {step}: no completion was trained: in every group all {g} completions got the same reward "
     "(reward mean {reward}, {truncated} of the completions cut off at max-new-tokens), so every advantage "
