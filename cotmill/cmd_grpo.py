@@ -132,7 +132,12 @@ def grpo(config_file, run_name, **flags) -> None:
     from transformers.utils import logging
 
     logging.disable_progress_bar()  # "Loading weights" bars are noise beside our own lines
+    from train.distributed import is_main_process
+
     try:
+        if not is_main_process():  # under torchrun rank 0 alone prints
+            run_grpo(config)
+            return
         click.echo(describe_export(config.data), err=True)
         result = run_grpo(config, on_step=_echo_step, note=_warn)
     except OSError as e:

@@ -5,6 +5,7 @@ when the command runs."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
@@ -145,11 +146,16 @@ def sft(config_file, run_name, **flags) -> None:
     from transformers.utils import logging
 
     logging.disable_progress_bar()  # "Loading weights" bars are noise beside our own
+    from train.distributed import is_main_process
+
+    main = is_main_process()  # under torchrun rank 0 alone prints
     progress = _Progress()
     try:
-        click.echo(describe_export(config.data), err=True)
-        with progress.bar:
+        if main:
+            click.echo(describe_export(config.data), err=True)
+        with progress.bar if main else contextlib.nullcontext():
             result = run_sft(config, progress.events)
     except OSError as e:
         raise UserError(f"cannot write {config.out}: {e.strerror or e}") from None
-    _summary(result)
+    if main:
+        _summary(result)

@@ -18,6 +18,15 @@ What is simplified, and why:
 - One learning-rate schedule step per GRPO step, whatever mu is.
 - The sampling generator is re-seeded from (seed, step) every step, so a resumed run samples what
   the uninterrupted one would have.
+
+Under torchrun (`train.distributed`) each rank draws prompts_per_step prompts from its own shard
+of the prompt pool (rank r of N: every N-th prompt from the r-th), samples and scores their groups
+(a group never leaves its rank), computes the advantages within its groups and its loss with the
+normalisers of the whole global batch (completions and tokens summed over the ranks); the
+gradients are summed over the ranks, so the step is the one a single process makes on the union
+of the ranks' groups. Exceptions: scale_rewards "batch" divides by the std of the rank's own
+batch; vLLM is not used (each rank samples with its own model). The logged values are merged
+over the ranks (sums for counts and the loss, max for maxima, else means); rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -34,8 +43,14 @@ import numpy as np
 import torch
 
 from train.data import check_export
+from train.distributed import Dist, all_reduce_sum, broadcast_parameters, session, sum_gradients
 from train.grpo_batch import Batch, PromptSampler, RewardFn, collect_batch, load_prompts, verifier_rewards
 from train.grpo_config import GRPOConfig, GRPOError, GRPOResult  # noqa: F401 - run_grpo's API
+
+SINGLE = Dist()  # a run without torchrun
+# logged values that add up over the ranks (the loss and clip shares are weighted by global shares)
+_SUMMED = {"train/loss", "train/clip_low_frac", "train/clip_high_frac", "train/kl", "train/trained_completions",
+           "train/nonzero_adv_completions", "groups/trained", "sampling/prompts_drawn"}  # fmt: skip
 
 # said once per run when a step trained no completion (see run_grpo's `note`)
 IDLE_STEP_WARNING = (
@@ -98,17 +113,29 @@ def _trained_rows(adv, loss_mask, cfg: GRPOConfig):
     return ((adv != 0) & (loss_mask.sum(dim=1) > 0)).nonzero().squeeze(1)
 
 
-def optimise(model, ref_model, optimizer, batch: Batch, cfg: GRPOConfig) -> dict[str, float]:
+def optimise(
+    model, ref_model, optimizer, batch: Batch, cfg: GRPOConfig, dist: Dist = SINGLE
+) -> dict[str, float]:
     """mu optimiser steps on one batch of rollouts; returns the training stats (means over the steps;
-    entropy over the completions trained on)."""
+    entropy over the completions trained on). Under torchrun the batch is this rank's share of the
+    global one (None rollouts: this rank kept no group and adds zero gradients); the loss is
+    normalised by the global batch and the gradients summed over the ranks, so the stats it
+    returns are this rank's shares, to be summed (see `_merge`)."""
     from train.losses import group_advantages, policy_loss
 
+    if batch.rollouts is None:
+        return _idle_share(model, optimizer, cfg, dist)
     r = batch.rollouts
     loss_mask = r.completion_mask.float()  # [N, C]
     if cfg.mask_truncated:
         loss_mask = loss_mask * (~torch.tensor(r.truncated, device=loss_mask.device))[:, None].float()
     adv = group_advantages(batch.rewards, cfg.group_size, cfg.scale_rewards).to(loss_mask.device)  # [N]
     n, tokens = adv.shape[0], loss_mask.sum().clamp(min=1)  # the normalisers of the whole batch
+    if dist.enabled:  # ... of the whole global batch: every rank's completions and tokens
+        both = all_reduce_sum(
+            torch.stack([torch.tensor(float(n), device=loss_mask.device), loss_mask.sum()]), dist
+        )
+        n, tokens = float(both[0]), both[1].clamp(min=1)
     # completions the reward can move: a non-zero advantage and a token with a loss
     signal = int(((adv != 0) & (loss_mask.sum(dim=1) > 0)).sum())
     rows = _trained_rows(adv, loss_mask, cfg)
@@ -137,6 +164,7 @@ def optimise(model, ref_model, optimizer, batch: Batch, cfg: GRPOConfig) -> dict
         if not micro:  # nothing to train on: a zero gradient, so AdamW steps as the full batch would
             for p in params:
                 p.grad = torch.zeros_like(p)
+        sum_gradients(params, dist)
         if cfg.max_grad_norm > 0:
             norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
             stats["grad_norm"] = stats.get("grad_norm", 0.0) + norm / cfg.iterations
@@ -144,9 +172,64 @@ def optimise(model, ref_model, optimizer, batch: Batch, cfg: GRPOConfig) -> dict
         optimizer.zero_grad(set_to_none=True)
     stats["trained_completions"] = float(len(rows))
     stats["nonzero_adv_completions"] = float(signal)
-    if micro:
+    if dist.enabled:  # the entropy over every rank's trained completions
+        count = float(attn[:, start:].sum()) if micro else 0.0
+        both = all_reduce_sum(torch.tensor([entropy, count], device=loss_mask.device), dist)
+        entropy, count = both.tolist()
+        if count:
+            stats["entropy"] = entropy / max(1.0, count)
+    elif micro:
         stats["entropy"] = entropy / max(1.0, float(attn[:, start:].sum()))
     return stats
+
+
+def _idle_share(model, optimizer, cfg: GRPOConfig, dist: Dist) -> dict[str, float]:
+    """A torchrun rank without a kept group: it joins optimise's collectives with nothing (zero
+    completions, zero gradients) so the ranks that have groups can step; the optimizer steps on
+    the summed gradients as theirs do, which keeps the weights identical on every rank."""
+    if not dist.enabled:
+        raise GRPOError("optimise: a batch without rollouts")
+    params = [p for p in model.parameters() if p.requires_grad]
+    all_reduce_sum(torch.zeros(2, device=params[0].device), dist)  # the normalisers
+    stats: dict[str, float] = {"loss": 0.0, "clip_low_frac": 0.0, "clip_high_frac": 0.0}
+    for _ in range(cfg.iterations):
+        for p in params:
+            p.grad = torch.zeros_like(p)
+        sum_gradients(params, dist)
+        if cfg.max_grad_norm > 0:
+            norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
+            stats["grad_norm"] = stats.get("grad_norm", 0.0) + norm / cfg.iterations
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    entropy, count = all_reduce_sum(torch.zeros(2, device=params[0].device), dist).tolist()
+    if count:
+        stats["entropy"] = entropy / max(1.0, count)
+    return stats | {"trained_completions": 0.0, "nonzero_adv_completions": 0.0}
+
+
+def _merge(values: dict[str, float], dist: Dist) -> dict[str, float]:
+    """One step's logged values of every rank merged into the run's: sums for counts and the
+    loss shares, max for maxima, time for the slowest rank, else the mean of the ranks that have it."""
+    if not dist.enabled:
+        return values
+    import torch.distributed as td
+
+    every: list = [None] * dist.world_size
+    td.all_gather_object(every, values)
+    merged: dict[str, float] = {}
+    for key in dict.fromkeys(k for v in every for k in v):
+        got = [v[key] for v in every if key in v]
+        if key in _SUMMED:
+            merged[key] = sum(got)
+        elif key.endswith("_max") or key.startswith("time/"):
+            merged[key] = max(got)
+        else:
+            merged[key] = sum(got) / len(got)
+    if "groups/zero_std_share" in merged:  # a share of all the prompts drawn, not a mean of shares
+        drawn = [v.get("sampling/prompts_drawn", 0.0) for v in every]
+        shares = [v.get("groups/zero_std_share", 0.0) for v in every]
+        merged["groups/zero_std_share"] = sum(a * b for a, b in zip(drawn, shares)) / max(sum(drawn), 1.0)
+    return merged
 
 
 StepHook = Callable[[int, dict[str, float], int], None]  # (step, logged values, max_steps)
@@ -155,7 +238,7 @@ StepHook = Callable[[int, dict[str, float], int], None]  # (step, logged values,
 # --- the run -----------------------------------------------------------------------------------------
 
 
-def _load(cfg: GRPOConfig):
+def _load(cfg: GRPOConfig, device: str | None = None):
     """(model, tokenizer, frozen reference copy or None)."""
     from train.model import LoraSettings, load_model
 
@@ -164,7 +247,7 @@ def _load(cfg: GRPOConfig):
         modules = [m.strip() for m in modules.split(",") if m.strip()]
     lora = None if not cfg.lora else LoraSettings(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
                                                  target_modules=modules)  # fmt: skip
-    model, tokenizer = load_model(cfg.model, device=cfg.device, precision=cfg.precision, lora=lora)
+    model, tokenizer = load_model(cfg.model, device=device or cfg.device, precision=cfg.precision, lora=lora)
     ref_model = None
     if not cfg.lora and cfg.beta > 0:  # no adapter to switch off: the reference is a frozen copy
         ref_model = copy.deepcopy(model).eval().requires_grad_(False)
@@ -183,7 +266,7 @@ def _engine(cfg: GRPOConfig):
                         max_model_len=cfg.max_prompt_tokens + cfg.max_new_tokens)  # fmt: skip
 
 
-def _resume(cfg: GRPOConfig, model, optimizer, scheduler) -> dict:
+def _resume(cfg: GRPOConfig, model, optimizer, scheduler, dist: Dist = SINGLE) -> dict:
     from train.checkpoint import latest_checkpoint, load_checkpoint
 
     ckpt = latest_checkpoint(cfg.out)
@@ -192,6 +275,12 @@ def _resume(cfg: GRPOConfig, model, optimizer, scheduler) -> dict:
     state = load_checkpoint(ckpt, model, optimizer, scheduler)
     if state["step"] >= cfg.max_steps:
         raise GRPOError(f"nothing to train: checkpoint at step {state['step']}, --max-steps {cfg.max_steps}")
+    if state.get("world_size", 1) != dist.world_size:
+        raise GRPOError(f"{ckpt}: trained by {state.get('world_size', 1)} process(es), each with its shard of the "
+                        f"prompts, this run has {dist.world_size}; resume with the same number "
+                        "(torchrun --nproc_per_node x --nnodes)")  # fmt: skip
+    if dist.enabled:  # each rank continues its own shard's sampler
+        state["sampler"] = state["samplers"][dist.rank]
     return state
 
 
@@ -237,9 +326,23 @@ def run_grpo(
     reward_fn replaces the verifier rewards (any callable like train.rewards.compute_rewards);
     on_step(step, values, max_steps) sees each step's logged values (the CLI prints them);
     note(text) is told, once per run, when a step trained no completion (default: a Python
-    warning), since such a run otherwise ends as if it had learnt something."""
+    warning), since such a run otherwise ends as if it had learnt something.
+
+    Under torchrun (RANK/WORLD_SIZE set) each rank trains prompts_per_step prompts of its shard
+    of the pool, so a step holds prompts_per_step x world_size groups; rank 0 alone writes
+    checkpoints, out/final, TensorBoard and the store's rows and calls on_step and note."""
+    with session(cfg.device) as dist:
+        if not dist.is_main:
+            on_step, note = None, _quiet
+        return _run(cfg, reward_fn, on_step, note, dist)
+
+
+def _quiet(text: str) -> None: ...
+
+
+def _run(cfg: GRPOConfig, reward_fn, on_step, note, dist: Dist) -> GRPOResult:
     from train.checkpoint import save_checkpoint
-    from train.metrics import RunLogger
+    from train.metrics import NullLogger, RunLogger
     from train.model import save_model
     from train.schedule import make_optimizer, make_scheduler
 
@@ -250,16 +353,25 @@ def run_grpo(
     started = time.perf_counter()
     out = Path(cfg.out)
     check_export(cfg.data, ("rl",), "train grpo")  # before the model loads: a wrong export fails fast
-    model, tokenizer, ref_model = _load(cfg)
+    model, tokenizer, ref_model = _load(cfg, dist.device if dist.enabled else cfg.device)
+    broadcast_parameters(model, dist)
     rows, prompts = load_prompts(cfg, tokenizer)
+    if dist.enabled:  # this rank's shard of the pool: every world_size-th prompt from its rank
+        rows, prompts = rows[dist.rank :: dist.world_size], prompts[dist.rank :: dist.world_size]
+        if not rows:
+            raise GRPOError(f"{cfg.data}: fewer usable prompts than the {dist.world_size} processes")
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     scheduler = make_scheduler(optimizer, cfg.warmup_steps, cfg.max_steps)
-    state = _resume(cfg, model, optimizer, scheduler) if cfg.resume else {"step": 0, "sampler": {}}
+    state = _resume(cfg, model, optimizer, scheduler, dist) if cfg.resume else {"step": 0, "sampler": {}}
     sampler = PromptSampler(len(rows), cfg.seed, **state.get("sampler", {}))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg.model_dump(), indent=2))
-    logger = RunLogger(kind="grpo", out_dir=out, workspace=cfg.workspace, run=state.get("run") or cfg.run,
-                       model=str(cfg.model), data=str(cfg.data), config=cfg.model_dump())  # fmt: skip
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.model_dump(), indent=2))
+        stored = cfg.model_dump() | ({"world_size": dist.world_size} if dist.enabled else {})
+        logger = RunLogger(kind="grpo", out_dir=out, workspace=cfg.workspace, run=state.get("run") or cfg.run,
+                           model=str(cfg.model), data=str(cfg.data), config=stored)  # fmt: skip
+    else:
+        logger = NullLogger(state.get("run") or cfg.run)
     reward_fn = reward_fn or verifier_rewards(weights, cfg)
     note = note or _warn
     model.train()
@@ -268,10 +380,10 @@ def run_grpo(
     engine = None
     try:
         with logger:  # an exception marks the run failed (interrupted on Ctrl-C) in `runs`
-            engine = _engine(cfg)
+            engine = None if dist.enabled else _engine(cfg)  # under torchrun each rank samples itself
             for step in range(state["step"] + 1, cfg.max_steps + 1):
                 last = _train_step(step, model, tokenizer, ref_model, optimizer, rows, prompts, sampler, cfg,
-                                   reward_fn, engine, logger)  # fmt: skip
+                                   reward_fn, engine, logger, dist)  # fmt: skip
                 scheduler.step()
                 count = int(last.get("train/nonzero_adv_completions", 0))
                 trained += count
@@ -283,12 +395,20 @@ def run_grpo(
                     on_step(step, last, cfg.max_steps)
                 if step % cfg.save_every == 0 or step == cfg.max_steps:
                     keep = {"sampler": sampler.state(), "run": logger.run, "config": cfg.model_dump()}
-                    save_checkpoint(out, step, model, optimizer, scheduler, {"step": step, **keep})
-            final = save_model(model, tokenizer, out / "final")
+                    if dist.enabled:  # every rank's sampler, so each resumes its own shard
+                        import torch.distributed as td
+
+                        samplers: list = [None] * dist.world_size
+                        td.all_gather_object(samplers, sampler.state())
+                        keep |= {"samplers": samplers, "world_size": dist.world_size}
+                    if dist.is_main:
+                        save_checkpoint(out, step, model, optimizer, scheduler, {"step": step, **keep})
+            final = save_model(model, tokenizer, out / "final") if dist.is_main else out / "final"
             result = GRPOResult(run=logger.run, steps=cfg.max_steps, final=final,
                                 reward_mean=last.get("reward/total_mean"), trained_completions=trained,
                                 idle_steps=idle, seconds=time.perf_counter() - started)  # fmt: skip
-            logger.finish("finished", result.summary())
+            summary = result.summary() | ({"world_size": dist.world_size} if dist.enabled else {})
+            logger.finish("finished", summary)
     finally:
         if engine is not None:
             engine.close()
@@ -296,7 +416,7 @@ def run_grpo(
 
 
 def _warn(text: str) -> None:
-    warnings.warn(text, RuntimeWarning, stacklevel=3)
+    warnings.warn(text, RuntimeWarning, stacklevel=4)  # _warn <- _run <- run_grpo <- its caller
 
 
 def _idle_text(step: int, values: dict[str, float], cfg: GRPOConfig) -> str:
@@ -307,22 +427,33 @@ def _idle_text(step: int, values: dict[str, float], cfg: GRPOConfig) -> str:
 
 
 def _train_step(step, model, tokenizer, ref_model, optimizer, rows, prompts, sampler, cfg, reward_fn, engine,
-                logger) -> dict[str, float]:  # fmt: skip
-    """One GRPO step: sample, score, optimise, log. Returns the logged values."""
+                logger, dist: Dist = SINGLE) -> dict[str, float]:  # fmt: skip
+    """One GRPO step: sample, score, optimise, log. Returns the logged values (merged over the ranks)."""
     t0 = time.perf_counter()
-    generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    # rank 0 samples as a single process does; the others from streams of their own
+    generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step + dist.rank * 2**40)
     batch = collect_batch(model, tokenizer, rows, prompts, sampler, cfg, reward_fn, generator, engine)
     t1 = time.perf_counter()
-    if batch.rollouts is None:  # dynamic sampling found only all-equal groups: nothing to learn from
+    kept = batch.rollouts is not None
+    if dist.enabled:  # the ranks train together if any of them kept a group
+        kept = bool(all_reduce_sum(torch.tensor([float(kept)], device=next(model.parameters()).device), dist))
+    if not kept:  # dynamic sampling found only all-equal groups: nothing to learn from
         values = {"groups/zero_std_share": 1.0, "groups/trained": 0.0, "sampling/prompts_drawn": float(batch.drawn),
                   "sampling/rounds": float(batch.rounds), "time/step_s": t1 - t0}  # fmt: skip
+        values = _merge(values, dist)
         logger.log(step, values)
         return values
-    stats = optimise(model, ref_model, optimizer, batch, cfg)
-    values = step_metrics(batch, stats, cfg)
+    stats = optimise(model, ref_model, optimizer, batch, cfg, dist)
+    if batch.rollouts is None:  # a rank that kept nothing while others did: its training shares only
+        values = {k if "/" in k else f"train/{k}": v for k, v in stats.items()}
+        values |= {"sampling/prompts_drawn": float(batch.drawn), "sampling/rounds": float(batch.rounds),
+                   "groups/zero_std_share": batch.zero_std_groups / max(batch.drawn, 1)}  # fmt: skip
+    else:
+        values = step_metrics(batch, stats, cfg)
     values |= {"train/lr": optimizer.param_groups[0]["lr"], "time/rollout_s": t1 - t0,
                "time/step_s": time.perf_counter() - t0}  # fmt: skip
+    values = _merge(values, dist)
     logger.log(step, values)
-    if step % cfg.sample_every == 0 or step == 1:
+    if batch.rollouts is not None and (step % cfg.sample_every == 0 or step == 1):
         logger.text(step, "completions", _sample_text(batch, cfg))
     return values

@@ -166,3 +166,23 @@ def _upsert_run(store, row: dict) -> None:
     sets = ", ".join(f"{k} = ?" for k in fields)
     if sets:
         store.con.execute(f"UPDATE runs SET {sets} WHERE run = ?", [*fields.values(), row["run"]])
+
+
+class NullLogger:
+    """The logger of a torchrun rank other than 0: rank 0 alone writes files and rows."""
+
+    def __init__(self, run: str | None = None):
+        self.run = run or ""
+
+    def log(self, step: int, values: dict[str, float]) -> None: ...
+
+    def text(self, step: int, tag: str, text: str) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def finish(self, status: str = "finished", summary: dict | None = None) -> None: ...
+
+    def __enter__(self) -> NullLogger:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None: ...

@@ -36,10 +36,21 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from train.data import check_export, collate, export_source, pack_examples, read_export, rows_of, sft_examples
+from train.data import (
+    IGNORE,
+    check_export,
+    collate,
+    export_source,
+    pack_examples,
+    read_export,
+    rows_of,
+    sft_examples,
+)
+from train.distributed import Dist, all_reduce_sum, broadcast_parameters, session, shard, sum_gradients
 from train.sft_config import SFTConfig, SFTError, SFTEvents, SFTResult, load_sft_config
 
 _CE_CHUNK_ELEMENTS = 2**28  # logits per cross-entropy chunk (1 GiB in float32)
+SINGLE = Dist()  # a run without torchrun
 
 __all__ = ["SFTConfig", "SFTError", "SFTEvents", "SFTResult", "load_sft_config", "run_sft", "token_loss_sum"]
 
@@ -101,24 +112,42 @@ def _prepare(config: SFTConfig, tokenizer, rows: list[dict], val_raw: list[dict]
 
 
 def _groups(n_rows: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """The micro-batches of an epoch: a seeded shuffle of the rows, cut into batch_size."""
+    """The (global) micro-batches of an epoch: a seeded shuffle of the rows, cut into batch_size."""
     order = torch.randperm(n_rows, generator=torch.Generator().manual_seed(seed * 100003 + epoch)).tolist()
     return [order[i : i + batch_size] for i in range(0, n_rows, batch_size)]
 
 
-def _stream(rows: list[dict], config: SFTConfig, pad: int, epoch: int, position: int) -> Iterator:
-    """Endless micro-batches from the cursor (epoch, position): yields (cursor after it, batch)."""
+def _stream(rows: list[dict], config: SFTConfig, pad: int, epoch: int, position: int, dist: Dist = SINGLE,
+            row_targets: list[int] | None = None) -> Iterator:  # fmt: skip
+    """Endless micro-batches from the cursor (epoch, position): yields (cursor after it, this
+    rank's batch, the global micro-batch's (trained tokens, tokens)). Under torchrun a global micro-batch
+    holds batch_size x world_size rows and each rank collates its shard of it (None where the
+    epoch's last, short micro-batch leaves it no row); the cursor is the same on every rank."""
     while True:
-        groups = _groups(len(rows), config.batch_size, config.seed, epoch)
+        groups = _groups(len(rows), config.batch_size * dist.world_size, config.seed, epoch)
         for pos in range(position, len(groups)):
-            yield (epoch, pos + 1), collate([rows[i] for i in groups[pos]], pad, config.packing)
+            mine = shard(groups[pos], dist)
+            batch = collate([rows[i] for i in mine], pad, config.packing) if mine else None
+            if not dist.enabled:
+                yield (epoch, pos + 1), batch, (batch["n_targets"], batch["n_tokens"])
+            else:  # the normaliser counts every rank's tokens, from the host-side rows (no sync)
+                counts = (
+                    sum(row_targets[i] for i in groups[pos]),
+                    sum(len(rows[i]["input_ids"]) for i in groups[pos]),
+                )
+                yield (epoch, pos + 1), batch, counts
         epoch, position = epoch + 1, 0
 
 
-def _total_steps(config: SFTConfig, n_rows: int) -> int:
+def _row_targets(rows: list[dict]) -> list[int]:
+    """Trained tokens per row, as `collate` counts them (labels after the first position)."""
+    return [sum(1 for t in r["labels"][1:] if t != IGNORE) for r in rows]
+
+
+def _total_steps(config: SFTConfig, n_rows: int, world_size: int = 1) -> int:
     if config.max_steps is not None:
         return config.max_steps
-    micro = math.ceil(n_rows / config.batch_size)
+    micro = math.ceil(n_rows / (config.batch_size * world_size))
     return max(1, math.ceil(config.epochs * micro / config.grad_accum))
 
 
@@ -173,7 +202,7 @@ def eval_accuracy(model, tokenizer, problems: list[dict], config: SFTConfig) -> 
 # --- the run -------------------------------------------------------------------------------------
 
 
-def _load(config: SFTConfig):
+def _load(config: SFTConfig, device: str | None = None):
     from train.model import LoraSettings, load_model
 
     lora = None
@@ -183,7 +212,7 @@ def _load(config: SFTConfig):
             targets = [t.strip() for t in targets.split(",") if t.strip()]
         lora = LoraSettings(r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
                             target_modules=targets)  # fmt: skip
-    return load_model(config.model, device=config.device, precision=config.precision, lora=lora,
+    return load_model(config.model, device=device or config.device, precision=config.precision, lora=lora,
                       qlora=config.qlora, gradient_checkpointing=config.gradient_checkpointing)  # fmt: skip
 
 
@@ -200,10 +229,10 @@ def _seed(seed: int) -> None:
 class _Trainer:
     """State of one run; `run_sft` is its outline."""
 
-    def __init__(self, config: SFTConfig, events: SFTEvents):
+    def __init__(self, config: SFTConfig, events: SFTEvents, dist: Dist = SINGLE):
         from train.schedule import make_optimizer, make_scheduler, warmup_steps_for
 
-        self.config, self.events = config, events
+        self.config, self.events, self.dist = config, events, dist
         self.out = Path(config.out)
         check_export(config.data, ("sft",), "train sft")
         raw = (
@@ -211,15 +240,20 @@ class _Trainer:
             read_export(config.data, "val"),
         )  # bad data fails before loading
         _seed(config.seed)
-        self.model, self.tokenizer = _load(config)
+        self.model, self.tokenizer = _load(config, dist.device if dist.enabled else config.device)
+        broadcast_parameters(self.model, dist)
+        if dist.rank:  # dropout masks of their own; rank 0 keeps the single-process stream
+            _seed(config.seed + dist.rank)
         self.pad = self.tokenizer.pad_token_id
         self.data = _prepare(config, self.tokenizer, *raw)
-        self.total = _total_steps(config, len(self.data.train))
+        self.row_targets = _row_targets(self.data.train) if dist.enabled else None
+        self.total = _total_steps(config, len(self.data.train), dist.world_size)
         self.warmup = warmup_steps_for(self.total, config.warmup_steps, config.warmup_ratio)
         self.optimizer = make_optimizer(self.model, config.lr, config.weight_decay)
         self.scheduler = make_scheduler(self.optimizer, self.warmup, self.total, config.min_lr_ratio)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.problems = _accuracy_rows(config, self.data.val_raw, events)
+        # the workspace is read by rank 0 alone (it alone evaluates)
+        self.problems = _accuracy_rows(config, self.data.val_raw, events) if dist.is_main else []
         self.step, self.cursor, self.tokens, self.run = 0, (0, 0), 0, config.run
         self.history: list[dict] = []
         self.seconds = 0.0  # training time (logging windows; evaluation and saving left out)
@@ -239,41 +273,59 @@ class _Trainer:
         state = load_checkpoint(ckpt, self.model, self.optimizer, self.scheduler)
         if state["step"] >= self.total:
             raise SFTError(f"nothing to train: checkpoint at step {state['step']}, --max-steps {self.total}")
+        if state.get("world_size", 1) != self.dist.world_size:
+            raise SFTError(f"{ckpt}: trained by {state.get('world_size', 1)} process(es) (a global micro-batch of "
+                           f"batch_size x {state.get('world_size', 1)} rows), this run has {self.dist.world_size}; "
+                           f"resume with the same number (torchrun --nproc_per_node x --nnodes)")  # fmt: skip
         if state.get("train_rows") != len(self.data.train):
             raise SFTError(f"{ckpt}: trained on {state.get('train_rows')} rows, the data now gives "
                            f"{len(self.data.train)}; resume with the same --data, --max-length and packing")  # fmt: skip
         self.step, self.cursor, self.tokens = state["step"], tuple(state["cursor"]), state.get("tokens", 0)
         self.run = self.config.run or state.get("run")
+        if self.dist.rank:  # the checkpoint holds rank 0's RNG; the others reseed from (seed, rank, step)
+            _seed(self.config.seed + self.dist.rank + 1_000_003 * self.step)
         self.events.note(f"resumed from {ckpt} at step {self.step}")
 
     def state(self) -> dict:
-        return {"step": self.step, "cursor": list(self.cursor), "tokens": self.tokens, "run": self.run,
-                "train_rows": len(self.data.train), "config": self.config.model_dump(mode="json")}  # fmt: skip
+        state = {"step": self.step, "cursor": list(self.cursor), "tokens": self.tokens, "run": self.run,
+                 "train_rows": len(self.data.train), "config": self.config.model_dump(mode="json")}  # fmt: skip
+        return state | ({"world_size": self.dist.world_size} if self.dist.enabled else {})
 
     def optimizer_step(self, stream) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """grad_accum micro-batches, one update; (loss, grad norm) stay on the device."""
-        micro = []
+        """grad_accum micro-batches, one update; (loss, grad norm) stay on the device. Under
+        torchrun the loss is this rank's share (its tokens over all ranks' tokens) and the
+        gradients are summed over the ranks: the update of the whole global batch."""
+        micro, n_targets, n_tokens = [], 0, 0
         for _ in range(self.config.grad_accum):
-            self.cursor, batch = next(stream)
+            self.cursor, batch, (targets, tokens) = next(stream)
             micro.append(batch)
-        n_targets = sum(b["n_targets"] for b in micro)
+            n_targets, n_tokens = n_targets + targets, n_tokens + tokens
         loss = None
         for batch in micro:
+            if batch is None:  # this rank's share of a short last micro-batch is empty
+                continue
             part = token_loss_sum(self.model, batch) / n_targets
             part.backward()
             loss = part.detach() if loss is None else loss + part.detach()
+        if loss is None:
+            loss = torch.zeros((), device=self.params[0].device)
+        sum_gradients(self.params, self.dist)
         norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return loss, norm, sum(b["n_tokens"] for b in micro)
+        return loss, norm, n_tokens
 
 
 def _log_window(trainer: _Trainer, logger, pending: list, started: float) -> float:
-    """Read back the window's losses and norms in one sync and log every step of it."""
-    values = torch.stack(
-        [torch.stack([loss.float(), norm.float()]) for _, loss, norm, _, _ in pending]
-    ).tolist()
+    """Read back the window's losses and norms in one sync and log every step of it (under
+    torchrun: each rank's share of the losses summed over the ranks, in one all-reduce)."""
+    stacked = torch.stack([torch.stack([loss.float(), norm.float()]) for _, loss, norm, _, _ in pending])
+    if trainer.dist.enabled:  # the norm is global already (taken after the gradients were summed)
+        stacked = torch.stack(
+            [all_reduce_sum(stacked[:, 0].contiguous(), trainer.dist), stacked[:, 1]], dim=1
+        )
+    values = stacked.tolist()
     now = time.perf_counter()
     trainer.seconds += now - started
     rate = sum(p[4] for p in pending) / max(now - started, 1e-9)
@@ -288,6 +340,8 @@ def _log_window(trainer: _Trainer, logger, pending: list, started: float) -> flo
 
 def _evaluate(trainer: _Trainer, logger) -> dict[str, float]:
     config, values = trainer.config, {}
+    if not trainer.dist.is_main:  # rank 0 evaluates; the others wait at the next collective
+        return values
     if trainer.data.val:
         values["eval_loss"] = eval_loss(trainer.model, trainer.data.val, config.batch_size, trainer.pad,
                                         config.packing)  # fmt: skip
@@ -316,7 +370,9 @@ def _train(trainer: _Trainer, logger) -> dict[str, float]:
     from train.checkpoint import save_checkpoint
 
     config = trainer.config
-    stream = _stream(trainer.data.train, config, trainer.pad, *trainer.cursor)
+    stream = _stream(
+        trainer.data.train, config, trainer.pad, *trainer.cursor, trainer.dist, trainer.row_targets
+    )
     pending: list = []
     last_eval: dict[str, float] = {}
     window = time.perf_counter()
@@ -332,7 +388,7 @@ def _train(trainer: _Trainer, logger) -> dict[str, float]:
         if config.eval_every and (last or trainer.step % config.eval_every == 0):
             last_eval = _evaluate(trainer, logger)
             window = time.perf_counter()  # evaluation time is not training time
-        if last or (config.save_every and trainer.step % config.save_every == 0):
+        if trainer.dist.is_main and (last or (config.save_every and trainer.step % config.save_every == 0)):
             save_checkpoint(trainer.out, trainer.step, trainer.model, trainer.optimizer, trainer.scheduler,
                             trainer.state(), keep=config.keep_checkpoints)  # fmt: skip
             window = time.perf_counter()
@@ -340,16 +396,29 @@ def _train(trainer: _Trainer, logger) -> dict[str, float]:
 
 
 def run_sft(config: SFTConfig, events: SFTEvents | None = None) -> SFTResult:
-    """Train, evaluate, checkpoint and save `out/final` (and `out/merged` with merge)."""
-    from train.metrics import RunLogger
+    """Train, evaluate, checkpoint and save `out/final` (and `out/merged` with merge).
 
-    events = events or SFTEvents()
-    trainer = _Trainer(config, events)
+    Under torchrun (RANK/WORLD_SIZE set) every rank trains on its shard of each global
+    micro-batch (batch_size rows per rank, so batch_size x world_size x grad_accum rows per
+    step); rank 0 alone evaluates, writes checkpoints, out/final, TensorBoard and the store's
+    rows, and reports to `events` (the others' results carry the same losses)."""
+    with session(config.device) as dist:
+        return _run(config, (events or SFTEvents()) if dist.is_main else SFTEvents(), dist)
+
+
+def _run(config: SFTConfig, events: SFTEvents, dist: Dist) -> SFTResult:
+    from train.metrics import NullLogger, RunLogger
+
+    trainer = _Trainer(config, events, dist)
     out, data = trainer.out, trainer.data
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
-    logger = RunLogger(kind="sft", out_dir=out, workspace=config.workspace, run=trainer.run, model=config.model,
-                       data=config.data, config=config.model_dump(mode="json"))  # fmt: skip
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
+        stored = config.model_dump(mode="json") | ({"world_size": dist.world_size} if dist.enabled else {})
+        logger = RunLogger(kind="sft", out_dir=out, workspace=config.workspace, run=trainer.run, model=config.model,
+                           data=config.data, config=stored)  # fmt: skip
+    else:
+        logger = NullLogger(trainer.run)
     trainer.run = logger.run
     events.start(trainer.total, trainer.step, {"run": logger.run, "examples": data.examples, "rows": len(data.train),
                  "val_rows": len(data.val), "dropped": data.dropped, "warmup": trainer.warmup})  # fmt: skip
@@ -357,7 +426,8 @@ def run_sft(config: SFTConfig, events: SFTEvents | None = None) -> SFTResult:
     start_tokens = trainer.tokens
     try:
         last_eval = _train(trainer, logger)
-        _finish(trainer, result)
+        if dist.is_main:
+            _finish(trainer, result)
     except BaseException as e:
         logger.finish("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
         raise
@@ -368,5 +438,7 @@ def run_sft(config: SFTConfig, events: SFTEvents | None = None) -> SFTResult:
     summary = {"steps": trainer.step, "train_loss": result.train_loss, "eval_loss": result.eval_loss,
                "eval_accuracy": result.eval_accuracy, "tokens": trainer.tokens,
                "tokens_per_s": result.tokens_per_s, "final": str(result.final)}  # fmt: skip
+    if dist.enabled:
+        summary["world_size"] = dist.world_size
     logger.finish("finished", {k: v for k, v in summary.items() if v is not None})
     return result
