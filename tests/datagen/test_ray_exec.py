@@ -151,3 +151,25 @@ def test_the_cli_runs_on_a_cluster_it_is_pointed_at(builtin, tmp_path):
     )[0]
     assert f"judged {math} completions" in result.stdout
     assert query(ws, "select count(*) from verdicts") == [(math,)]
+
+
+def test_the_api_and_a_pipeline_take_the_executor(builtin, tmp_path):
+    """Workspace.verify(executor="ray") judges on Ray; a pipeline moved onto Ray re-runs
+    nothing that finished (where work runs is not part of a stage's fingerprint)."""
+    import yaml
+
+    from cotmill import Workspace
+    from cotmill.pipeline import run_pipeline
+
+    ws = copy(builtin, tmp_path / "w")
+    assert Workspace(ws).verify(executor="ray", verifier="logic.zebra").by_verifier.keys() == {"logic.zebra"}
+    path = tmp_path / "p.yaml"
+    stages = {"workspace": str(ws), "generate": {"job": "r", "tasks": "math,code,logic", "count": 120,
+                                                  "samples": 2, "error_rate": 0.2}}  # fmt: skip
+    said = []
+    path.write_text(yaml.safe_dump({**stages, "verify": {}}))
+    run_pipeline(path, say=said.append)
+    path.write_text(yaml.safe_dump({**stages, "verify": {"executor": "ray", "shard_rows": 7}}))
+    run_pipeline(path, say=said.append)
+    assert [line.endswith("skipped") for line in said] == [False, False, True, True]
+    assert query(ws, "select count(*) from verdicts") == [(240,)]
