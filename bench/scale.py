@@ -88,7 +88,7 @@ def main() -> None:
 
         with Store.open(local, read_only=True) as store:
             (per_ms,) = store.con.execute("SELECT avg(elapsed_ms) FROM verdicts").fetchone()
-            table = store.con.execute("SELECT * EXCLUDE (created_at) FROM verdicts").to_arrow_table()
+            table = store.con.sql("SELECT * EXCLUDE (created_at) FROM verdicts").to_arrow_table()
         rate = ingest_rate(Path(tmp), base, table, args.ingest_rows, args.shard_rows)
         print(f"ingest: {rate:,.0f} verdict rows/s (shards of {args.shard_rows}, one transaction each)")
         per_node = cores / (per_ms / 1000)

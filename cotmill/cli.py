@@ -146,6 +146,8 @@ def verify(workspace, job, verifier, workers, vote, executor, ray_address, shard
         f"judged {stats.judged:,} completions in {stats.elapsed:.1f} s "
         f"({stats.passed:,} passed){'; ' + str(stats.pseudo_labels) + ' pseudo-labels' if vote else ''}"
     )
+    if stats.resumed:
+        click.echo(f"ingested {stats.resumed:,} verdicts from the shards of an interrupted run")
     table = Table(title="pass rate (current verifier versions)")
     for col in ("domain", "task", "teacher", "judged", "passed", "pass rate"):
         table.add_column(col, justify="right" if col in ("judged", "passed", "pass rate") else "left")

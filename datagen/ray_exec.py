@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import uuid
 import warnings
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def judge_plans(
     try:
         task = ray.remote(num_cpus=1, max_retries=TRIES - 1, scheduling_strategy="SPREAD")(judge_shard)
         window = max(4, 2 * int(ray.cluster_resources().get("CPU", 1)))  # inputs in the object store
-        work = []
+        work: deque = deque()
         for name, version, rows in plans:
             if name in stuck:
                 _judge_here(store, name, version, rows, count)
@@ -121,7 +122,7 @@ def judge_plans(
         pending: dict = {}
         while work or pending:
             while work and len(pending) < window:
-                name, version, rows, path = work.pop(0)
+                name, version, rows, path = work.popleft()
                 ref = task.remote(name, version, rows, payload, path, {"job": job, "verifier": name})
                 pending[ref] = name
             done, _ = ray.wait(list(pending), num_returns=1)

@@ -173,3 +173,21 @@ def test_the_api_and_a_pipeline_take_the_executor(builtin, tmp_path):
     run_pipeline(path, say=said.append)
     assert [line.endswith("skipped") for line in said] == [False, False, True, True]
     assert query(ws, "select count(*) from verdicts") == [(240,)]
+
+
+def test_a_verifier_the_workers_cannot_import_is_judged_here_with_a_warning(tmp_path):
+    ws = tmp_path / "w"
+    with Store.open(ws) as store:
+        store.write_batch([("problems", [{"problem_id": "p", "domain": "d", "task": "t", "source": "s", "prompt": "?",
+                                          "answer": "1", "verifier": "test.lambda"}], "IGNORE")])  # fmt: skip
+        store.write_completions([{"completion_id": "c", "problem_id": "p", "job": "j", "teacher": "t",
+                                  "strategy": "s", "sample_index": 0, "text": "1"}])  # fmt: skip
+    verifiers.REGISTRY.register(
+        "test.lambda", verifiers.Registered("test.lambda", "1", lambda p, t: verifiers.Verdict(True, 1.0))
+    )
+    try:
+        with pytest.warns(UserWarning, match="'test.lambda' is defined where Ray workers cannot import it"):
+            stats = run_verify(ws, executor="ray")
+    finally:
+        verifiers.REGISTRY.unregister("test.lambda")
+    assert (stats.judged, stats.passed) == (1, 1)
