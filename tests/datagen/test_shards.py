@@ -107,3 +107,11 @@ def test_a_missing_path_is_named(tmp_path, judged):
 def test_unknown_kinds_are_refused_when_written():
     with pytest.raises(shards.ShardError, match="unknown shard kind 'jobs'"):
         shards.write_shard("/nonexistent/x.parquet", "jobs", [{"job": "j"}])
+
+
+def test_verify_help_tells_the_shard_size_ray_uses():
+    from cotmill.cli import verify
+    from datagen.ray_exec import SHARD_ROWS
+
+    (option,) = [p for p in verify.params if p.name == "shard_rows"]
+    assert f"[default: {SHARD_ROWS}]" in option.help
