@@ -32,7 +32,7 @@ install: $(PY) sandbox-tools
 
 install-dev: $(PY) sandbox-tools
 	$(PIP) install -q "$(TORCH)"
-	$(PIP) install -q -e ".[dev,train]"
+	$(PIP) install -q -e ".[dev,train,ray]"
 
 install-train: $(PY)
 	$(PIP) install -q "$(TORCH)"

@@ -77,14 +77,25 @@ class Workspace:
 
     def verify(self, config=None, /, **kwargs):
         """Judge the completions without a current verdict (`cotmill verify`): a VerifyConfig
-        and/or its keys (job, verifier, workers, vote). Returns VerifyStats."""
+        and/or its keys (job, verifier, workers, vote, executor "local" or "ray", ray_address,
+        shard_rows). Returns VerifyStats."""
         from cotmill.config import VerifyConfig
         from datagen.store import Store
         from datagen.verify_runner import run_verify
 
         cfg = _config(VerifyConfig, config, kwargs, "Workspace.verify")
         Store.open(self.path, read_only=True).close()  # a missing workspace is an error, as in the CLI
-        return run_verify(self.path, cfg.job, cfg.verifier, cfg.workers, cfg.vote)
+        return run_verify(self.path, cfg.job, cfg.verifier, cfg.workers, cfg.vote, executor=cfg.executor,
+                          ray_address=cfg.ray_address, shard_rows=cfg.shard_rows)  # fmt: skip
+
+    def ingest(self, *paths):
+        """Merge shards (files, or directories searched for them) into this workspace (`cotmill
+        ingest`), adding only rows it lacks. Returns (shards read, rows added)."""
+        from datagen.shards import ingest
+        from datagen.store import Store
+
+        with Store.open(self.path, create=False) as store:
+            return ingest(store, paths)
 
     def curate(self, config=None, /, **kwargs):
         """Mark duplicates, contaminated problems and poor completions (`cotmill curate`): a

@@ -101,7 +101,17 @@ def sql(query, workspace, fmt, out, write, force, allow_files, max_rows) -> None
     is_flag=True,
     help="Give problems without a reference a pseudo-label by majority vote of their samples.",
 )
-def verify(workspace, job, verifier, workers, vote) -> None:
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    help="local: a process pool on this machine; ray: Ray tasks over shards (pip install 'cotmill[ray]').",
+)
+@click.option(
+    "--ray-address",
+    help="With --executor ray: the cluster, auto or HOST:PORT. [default: RAY_ADDRESS, else a local Ray for the run]",
+)
+@click.option("--shard-rows", type=int, help="With --executor ray: completions per Ray task. [default: 512]")
+def verify(workspace, job, verifier, workers, vote, executor, ray_address, shard_rows) -> None:
     """Judge stored completions and write verdicts; prints pass rates by domain, task and teacher.
 
     Only completions without a verdict for the current version of their verifier are
@@ -121,16 +131,20 @@ def verify(workspace, job, verifier, workers, vote) -> None:
     def update(stats) -> None:
         progress.update(task, total=stats.pending, completed=stats.judged)
 
-    cfg = build(verify, {"job": job, "verifier": verifier, "workers": workers, "vote": vote})
+    cfg = build(verify, {"job": job, "verifier": verifier, "workers": workers, "vote": vote,
+                         "executor": executor, "ray_address": ray_address, "shard_rows": shard_rows})  # fmt: skip
     Store.open(workspace, read_only=True).close()  # a missing workspace is an error, not a new one
     with progress:
-        stats = run_verify(workspace, cfg.job, cfg.verifier, cfg.workers, cfg.vote, on_progress=update)
+        stats = run_verify(workspace, cfg.job, cfg.verifier, cfg.workers, cfg.vote, on_progress=update,
+                           executor=cfg.executor, ray_address=cfg.ray_address, shard_rows=cfg.shard_rows)  # fmt: skip
     with Store.open(workspace, read_only=True) as store:
         rates = pass_rates(store, job)
     click.echo(
         f"judged {stats.judged:,} completions in {stats.elapsed:.1f} s "
         f"({stats.passed:,} passed){'; ' + str(stats.pseudo_labels) + ' pseudo-labels' if vote else ''}"
     )
+    if stats.resumed:
+        click.echo(f"ingested {stats.resumed:,} verdicts from the shards of an interrupted run")
     table = Table(title="pass rate (current verifier versions)")
     for col in ("domain", "task", "teacher", "judged", "passed", "pass rate"):
         table.add_column(col, justify="right" if col in ("judged", "passed", "pass rate") else "left")
@@ -139,6 +153,21 @@ def verify(workspace, job, verifier, workers, vote) -> None:
     Console(width=None if sys.stdout.isatty() else 160).print(table)
     for name, count in stats.unknown.items():
         click.echo(f"warning: {count} completion(s) name the unknown verifier {name!r}; not judged", err=True)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@WORKSPACE
+def ingest(paths, workspace) -> None:
+    """Merge shard files (or directories of them) into the workspace.
+
+    Shards are the Parquet files that Ray workers, Slurm array tasks or other machines
+    write instead of opening the store (W/shards/...). Only rows the store lacks are added,
+    so ingesting a shard twice adds nothing."""
+    from cotmill.api import Workspace
+
+    shards, added = Workspace(workspace).ingest(*paths)
+    click.echo(f"ingested {shards:,} shard(s): {added:,} new row(s)")
 
 
 @main.command()

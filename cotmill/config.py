@@ -22,6 +22,11 @@ def _list(value):
     return value
 
 
+# Settings that say where work runs, not what it stores: a pipeline stage's fingerprint
+# leaves them out, so moving a pipeline onto Ray re-runs nothing (cotmill.pipeline)
+EXECUTION_FIELDS = frozenset({"executor", "ray_address", "shard_rows"})
+
+
 class VerifyConfig(BaseModel):
     """`cotmill verify`: judge the completions without a current verdict."""
 
@@ -31,6 +36,9 @@ class VerifyConfig(BaseModel):
     verifier: str | None = None  # only problems judged by this verifier
     workers: int | None = Field(default=None, ge=1)  # None: all cores
     vote: bool = False  # pseudo-labels by majority vote for problems without a reference
+    executor: Literal["local", "ray"] = "local"  # ray: Ray tasks over shards (datagen.ray_exec)
+    ray_address: str | None = None  # "auto", HOST:PORT; None: RAY_ADDRESS, else a local Ray for the run
+    shard_rows: int | None = Field(default=None, ge=1)  # completions per Ray task; None: ray_exec.SHARD_ROWS
 
 
 class CurateConfig(BaseModel):

@@ -41,6 +41,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from cotmill.config import EXECUTION_FIELDS
 from datagen.config import ConfigError, describe, load_config, read_yaml
 from datagen.records import content_hash
 from datagen.store import Store, resolve_workspace
@@ -121,7 +122,9 @@ def _fingerprints(pipeline: Pipeline, where: str) -> dict[str, str]:
         if value is None:
             continue
         if stage not in ("generate", "mix"):  # as the model reads it: defaults count
-            value = pipeline.stage(stage, where).model_dump(mode="json", by_alias=True, exclude={"workspace"})
+            value = pipeline.stage(stage, where).model_dump(
+                mode="json", by_alias=True, exclude={"workspace", *EXECUTION_FIELDS}
+            )
         chained = content_hash(chained, stage, json.dumps(value, sort_keys=True, default=str))
         out[stage] = chained
     return out

@@ -258,6 +258,24 @@ class Store:
             raise
         self.con.unregister("_batch")
 
+    def insert_arrow(self, table: str, batch: pa.Table, mode: str = "IGNORE") -> int:
+        """Insert an Arrow table's rows (cast to the table's column types) in one statement;
+        the number inserted (with IGNORE: those whose key was not stored yet). ValueError
+        names a column the table lacks or a value that does not cast."""
+        try:
+            batch = batch.cast(self._arrow_schema(table, batch.column_names))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise ValueError(f"rows do not fit table {table}: {e}") from None
+        verb = "INSERT INTO" if mode == "APPEND" else f"INSERT OR {mode} INTO"
+        self.con.register("_arrow", batch)
+        try:
+            return self.con.execute(f"{verb} {table} BY NAME SELECT * FROM _arrow").fetchall()[0][0]
+        finally:
+            try:
+                self.con.unregister("_arrow")
+            except duckdb.Error:  # the transaction aborted: the insert's error is the one to see
+                pass
+
     def _arrow_schema(self, table: str, columns: list[str]) -> pa.Schema:
         """The table's own column types, so a batch is typed by the table and not
         guessed from its first rows (an all-NULL column, a stray int in a text one)."""

@@ -45,6 +45,8 @@ class VerifyStats:
     by_verifier: dict[str, int] = field(default_factory=dict)
     pseudo_labels: int = 0
     unknown: dict[str, int] = field(default_factory=dict)  # unregistered verifier names -> completions
+    resumed: int = 0  # executor ray: verdicts ingested from shards an interrupted run left
+    nodes: set[str] = field(default_factory=set)  # executor ray: the Ray nodes that judged
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -205,11 +207,24 @@ def run_verify(
     workers: int | None = None,
     vote: bool = False,
     on_progress: Callable[[VerifyStats], None] | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    shard_rows: int | None = None,
 ) -> VerifyStats:
+    """`executor` "ray": judged by Ray tasks (datagen.ray_exec), on the cluster at
+    `ray_address`, `shard_rows` completions per task; `workers` is then unused."""
     workers = workers or os.cpu_count() or 1
     stats = VerifyStats()
     report = on_progress or (lambda s: None)
+    if executor == "ray":
+        from datagen import ray_exec
+
+        ray_exec.require_ray()  # before any work: a missing Ray is the one thing to say
+    elif executor != "local":
+        raise VerifyError(f"unknown executor {executor!r}; use local or ray")
     with Store.open(workspace) as store:
+        if executor == "ray":
+            stats.resumed = ray_exec.ingest_leftovers(store, job)
         names = _verifiers_in_use(store, job)
         if verifier:
             names = [n for n in names if n == verifier]
@@ -227,13 +242,20 @@ def run_verify(
             plans.append((name, version, rows))
             stats.pending += len(rows)
         report(stats)
-        for name, version, rows in plans:
-            for verdicts in _judge_all(name, version, rows, workers):
-                store.write_batch([("verdicts", verdicts, "REPLACE")])
-                stats.judged += len(verdicts)
-                stats.passed += sum(v["passed"] for v in verdicts)
-                stats.by_verifier[name] = stats.by_verifier.get(name, 0) + len(verdicts)
-                report(stats)
+
+        def count(name: str, judged: int, passed: int) -> None:
+            stats.judged += judged
+            stats.passed += passed
+            stats.by_verifier[name] = stats.by_verifier.get(name, 0) + judged
+            report(stats)
+
+        if executor == "ray":
+            stats.nodes = ray_exec.judge_plans(store, plans, count, job, ray_address, shard_rows)
+        else:
+            for name, version, rows in plans:
+                for verdicts in _judge_all(name, version, rows, workers):
+                    store.write_batch([("verdicts", verdicts, "REPLACE")])
+                    count(name, len(verdicts), sum(v["passed"] for v in verdicts))
         if vote:
             from datagen.voting import vote_unlabelled
 

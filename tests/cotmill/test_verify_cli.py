@@ -120,3 +120,25 @@ def test_a_tied_vote_gives_no_label(openai_server, tmp_path, monkeypatch):
                          teacher="openai:m", base_url=server.base_url)  # fmt: skip
     run_generate(cfg)
     assert run_verify(tmp_path / "w", vote=True, workers=1).pseudo_labels == 0
+
+
+def test_without_ray_the_ray_executor_says_how_to_install_it(tmp_path):
+    """Ray hidden from a fresh interpreter, as where it is not installed: one line, exit 1,
+    nothing judged."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    ws = tmp_path / "w"
+    run_generate(GenerateConfig(workspace=str(ws), job="n", tasks="math", count=5))
+    code = "import sys; sys.modules['ray'] = None; from cotmill.cli import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "verify", "-w", str(ws), "--executor", "ray"],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: --executor ray needs Ray, which is not installed: pip install 'cotmill[ray]' (or pip install ray)"
+    )
+    assert query(ws, "select count(*) from verdicts") == [(0,)]
