@@ -164,12 +164,7 @@ def optimise(
         if not micro:  # nothing to train on: a zero gradient, so AdamW steps as the full batch would
             for p in params:
                 p.grad = torch.zeros_like(p)
-        sum_gradients(params, dist)
-        if cfg.max_grad_norm > 0:
-            norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
-            stats["grad_norm"] = stats.get("grad_norm", 0.0) + norm / cfg.iterations
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        _step(params, optimizer, cfg, dist, stats)
     stats["trained_completions"] = float(len(rows))
     stats["nonzero_adv_completions"] = float(signal)
     if dist.enabled:  # the entropy over every rank's trained completions
@@ -181,6 +176,17 @@ def optimise(
     elif micro:
         stats["entropy"] = entropy / max(1.0, float(attn[:, start:].sum()))
     return stats
+
+
+def _step(params, optimizer, cfg: GRPOConfig, dist: Dist, stats: dict[str, float]) -> None:
+    """One optimiser step on the gradients summed over the torchrun ranks (every rank takes
+    the same step); the clipped norm goes into stats, averaged over the iterations."""
+    sum_gradients(params, dist)
+    if cfg.max_grad_norm > 0:
+        norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
+        stats["grad_norm"] = stats.get("grad_norm", 0.0) + norm / cfg.iterations
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
 
 
 def _idle_share(model, optimizer, cfg: GRPOConfig, dist: Dist) -> dict[str, float]:
@@ -195,12 +201,7 @@ def _idle_share(model, optimizer, cfg: GRPOConfig, dist: Dist) -> dict[str, floa
     for _ in range(cfg.iterations):
         for p in params:
             p.grad = torch.zeros_like(p)
-        sum_gradients(params, dist)
-        if cfg.max_grad_norm > 0:
-            norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
-            stats["grad_norm"] = stats.get("grad_norm", 0.0) + norm / cfg.iterations
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        _step(params, optimizer, cfg, dist, stats)
     entropy, count = all_reduce_sum(torch.zeros(2, device=params[0].device), dist).tolist()
     if count:
         stats["entropy"] = entropy / max(1.0, count)
