@@ -4,12 +4,11 @@ of truth for `cotmill train grpo` flags, `--config` YAML keys and the pipeline's
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from verifiers.errors import CotmillError
 
@@ -107,27 +106,19 @@ def load_grpo_config(path, overrides: dict) -> GRPOConfig:
     """YAML file values first, then the overrides (command-line flags); errors name the file
     (or the command line) and the key, as load_sft_config's. With resume, the run's saved
     config.json fills in what neither gives, so `--out DIR --resume` continues the run."""
-    from datagen.config import ConfigError, describe, read_yaml
+    from train.sft_config import load_run_config
 
-    data = read_yaml(path) if path else {}
-    data.update(overrides)
-    if data.get("resume") and data.get("out"):
-        saved = Path(data["out"]) / "config.json"
-        try:
-            stored = json.loads(saved.read_text())
-        except FileNotFoundError:
-            stored = {}
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"{saved}: cannot read the run's config: {e}") from None
-        known = set(GRPOConfig.model_fields) | {"no_lora"}
-        stored = {k: v for k, v in stored.items() if k in known}
-        if "lora" in data or "no_lora" in data:  # the file's or a flag's choice wins over the saved one
-            stored.pop("lora", None), stored.pop("no_lora", None)
-        data = {**stored, **data}
-    try:
-        return GRPOConfig(**data)
-    except ValidationError as e:
-        raise ConfigError(describe(e, str(path) if path else "command line")) from None
+    return load_run_config(GRPOConfig, path, overrides, _saved_keys)
+
+
+def _saved_keys(stored: dict, given: dict) -> dict:
+    """A resumed run's saved settings that GRPOConfig knows (old runs saved no_lora); the
+    file's or a flag's lora choice wins over the saved one."""
+    known = set(GRPOConfig.model_fields) | {"no_lora"}
+    stored = {k: v for k, v in stored.items() if k in known}
+    if "lora" in given or "no_lora" in given:
+        stored.pop("lora", None), stored.pop("no_lora", None)
+    return stored
 
 
 @dataclass

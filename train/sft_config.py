@@ -73,6 +73,12 @@ def load_sft_config(path, overrides: dict) -> SFTConfig:
     """YAML file values first, then the overrides (command-line flags); errors name the
     file (or the command line) and the key. With resume, the run's saved config.json fills
     in what neither gives, so `--out DIR --resume` continues the run as it was started."""
+    return load_run_config(SFTConfig, path, overrides)
+
+
+def load_run_config(model, path, overrides: dict, saved_keys=None):
+    """A training command's `model` (SFTConfig, GRPOConfig) as load_sft_config reads it.
+    `saved_keys(stored, given)`: what of a resumed run's config.json to keep (default all)."""
     from datagen.config import ConfigError, describe, read_yaml
 
     data = read_yaml(path) if path else {}
@@ -80,13 +86,16 @@ def load_sft_config(path, overrides: dict) -> SFTConfig:
     if data.get("resume") and data.get("out"):
         saved = Path(data["out"]) / "config.json"
         try:
-            data = {**json.loads(saved.read_text()), **data}
+            stored = json.loads(saved.read_text())
         except FileNotFoundError:
-            pass
+            stored = {}
         except (OSError, ValueError) as e:
             raise ConfigError(f"{saved}: cannot read the run's config: {e}") from None
+        if saved_keys is not None:
+            stored = saved_keys(stored, data)
+        data = {**stored, **data}
     try:
-        return SFTConfig(**data)
+        return model(**data)
     except ValidationError as e:
         raise ConfigError(describe(e, str(path) if path else "command line")) from None
 
