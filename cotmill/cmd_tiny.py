@@ -33,15 +33,11 @@ def saved_parameters(model_dir: Path) -> int:
 
 
 def _corpus(workspace, seed: int) -> tuple[list[str], str]:
-    from datagen.store import WorkspaceError
     from train.tiny import builtin_corpus, workspace_corpus
 
     if workspace is None:
         return builtin_corpus(seed=seed), "the built-in corpus"
-    try:
-        corpus = workspace_corpus(workspace)
-    except WorkspaceError as e:
-        raise UserError(str(e)) from None
+    corpus = workspace_corpus(workspace)  # a WorkspaceError is one line: see cotmill.cli
     if len(corpus) <= len(builtin_corpus(n_per_task=0)):  # only the fixed wording
         raise UserError(f"workspace {workspace} has no problems or completions to train a tokenizer on")
     return corpus, f"workspace {workspace}"
@@ -97,14 +93,12 @@ def tiny(out: str, size: str, workspace, vocab_size: int, max_position: int, see
 def merge(adapter: str, out: str, base: str | None) -> None:
     """Merge a LoRA adapter into its base model and save a full model that from_pretrained loads."""
     _quiet_transformers()
-    from train.model import ModelError, adapter_base, merge_adapter
+    from train.model import adapter_base, merge_adapter
 
     try:
         base_path = adapter_base(adapter, base) if Path(adapter, "adapter_config.json").is_file() else None
         path = merge_adapter(adapter, out, base=base)
-    except ModelError as e:
-        raise UserError(str(e)) from None
-    except OSError as e:
+    except OSError as e:  # a ModelError is one line: see cotmill.cli
         raise UserError(f"cannot write {out}: {e.strerror or e}") from None
     # the adapter and its run are left as they were: say that the new model is a copy
     click.echo(f"wrote a merged model to {path}: base {base_path} + adapter {adapter} "
