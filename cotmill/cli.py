@@ -6,6 +6,7 @@ fix are printed as one clear message (no traceback) with a non-zero exit code.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -42,6 +43,25 @@ class _Cotmill(click.Group):
             if damaged is None:
                 raise
             raise UserError(str(damaged)) from None
+
+    def main(self, *args, **kwargs):
+        """Under torchrun (WORLD_SIZE > 1) a rank leaves with os._exit once its command is
+        done: the process group is already destroyed, and the C++ teardown of torch's
+        distributed threads at interpreter exit now and then aborts a rank that finished
+        ("terminate called without an active exception", seen in CI), which torchrun
+        reports as a failed run. A single process exits as usual."""
+        if os.environ.get("WORLD_SIZE", "1") in ("", "1"):
+            return super().main(*args, **kwargs)
+        try:
+            super().main(*args, **kwargs)
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            if not isinstance(e.code, (int, type(None))):
+                print(e.code, file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 @click.group(cls=_Cotmill, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -13,6 +13,7 @@ is the update of the same global batch. The reward is a toy one, a function of t
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import torch
@@ -62,3 +63,5 @@ def run(model_dir: str, data: str, out: str) -> dict:
 
 if __name__ == "__main__":
     run(*sys.argv[1:4])
+    sys.stdout.flush()
+    os._exit(0)  # as the cotmill CLI does under torchrun: skip the C++ teardown that now and then aborts
