@@ -26,7 +26,7 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
 @from_model(
     GenerateConfig,
     not_exposed=("prices", "flush_interval"),
-    explained=("price_in", "price_out", "max_tokens"),
+    explained=("price_in", "price_out", "max_tokens", "ray_address", "shard_rows"),
 )
 @click.command()
 @click.option(
@@ -129,6 +129,17 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
     type=float,
     help="USD per 1M completion tokens, for the cost column. [default: the prices table's, else 0]",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    help="local: this process; ray: Ray actors over shards of problems, an hf: teacher one per GPU "
+    "(pip install 'cotmill[ray]'). With ray, --concurrency is per actor and --rpm/--tpm are shared out.",
+)
+@click.option(
+    "--ray-address",
+    help="With --executor ray: the cluster, auto or HOST:PORT. [default: RAY_ADDRESS, else a local Ray for the run]",
+)
+@click.option("--shard-rows", type=int, help="With --executor ray: problems per shard. [default: 256]")
 @click.option(
     "--status-every",
     type=float,

@@ -77,6 +77,13 @@ class GenerateConfig(BaseModel):
     price_out: float = Field(default=0.0, ge=0)  # USD per 1M completion tokens
     prices: dict[str, Price] = Field(default_factory=dict)  # model -> {in, out}
     flush_interval: float = Field(default=0.1, ge=0)  # least seconds between store commits
+    executor: Literal["local", "ray"] = (
+        "local"  # ray: Ray actors over shards of problems (datagen.ray_generate)
+    )
+    ray_address: str | None = None  # "auto", HOST:PORT; None: RAY_ADDRESS, else a local Ray for the run
+    shard_rows: int | None = Field(
+        default=None, ge=1
+    )  # problems per Ray task; None: ray_generate.SHARD_PROBLEMS
 
     @field_validator("difficulty", mode="before")
     @classmethod

@@ -177,6 +177,30 @@ class Engine:
             return self.stats
 
     async def _run(self, problems: list[Problem]) -> JobStats:
+        requests = self.prepare(problems)
+        queue: Iterator[Request] = iter(requests)
+        flusher = asyncio.create_task(self._flush_loop())
+        workers = [
+            asyncio.create_task(self._worker(queue)) for _ in range(min(self.s.concurrency, len(requests)))
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            # the flusher is told to finish, not cancelled: a cancelled task would leave its
+            # commit running in the thread, its outcome uncounted, beside the last flush
+            self._closing = True
+            self.writer.has_rows.set()
+            await flusher
+            await self._flush()
+            self.on_update(self.stats)
+        return self.stats
+
+    def prepare(self, problems: list[Problem]) -> list[Request]:
+        """Store the problems and the replies unstored.jsonl holds, count what is stored
+        already, and plan the requests still to send (the Ray driver plans this way too)."""
         self.store.write_batch([("problems", [p.row() for p in problems], "IGNORE")])
         ingested = unstored.ingest(self.store)
         self.stats.reingested = ingested.stored
@@ -199,25 +223,7 @@ class Engine:
                 cid = completion_id(p.problem_id, self.teacher.name, self.s.params, self.s.strategy, i)
                 self._sample_index[cid] = i
         self.on_update(self.stats)
-        queue: Iterator[Request] = iter(requests)
-        flusher = asyncio.create_task(self._flush_loop())
-        workers = [
-            asyncio.create_task(self._worker(queue)) for _ in range(min(self.s.concurrency, len(requests)))
-        ]
-        try:
-            await asyncio.gather(*workers)
-        finally:
-            for w in workers:
-                w.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            # the flusher is told to finish, not cancelled: a cancelled task would leave its
-            # commit running in the thread, its outcome uncounted, beside the last flush
-            self._closing = True
-            self.writer.has_rows.set()
-            await flusher
-            await self._flush()
-            self.on_update(self.stats)
-        return self.stats
+        return requests
 
     async def _worker(self, queue: Iterator[Request]) -> None:
         extra: list[Request] = []

@@ -138,7 +138,15 @@ def run_generate(
     `on_notice(message)`: what the job has to tell while it runs (a long Retry-After pause,
     replies re-ingested from unstored.jsonl)."""
     # the setup runs before the loop starts, so Ctrl-C during a long source load stops it at once
+    if cfg.executor == "ray":
+        from datagen.ray_exec import require_ray
+
+        require_ray()  # before any work: a missing Ray is the one thing to say
     with _job(cfg, on_update, on_plan, teacher, on_notice) as (engine, problems):
+        if cfg.executor == "ray":
+            from datagen.ray_generate import run_on_ray
+
+            return run_on_ray(engine, problems, cfg)
         return asyncio.run(_run_engine(engine, problems))
 
 
@@ -147,6 +155,8 @@ async def arun_generate(
 ) -> JobStats:
     """`run_generate` inside a running event loop (the caller's). The setup (opening the
     store, building the problems) blocks the loop while it runs, as it would block a script."""
+    if cfg.executor == "ray":  # the driver waits on Ray: in a thread, so the caller's loop runs on
+        return await asyncio.to_thread(run_generate, cfg, on_update, on_plan, teacher, on_notice)
     with _job(cfg, on_update, on_plan, teacher, on_notice) as (engine, problems):
         return await _run_engine(engine, problems)
 

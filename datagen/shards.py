@@ -4,11 +4,13 @@ the one process that holds it.
 
 A shard is one Parquet file of one table's rows. Its schema's metadata holds a small
 header under the key `cotmill.shard`: {"format": 1, "kind": <table>, ...}; `kind` says
-which table its rows belong in (only `verdicts` so far; generate's `problems` and
-`completions`, curate's marks can follow, each a table with a primary key). Ingesting
-inserts the rows that are not stored yet (INSERT OR IGNORE on the table's primary key):
-a shard ingested twice, or written twice by a retried task, adds nothing the second
-time, and a row stored first is never replaced.
+which table its rows belong in: `verdicts` (verify) or `completions` (generate), each a
+table with a primary key. Ingesting inserts the rows that are not stored yet (INSERT OR
+IGNORE on the table's primary key): a shard ingested twice, or written twice by a
+retried task, adds nothing the second time, and a row stored first is never replaced —
+except a completion stored as an error row, which a successful reply replaces (the
+rule of Store.write_completions); completions are linked to their job in
+`job_completions` as they are ingested.
 
 Shards are written under a temporary name and renamed into place, so a reader (the
 driver, `cotmill ingest`, `cotmill sql` over `read_parquet('W/shards/**/*.parquet')`)
@@ -22,6 +24,7 @@ import os
 import uuid
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -30,7 +33,10 @@ from verifiers.errors import CotmillError
 FORMAT = 1
 HEADER_KEY = b"cotmill.shard"
 SHARDS_DIR = "shards"  # under the workspace: shards/<stage>/<job or "all">/part-*.parquet
-KINDS = ("verdicts",)  # tables a shard may fill; each has a primary key, so ingest is idempotent
+KINDS = (
+    "verdicts",
+    "completions",
+)  # tables a shard may fill; each has a primary key, so ingest is idempotent
 
 
 class ShardError(CotmillError, ValueError):
@@ -107,9 +113,35 @@ def ingest_shard(store, path: str | os.PathLike) -> int:
     table = table.replace_schema_metadata(None)
     try:
         with store.transaction():
+            if kind == "completions":
+                return _insert_completions(store, table)
             return store.insert_arrow(kind, table, "IGNORE")
     except ValueError as e:  # a column the table lacks, a value of the wrong type
         raise ShardError(f"{path}: {e}") from None
+
+
+def _insert_completions(store, table: pa.Table) -> int:
+    """Completion rows a stored success does not already cover (an error row is replaced),
+    each linked to its job; the number inserted or replaced."""
+    try:
+        table = table.cast(store._arrow_schema("completions", table.column_names))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise ValueError(f"rows do not fit table completions: {e}") from None
+    store.con.register("_shard", table)
+    try:
+        added = store.con.execute(
+            "INSERT OR REPLACE INTO completions BY NAME SELECT * FROM _shard s WHERE NOT EXISTS "
+            "(SELECT 1 FROM completions c WHERE c.completion_id = s.completion_id AND c.error IS NULL)"
+        ).fetchall()[0][0]
+        store.con.execute(
+            "INSERT OR IGNORE INTO job_completions BY NAME SELECT job, completion_id FROM _shard"
+        )
+        return added
+    finally:
+        try:
+            store.con.unregister("_shard")
+        except duckdb.Error:  # the transaction aborted: the insert's error is the one to see
+            pass
 
 
 def ingest(store, paths, remove: bool = False) -> tuple[int, int]:
