@@ -115,3 +115,35 @@ def test_verify_help_tells_the_shard_size_ray_uses():
 
     (option,) = [p for p in verify.params if p.name == "shard_rows"]
     assert f"[default: {SHARD_ROWS}]" in option.help
+
+
+def test_a_completions_shard_replaces_error_rows_never_successes_and_links_its_job(tmp_path):
+    """What `generate --executor ray` ingests: a reply replaces an error row stored for the
+    same completion (as a local job's retry does), a stored reply is never replaced, every
+    row is linked to its job, and ingesting the shard again adds nothing."""
+    ws = tmp_path / "w"
+
+    def row(cid, text, error=None):
+        return {"completion_id": cid, "problem_id": "p", "job": "ray", "teacher": "t", "strategy": "cot",
+                "sample_index": int(cid[1:]), "text": text, "error": error, "meta": "{}"}  # fmt: skip
+
+    with Store.open(ws) as store:
+        store.write_completions([row("c0", None, "429 gave up"), row("c1", "kept")])
+    part = shards.write_shard(
+        tmp_path / "part.parquet",
+        "completions",
+        [row("c0", "replied"), row("c1", None, "500"), row("c2", "new")],
+    )
+    with Store.open(ws) as store:
+        assert shards.ingest_shard(store, part) == 2  # c0 replaced, c2 added; c1 kept
+        assert shards.ingest_shard(store, part) == 0
+    assert query(ws, "select completion_id, text, error from completions order by 1") == [
+        ("c0", "replied", None),
+        ("c1", "kept", None),
+        ("c2", "new", None),
+    ]
+    assert query(ws, "select completion_id from job_completions where job = 'ray' order by 1") == [
+        ("c0",),
+        ("c1",),
+        ("c2",),
+    ]
