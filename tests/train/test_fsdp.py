@@ -1,0 +1,105 @@
+"""train.fsdp: `torchrun ... cotmill train sft --no-lora --fsdp` shards a full fine-tune with torch
+FSDP2 (2 CPU processes, gloo), against one unsharded process given the same global batch; rank 0
+alone writes a full model that loads as any other; resume with the same number of processes;
+the settings it refuses.
+
+Tolerance as in test_distributed.py (float32, dropout off): the sharded run differs only in the
+order of float additions (gradients reduce-scattered over two ranks' shares), so losses agree to
+about 1e-6; 1e-4 leaves room, while a rank that steps on its own half of the batch moves them by
+far more. The grad norms are compared too: FSDP's default averaging of the gradients (in place of
+the sum the global-batch normaliser needs) halves them, which Adam's update alone would hide."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.train.test_distributed import LOSS_TOL, SFT_FLAGS, _losses, _torchrun
+
+FLAGS = ("--batch-size", "2", "--no-lora", "--fsdp", *SFT_FLAGS)  # 4 steps, a checkpoint every 2
+
+
+def _one_process(tiny_model_dir, data, out: Path):
+    from train.sft import SFTConfig, run_sft
+
+    return run_sft(SFTConfig(model=str(tiny_model_dir), data=str(data), out=str(out), max_steps=4, batch_size=4,
+                             max_length=256, lr=3e-3, log_every=1, eval_samples=0, warmup_steps=1, lora=False,
+                             precision="fp32", device="cpu"))  # fmt: skip
+
+
+def test_fsdp_full_fine_tune_on_two_processes_matches_one(tiny_model_dir, workspace_exports, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from train.model import load_model
+
+    two = tmp_path / "two"
+    common = ("-m", "cotmill", "train", "sft", "--model", str(tiny_model_dir), "--data",
+              str(workspace_exports.sft))  # fmt: skip
+    done = _torchrun(*common, "--out", str(two), *FLAGS)
+    assert done.stdout.count("final:") == 1, done.stdout  # rank 0 alone prints and writes
+    assert sorted(p.name for p in two.iterdir() if p.name.startswith(("checkpoint", ".tmp"))) == [
+        "checkpoint-000002",
+        "checkpoint-000004",
+    ]
+    assert json.loads((two / "config.json").read_text())["fsdp"] is True
+
+    one = _one_process(tiny_model_dir, workspace_exports.sft, tmp_path / "one")
+    single = [(h["step"], h["loss"]) for h in one.history]
+    sharded = _losses(two)
+    assert [s for s, _ in sharded] == [1, 2, 3, 4]
+    assert max(abs(a - b) for (_, a), (_, b) in zip(sharded, single)) < LOSS_TOL, (sharded, single)
+    assert single[-1][1] < single[0][1] - 0.05  # it trained: the comparison is not of constants
+    lines = [json.loads(line) for line in (two / "metrics.jsonl").read_text().splitlines()]
+    norms = [line["train/grad_norm"] for line in lines if "train/grad_norm" in line]
+    assert norms == pytest.approx([h["grad_norm"] for h in one.history], rel=1e-4)
+
+    # out/final is a full model (the gathered shards), in the single-process layout: it loads
+    # with the trainer's loader and its weights are those one process trained
+    final = two / "final"
+    assert (final / "model.safetensors").is_file() and not (final / "adapter_config.json").exists()
+    assert json.loads((final / "config.json").read_text())["architectures"] == ["Qwen2ForCausalLM"]
+    model, _ = load_model(final, device="cpu", precision="fp32", trainable=False)
+    want = load_file(str(tmp_path / "one" / "final" / "model.safetensors"))
+    got = model.state_dict()
+    assert set(want) <= set(got)
+    # Adam's step turns float-order differences of near-zero gradients into ~5e-5 of a weight
+    # here (lr 3e-3, 4 steps moving weights by up to ~1e-2)
+    worst = max((got[k] - want[k]).abs().max().item() for k in want)
+    start = load_file(str(tiny_model_dir / "model.safetensors"))
+    moved = max((want[k] - v).abs().max().item() for k, v in start.items() if k in want)
+    assert moved > 5e-3 and worst < 5e-4, (worst, moved)
+    assert torch.equal(got["lm_head.weight"], got["model.embed_tokens.weight"])  # still tied
+
+    # resume on 2 processes from step 2 (model and Adam state into the shards) gives steps 3 and 4
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(two / "checkpoint-000002", resumed / "checkpoint-000002")
+    shutil.copy(two / "config.json", resumed / "config.json")
+    _torchrun(*common, "--out", str(resumed), "--resume")  # --fsdp and the rest from config.json
+    again = _losses(resumed)
+    assert [s for s, _ in again] == [3, 4]
+    assert max(abs(a - b) for (_, a), (_, b) in zip(again, sharded[2:])) < LOSS_TOL, (again, sharded)
+
+
+def test_fsdp_is_refused_with_lora_and_without_torchrun(tiny_model_dir, workspace_exports, tmp_path):
+    from click.testing import CliRunner
+
+    from cotmill.cli import main
+    from train.distributed import DistributedError
+    from train.sft import SFTConfig, run_sft
+
+    args = ["train", "sft", "--model", str(tiny_model_dir), "--data", str(workspace_exports.sft), "--out",
+            str(tmp_path / "out"), "--max-steps", "1", "--device", "cpu", "--fsdp"]  # fmt: skip
+    refused = CliRunner().invoke(main, args)  # LoRA is the default
+    assert refused.exit_code != 0
+    assert "fsdp shards a full fine-tune: give lora: false (--no-lora)" in refused.output
+    assert not (tmp_path / "out").exists()
+
+    with pytest.raises(DistributedError, match="start the run with torchrun --nproc_per_node N"):
+        run_sft(SFTConfig(model=str(tiny_model_dir), data=str(workspace_exports.sft), out=str(tmp_path / "out"),
+                          max_steps=1, lora=False, fsdp=True, device="cpu"))  # fmt: skip
+    assert not (tmp_path / "out" / "final").exists()
