@@ -22,12 +22,12 @@ from tests.train.test_distributed import LOSS_TOL, SFT_FLAGS, _losses, _torchrun
 FLAGS = ("--batch-size", "2", "--no-lora", "--fsdp", *SFT_FLAGS)  # 4 steps, a checkpoint every 2
 
 
-def _one_process(tiny_model_dir, data, out: Path):
+def _one_process(tiny_model_dir, data, out: Path, batch_size: int = 4, max_length: int = 256):
     from train.sft import SFTConfig, run_sft
 
-    return run_sft(SFTConfig(model=str(tiny_model_dir), data=str(data), out=str(out), max_steps=4, batch_size=4,
-                             max_length=256, lr=3e-3, log_every=1, eval_samples=0, warmup_steps=1, lora=False,
-                             precision="fp32", device="cpu"))  # fmt: skip
+    return run_sft(SFTConfig(model=str(tiny_model_dir), data=str(data), out=str(out), max_steps=4,
+                             batch_size=batch_size, max_length=max_length, lr=3e-3, log_every=1, eval_samples=0,
+                             warmup_steps=1, lora=False, precision="fp32", device="cpu"))  # fmt: skip
 
 
 def test_fsdp_full_fine_tune_on_two_processes_matches_one(tiny_model_dir, workspace_exports, tmp_path):
@@ -56,6 +56,9 @@ def test_fsdp_full_fine_tune_on_two_processes_matches_one(tiny_model_dir, worksp
     lines = [json.loads(line) for line in (two / "metrics.jsonl").read_text().splitlines()]
     norms = [line["train/grad_norm"] for line in lines if "train/grad_norm" in line]
     assert norms == pytest.approx([h["grad_norm"] for h in one.history], rel=1e-4)
+    # every rank computed the eval loss (each forward of a sharded model is a collective)
+    evals = [line["eval/loss"] for line in lines if "eval/loss" in line]
+    assert evals == [pytest.approx(one.eval_loss, abs=LOSS_TOL)]
 
     # out/final is a full model (the gathered shards), in the single-process layout: it loads
     # with the trainer's loader and its weights are those one process trained
@@ -83,6 +86,30 @@ def test_fsdp_full_fine_tune_on_two_processes_matches_one(tiny_model_dir, worksp
     again = _losses(resumed)
     assert [s for s, _ in again] == [3, 4]
     assert max(abs(a - b) for (_, a), (_, b) in zip(again, sharded[2:])) < LOSS_TOL, (again, sharded)
+
+
+def test_fsdp_rank_without_a_row_joins_the_step(tiny_model_dir, workspace_exports, tmp_path):
+    """--max-length 512 packs the train split into 19 rows: with 3 rows a rank the 4th global
+    micro-batch holds one, rank 1 has none and computes a zero-weighted one (else rank 0 would
+    wait for it at the first all-gather forever); the losses are still one process's."""
+    from train.data import export_source, pack_examples, read_export, sft_examples
+    from train.model import load_tokenizer
+
+    data = workspace_exports.sft
+    examples, _ = sft_examples(read_export(data, "train"), load_tokenizer(tiny_model_dir), 512,
+                               export_source(data, "train"))  # fmt: skip
+    assert len(pack_examples(examples, 512)) == 19  # 6 + 6 + 6 + 1
+    two = tmp_path / "two"
+    _torchrun("-m", "cotmill", "train", "sft", "--model", str(tiny_model_dir), "--data", str(data), "--out",
+              str(two), "--batch-size", "3", "--no-lora", "--fsdp", *SFT_FLAGS[:-2], "--max-length", "512",
+              timeout=300)  # fmt: skip
+    one = _one_process(tiny_model_dir, data, tmp_path / "one", batch_size=6, max_length=512)
+    sharded = _losses(two)
+    assert [s for s, _ in sharded] == [1, 2, 3, 4]
+    assert max(abs(a - h["loss"]) for (_, a), h in zip(sharded, one.history)) < LOSS_TOL, (
+        sharded,
+        one.history,
+    )
 
 
 def test_fsdp_is_refused_with_lora_and_without_torchrun(tiny_model_dir, workspace_exports, tmp_path):
