@@ -34,8 +34,16 @@ from train.distributed import Dist, DistributedError
 _METHOD = "_cotmill_call"
 
 
-def check(dist: Dist) -> None:
-    """--fsdp needs torchrun with 2+ processes (the config refuses it with LoRA)."""
+def check(dist: Dist, model_path) -> None:
+    """--fsdp needs a full model and torchrun with 2+ processes (the config refuses LoRA)."""
+    from pathlib import Path
+
+    from train.model import is_adapter_dir, run_model_dir
+
+    path = run_model_dir(Path(model_path).resolve())
+    if is_adapter_dir(path):
+        raise DistributedError(f"--fsdp trains a full model, and {path} is a LoRA adapter: merge it into its "
+                               "base first (cotmill train merge) and train that")  # fmt: skip
     if not dist.enabled:
         raise DistributedError("--fsdp shards the model over torchrun's processes: start the run with "
                                "torchrun --nproc_per_node N (N >= 2)")  # fmt: skip

@@ -222,7 +222,7 @@ def _load(config: SFTConfig, dist: Dist = SINGLE):
     if config.fsdp:
         from train import fsdp
 
-        fsdp.check(dist)
+        fsdp.check(dist, config.model)
         precision, checkpointing = fsdp.load_settings(dist, config.precision, config.gradient_checkpointing)
         model, tokenizer = load_model(config.model, device="cpu", precision=precision, lora=None,
                                       gradient_checkpointing=checkpointing)  # fmt: skip

@@ -132,3 +132,10 @@ def test_fsdp_is_refused_with_lora_and_without_torchrun(tiny_model_dir, workspac
         run_sft(SFTConfig(model=str(tiny_model_dir), data=str(workspace_exports.sft), out=str(tmp_path / "out"),
                           max_steps=1, lora=False, fsdp=True, device="cpu"))  # fmt: skip
     assert not (tmp_path / "out" / "final").exists()
+
+    adapter = tmp_path / "adapter"  # what `cotmill train sft` (LoRA) leaves in OUT/final
+    shutil.copytree(tiny_model_dir, adapter)
+    (adapter / "adapter_config.json").write_text("{}")
+    with pytest.raises(DistributedError, match="is a LoRA adapter: merge it into its base first"):
+        run_sft(SFTConfig(model=str(adapter), data=str(workspace_exports.sft), out=str(tmp_path / "out"),
+                          max_steps=1, lora=False, fsdp=True, device="cpu"))  # fmt: skip
