@@ -139,3 +139,27 @@ def test_fsdp_is_refused_with_lora_and_without_torchrun(tiny_model_dir, workspac
     with pytest.raises(DistributedError, match="is a LoRA adapter: merge it into its base first"):
         run_sft(SFTConfig(model=str(adapter), data=str(workspace_exports.sft), out=str(tmp_path / "out"),
                           max_steps=1, lora=False, fsdp=True, device="cpu"))  # fmt: skip
+
+
+@pytest.mark.gpu
+def test_fsdp_on_two_gpus_with_nccl_matches_one(tiny_model_dir, workspace_exports, tmp_path):
+    """The same comparison on CUDA (nccl, fp32, gradient checkpointing on: the CUDA default);
+    `make test-gpu` on a machine with 2 GPUs, skipped with fewer. Tolerance 1e-3: cuBLAS may
+    pick other kernels for the sharded and unsharded shapes."""
+    import torch
+
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs 2 CUDA devices")
+    from train.sft import SFTConfig, run_sft
+
+    flags = [f if f != "cpu" else "cuda" for f in SFT_FLAGS]  # --device cuda
+    two = tmp_path / "two"
+    _torchrun("-m", "cotmill", "train", "sft", "--model", str(tiny_model_dir), "--data", str(workspace_exports.sft),
+              "--out", str(two), "--batch-size", "2", "--no-lora", "--fsdp", *flags)  # fmt: skip
+    one = run_sft(SFTConfig(model=str(tiny_model_dir), data=str(workspace_exports.sft), out=str(tmp_path / "one"),
+                            max_steps=4, batch_size=4, max_length=256, lr=3e-3, log_every=1, eval_samples=0,
+                            warmup_steps=1, lora=False, precision="fp32", device="cuda"))  # fmt: skip
+    sharded = [loss for _, loss in _losses(two)]
+    single = [h["loss"] for h in one.history]
+    assert len(sharded) == 4 and max(abs(a - b) for a, b in zip(sharded, single)) < 1e-3, (sharded, single)
+    assert (two / "final" / "model.safetensors").is_file()
