@@ -34,6 +34,8 @@ _FLAGS = [
     click.option("--lora-dropout", type=float, help="LoRA dropout."),
     click.option("--target-modules", help="all-linear, or module names comma-separated (q_proj,v_proj)."),
     click.option("--qlora", is_flag=True, default=None, help="Load the base in 4-bit (needs CUDA and bitsandbytes)."),
+    click.option("--fsdp", is_flag=True, default=None,
+                 help="Under torchrun: shard a full fine-tune (--no-lora) over the processes (FSDP2)."),
     click.option("--precision", type=PRECISIONS,
                  help="auto: bf16 on a GPU that has it, else fp32."),
     click.option("--gradient-checkpointing/--no-gradient-checkpointing", default=None,

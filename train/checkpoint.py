@@ -64,9 +64,12 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(out_dir, step: int, model, optimizer, scheduler, state: dict, keep: int = 2) -> Path:
+def save_checkpoint(out_dir, step: int, model, optimizer, scheduler, state: dict, keep: int = 2, *,
+                    model_state: dict | None = None, optimizer_state: dict | None = None) -> Path:  # fmt: skip
     """Write out_dir/checkpoint-{step:06d} atomically and keep the last `keep` checkpoints
-    (keep <= 0 keeps all). `state` must be JSON-serialisable; its `step` is set to `step`."""
+    (keep <= 0 keeps all). `state` must be JSON-serialisable; its `step` is set to `step`.
+    `model_state`, `optimizer_state`: full state dicts gathered from a sharded model (train.fsdp),
+    written in place of the model's and optimizer's own."""
     import torch
 
     out_dir = Path(out_dir)
@@ -74,9 +77,11 @@ def save_checkpoint(out_dir, step: int, model, optimizer, scheduler, state: dict
     final = out_dir / f"checkpoint-{step:06d}"
     tmp = out_dir / f".tmp-{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)  # left by a run killed mid-save
-    save_model(model, None, tmp)
+    save_model(model, None, tmp, state_dict=model_state)
     if optimizer is not None:
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(
+            optimizer.state_dict() if optimizer_state is None else optimizer_state, tmp / "optimizer.pt"
+        )
     if scheduler is not None:
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
     torch.save(_rng_state(), tmp / "rng.pt")
@@ -130,6 +135,29 @@ def _load_adapter_weights(ckpt: Path, model) -> None:
         )
 
 
+def _load_sharded(ckpt: Path, model, optimizer) -> None:
+    """A full checkpoint into a sharded (FSDP) model: rank 0 reads the files, every rank takes
+    its shards (a collective)."""
+    import torch
+    import torch.distributed as td
+    from safetensors.torch import load_file
+
+    from train.fsdp import load_state
+
+    weights, optim = {}, None
+    if td.get_rank() == 0:
+        files = sorted(ckpt.glob("*.safetensors"))
+        if not files:  # the other ranks fail at the collective, torchrun stops them
+            raise ModelError(
+                f"checkpoint {ckpt}: no *.safetensors weights (a sharded run saves a full model)"
+            )
+        for f in files:
+            weights.update(load_file(str(f)))
+        if optimizer is not None:
+            optim = torch.load(ckpt / "optimizer.pt", weights_only=True)
+    load_state(ckpt, weights, model, optimizer, optim)
+
+
 def load_checkpoint(ckpt, model, optimizer, scheduler) -> dict:
     """Restore weights, optimizer, scheduler and RNG from `ckpt`; returns the saved state."""
     import torch
@@ -137,11 +165,15 @@ def load_checkpoint(ckpt, model, optimizer, scheduler) -> dict:
     ckpt = Path(ckpt)
     if not (ckpt / "state.json").is_file():
         raise ModelError(f"checkpoint {ckpt}: no state.json; not a checkpoint this trainer wrote")
-    if is_adapter_dir(ckpt):
+    from train.fsdp import is_sharded
+
+    if is_sharded(model):
+        _load_sharded(ckpt, model, optimizer)
+    elif is_adapter_dir(ckpt):
         _load_adapter_weights(ckpt, model)
     else:
         _load_full_weights(ckpt, model)
-    if optimizer is not None:
+    if optimizer is not None and not is_sharded(model):
         optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
     if scheduler is not None:
         scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))

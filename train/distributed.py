@@ -17,7 +17,7 @@ optimizer step, which is what DistributedDataParallel does, done by hand because
 - a GRPO rank may have nothing to train in a step (every advantage 0): it still joins the
   all-reduce with zero gradients, where DDP would wait for a backward that never comes.
 For LoRA the flattened gradients are the adapter's (a few MB); for full fine-tunes of small
-models one bucket of the model's size. Models that do not fit one device need FSDP, not this.
+models one bucket of the model's size. Models that do not fit one device: train.fsdp (--fsdp).
 """
 
 from __future__ import annotations

@@ -319,9 +319,10 @@ def reference_context(model) -> AbstractContextManager:
     return model.disable_adapter()
 
 
-def save_model(model, tokenizer, out) -> Path:
+def save_model(model, tokenizer, out, state_dict: dict | None = None) -> Path:
     """The adapter alone for a peft model (it records its base), the full model
-    otherwise; the tokenizer beside either."""
+    otherwise; the tokenizer beside either. `state_dict`: the full weights of a sharded
+    model (train.fsdp), written in place of the model's own."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model = getattr(model, "_orig_mod", model)
@@ -329,6 +330,8 @@ def save_model(model, tokenizer, out) -> Path:
         # we never train embeddings; "auto" would look for a config.json at the base to
         # decide, and a chained base (an adapter dir) has none
         model.save_pretrained(str(out), save_embedding_layers=False)
+    elif state_dict is not None:
+        model.save_pretrained(str(out), state_dict=state_dict)
     else:
         model.save_pretrained(str(out))
     if tokenizer is not None:

@@ -67,6 +67,12 @@ def _ce_chunk(head, h, y, softcap):
 
 def token_loss_sum(model, batch: dict) -> torch.Tensor:
     """Sum of the cross-entropy over the batch's trained tokens (a 0-d tensor)."""
+    from train.fsdp import call
+
+    return call(model, _token_loss_sum, model, batch)  # a sharded model gathers its root's weights
+
+
+def _token_loss_sum(model, batch: dict) -> torch.Tensor:
     from train.model import unwrap
 
     base = unwrap(model)
@@ -202,7 +208,8 @@ def eval_accuracy(model, tokenizer, problems: list[dict], config: SFTConfig) -> 
 # --- the run -------------------------------------------------------------------------------------
 
 
-def _load(config: SFTConfig, device: str | None = None):
+def _load(config: SFTConfig, dist: Dist = SINGLE):
+    """(model, tokenizer) on the rank's device; with fsdp loaded on the CPU, then sharded."""
     from train.model import LoraSettings, load_model
 
     lora = None
@@ -212,7 +219,16 @@ def _load(config: SFTConfig, device: str | None = None):
             targets = [t.strip() for t in targets.split(",") if t.strip()]
         lora = LoraSettings(r=config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
                             target_modules=targets)  # fmt: skip
-    return load_model(config.model, device=device or config.device, precision=config.precision, lora=lora,
+    if config.fsdp:
+        from train import fsdp
+
+        fsdp.check(dist, config.model)
+        precision, checkpointing = fsdp.load_settings(dist, config.precision, config.gradient_checkpointing)
+        model, tokenizer = load_model(config.model, device="cpu", precision=precision, lora=None,
+                                      gradient_checkpointing=checkpointing)  # fmt: skip
+        return fsdp.shard_model(model, dist), tokenizer
+    device = dist.device if dist.enabled else config.device
+    return load_model(config.model, device=device, precision=config.precision, lora=lora,
                       qlora=config.qlora, gradient_checkpointing=config.gradient_checkpointing)  # fmt: skip
 
 
@@ -240,8 +256,9 @@ class _Trainer:
             read_export(config.data, "val"),
         )  # bad data fails before loading
         _seed(config.seed)
-        self.model, self.tokenizer = _load(config, dist.device if dist.enabled else config.device)
-        broadcast_parameters(self.model, dist)
+        self.model, self.tokenizer = _load(config, dist)
+        if not config.fsdp:  # sharded: every rank loaded the same file, there is no random init
+            broadcast_parameters(self.model, dist)
         if dist.rank:  # dropout masks of their own; rank 0 keeps the single-process stream
             _seed(config.seed + dist.rank)
         self.pad = self.tokenizer.pad_token_id
@@ -252,8 +269,14 @@ class _Trainer:
         self.optimizer = make_optimizer(self.model, config.lr, config.weight_decay)
         self.scheduler = make_scheduler(self.optimizer, self.warmup, self.total, config.min_lr_ratio)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        # the workspace is read by rank 0 alone (it alone evaluates)
-        self.problems = _accuracy_rows(config, self.data.val_raw, events) if dist.is_main else []
+        # the workspace is read by rank 0 alone (it alone evaluates); sharded, no accuracy
+        accuracy = dist.is_main and not config.fsdp
+        self.problems = _accuracy_rows(config, self.data.val_raw, events) if accuracy else []
+        if config.fsdp and config.eval_samples:
+            events.note("--fsdp: no verifier accuracy (greedy generation needs the whole model on one "
+                        "device); eval loss only")  # fmt: skip
+        # fsdp: a rank with no row of a micro-batch still joins its forward, on this row, weighted 0
+        self.idle = collate(self.data.train[:1], self.pad, config.packing) if config.fsdp else None
         self.step, self.cursor, self.tokens, self.run = 0, (0, 0), 0, config.run
         self.history: list[dict] = []
         self.seconds = 0.0  # training time (logging windows; evaluation and saving left out)
@@ -303,14 +326,21 @@ class _Trainer:
         loss = None
         for batch in micro:
             if batch is None:  # this rank's share of a short last micro-batch is empty
+                if self.idle is not None:  # sharded: every rank joins every forward and backward
+                    (token_loss_sum(self.model, self.idle) * 0.0).backward()
                 continue
             part = token_loss_sum(self.model, batch) / n_targets
             part.backward()
             loss = part.detach() if loss is None else loss + part.detach()
         if loss is None:
             loss = torch.zeros((), device=self.params[0].device)
-        sum_gradients(self.params, self.dist)
+        if not self.config.fsdp:  # sharded: FSDP summed them in backward (reduce-scatter)
+            sum_gradients(self.params, self.dist)
         norm = torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm)
+        if self.config.fsdp:
+            from train.fsdp import local_norm
+
+            norm = local_norm(norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -340,7 +370,9 @@ def _log_window(trainer: _Trainer, logger, pending: list, started: float) -> flo
 
 def _evaluate(trainer: _Trainer, logger) -> dict[str, float]:
     config, values = trainer.config, {}
-    if not trainer.dist.is_main:  # rank 0 evaluates; the others wait at the next collective
+    # rank 0 evaluates, the others wait at the next collective; sharded, every rank computes the
+    # eval loss (each forward is a collective)
+    if not trainer.dist.is_main and not config.fsdp:
         return values
     if trainer.data.val:
         values["eval_loss"] = eval_loss(trainer.model, trainer.data.val, config.batch_size, trainer.pad,
@@ -359,6 +391,11 @@ def _evaluate(trainer: _Trainer, logger) -> dict[str, float]:
 def _finish(trainer: _Trainer, result: SFTResult) -> None:
     from train.model import merge_adapter, save_model
 
+    if trainer.config.fsdp:  # every rank gathers, rank 0 writes
+        from train import fsdp
+
+        result.final = fsdp.save_model(trainer.model, trainer.tokenizer, trainer.out / "final", trainer.dist)
+        return
     result.final = save_model(trainer.model, trainer.tokenizer, trainer.out / "final")
     if trainer.config.merge:
         result.merged = merge_adapter(result.final, trainer.out / "merged")
@@ -388,7 +425,14 @@ def _train(trainer: _Trainer, logger) -> dict[str, float]:
         if config.eval_every and (last or trainer.step % config.eval_every == 0):
             last_eval = _evaluate(trainer, logger)
             window = time.perf_counter()  # evaluation time is not training time
-        if trainer.dist.is_main and (last or (config.save_every and trainer.step % config.save_every == 0)):
+        saving = last or (config.save_every and trainer.step % config.save_every == 0)
+        if saving and config.fsdp:  # every rank joins the gathering, rank 0 writes
+            from train import fsdp
+
+            fsdp.save_checkpoint(trainer.out, trainer.step, trainer.model, trainer.optimizer, trainer.scheduler,
+                                 trainer.state(), config.keep_checkpoints, trainer.dist)  # fmt: skip
+            window = time.perf_counter()
+        elif saving and trainer.dist.is_main:
             save_checkpoint(trainer.out, trainer.step, trainer.model, trainer.optimizer, trainer.scheduler,
                             trainer.state(), keep=config.keep_checkpoints)  # fmt: skip
             window = time.perf_counter()
@@ -426,7 +470,7 @@ def _run(config: SFTConfig, events: SFTEvents, dist: Dist) -> SFTResult:
     start_tokens = trainer.tokens
     try:
         last_eval = _train(trainer, logger)
-        if dist.is_main:
+        if dist.is_main or config.fsdp:
             _finish(trainer, result)
     except BaseException as e:
         logger.finish("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")

@@ -44,6 +44,7 @@ class SFTConfig(BaseModel):
     lora_dropout: float = Field(default=0.05, ge=0, lt=1)
     target_modules: str = "all-linear"  # or comma-separated module names, e.g. q_proj,v_proj
     qlora: bool = False
+    fsdp: bool = False  # under torchrun: shard a full fine-tune over the processes (torch FSDP2)
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     gradient_checkpointing: bool | None = None  # None: on for CUDA
     device: str = "auto"
@@ -66,6 +67,9 @@ class SFTConfig(BaseModel):
             raise ValueError("merge needs LoRA: a full fine-tune is saved as a full model already")
         if self.qlora and not self.lora:
             raise ValueError("qlora trains a LoRA adapter: it cannot be combined with lora: false")
+        if self.fsdp and self.lora:
+            raise ValueError("fsdp shards a full fine-tune: give lora: false (--no-lora); a LoRA adapter "
+                             "trains data-parallel under torchrun without fsdp")  # fmt: skip
         return self
 
 

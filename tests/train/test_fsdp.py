@@ -1,0 +1,165 @@
+"""train.fsdp: `torchrun ... cotmill train sft --no-lora --fsdp` shards a full fine-tune with torch
+FSDP2 (2 CPU processes, gloo), against one unsharded process given the same global batch; rank 0
+alone writes a full model that loads as any other; resume with the same number of processes;
+the settings it refuses.
+
+Tolerance as in test_distributed.py (float32, dropout off): the sharded run differs only in the
+order of float additions (gradients reduce-scattered over two ranks' shares), so losses agree to
+about 1e-6; 1e-4 leaves room, while a rank that steps on its own half of the batch moves them by
+far more. The grad norms are compared too: FSDP's default averaging of the gradients (in place of
+the sum the global-batch normaliser needs) halves them, which Adam's update alone would hide."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.train.test_distributed import LOSS_TOL, SFT_FLAGS, _losses, _torchrun
+
+FLAGS = ("--batch-size", "2", "--no-lora", "--fsdp", *SFT_FLAGS)  # 4 steps, a checkpoint every 2
+
+
+def _one_process(
+    tiny_model_dir, data, out: Path, batch_size: int = 4, max_length: int = 256, grad_accum: int = 1
+):
+    from train.sft import SFTConfig, run_sft
+
+    return run_sft(SFTConfig(model=str(tiny_model_dir), data=str(data), out=str(out), max_steps=4,
+                             batch_size=batch_size, grad_accum=grad_accum, max_length=max_length, lr=3e-3, log_every=1, eval_samples=0,
+                             warmup_steps=1, lora=False, precision="fp32", device="cpu"))  # fmt: skip
+
+
+def test_fsdp_full_fine_tune_on_two_processes_matches_one(tiny_model_dir, workspace_exports, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from train.model import load_model
+
+    two = tmp_path / "two"
+    common = ("-m", "cotmill", "train", "sft", "--model", str(tiny_model_dir), "--data",
+              str(workspace_exports.sft))  # fmt: skip
+    done = _torchrun(*common, "--out", str(two), *FLAGS)
+    assert done.stdout.count("final:") == 1, done.stdout  # rank 0 alone prints and writes
+    assert sorted(p.name for p in two.iterdir() if p.name.startswith(("checkpoint", ".tmp"))) == [
+        "checkpoint-000002",
+        "checkpoint-000004",
+    ]
+    assert json.loads((two / "config.json").read_text())["fsdp"] is True
+
+    one = _one_process(tiny_model_dir, workspace_exports.sft, tmp_path / "one")
+    single = [(h["step"], h["loss"]) for h in one.history]
+    sharded = _losses(two)
+    assert [s for s, _ in sharded] == [1, 2, 3, 4]
+    assert max(abs(a - b) for (_, a), (_, b) in zip(sharded, single)) < LOSS_TOL, (sharded, single)
+    assert single[-1][1] < single[0][1] - 0.05  # it trained: the comparison is not of constants
+    lines = [json.loads(line) for line in (two / "metrics.jsonl").read_text().splitlines()]
+    norms = [line["train/grad_norm"] for line in lines if "train/grad_norm" in line]
+    assert norms == pytest.approx([h["grad_norm"] for h in one.history], rel=1e-4)
+    # every rank computed the eval loss (each forward of a sharded model is a collective)
+    evals = [line["eval/loss"] for line in lines if "eval/loss" in line]
+    assert evals == [pytest.approx(one.eval_loss, abs=LOSS_TOL)]
+
+    # out/final is a full model (the gathered shards), in the single-process layout: it loads
+    # with the trainer's loader and its weights are those one process trained
+    final = two / "final"
+    assert (final / "model.safetensors").is_file() and not (final / "adapter_config.json").exists()
+    assert json.loads((final / "config.json").read_text())["architectures"] == ["Qwen2ForCausalLM"]
+    model, _ = load_model(final, device="cpu", precision="fp32", trainable=False)
+    want = load_file(str(tmp_path / "one" / "final" / "model.safetensors"))
+    got = model.state_dict()
+    assert set(want) <= set(got)
+    # Adam's step turns float-order differences of near-zero gradients into ~5e-5 of a weight
+    # here (lr 3e-3, 4 steps moving weights by up to ~1e-2)
+    worst = max((got[k] - want[k]).abs().max().item() for k in want)
+    start = load_file(str(tiny_model_dir / "model.safetensors"))
+    moved = max((want[k] - v).abs().max().item() for k, v in start.items() if k in want)
+    assert moved > 5e-3 and worst < 5e-4, (worst, moved)
+    assert torch.equal(got["lm_head.weight"], got["model.embed_tokens.weight"])  # still tied
+
+    # resume on 2 processes from step 2 (model and Adam state into the shards) gives steps 3 and 4
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(two / "checkpoint-000002", resumed / "checkpoint-000002")
+    shutil.copy(two / "config.json", resumed / "config.json")
+    _torchrun(*common, "--out", str(resumed), "--resume")  # --fsdp and the rest from config.json
+    again = _losses(resumed)
+    assert [s for s, _ in again] == [3, 4]
+    assert max(abs(a - b) for (_, a), (_, b) in zip(again, sharded[2:])) < LOSS_TOL, (again, sharded)
+
+
+def test_fsdp_rank_without_a_row_grad_accum_and_checkpointing(tiny_model_dir, workspace_exports, tmp_path):
+    """--max-length 512 packs the train split into 19 rows: with 3 rows a rank, an epoch's 4th
+    global micro-batch holds one, so rank 1 has none and computes a zero-weighted one (else rank 0
+    would wait for it at the first all-gather forever). With --grad-accum 2 over 4 steps that is
+    twice (two epochs); with --gradient-checkpointing (the CUDA default) each layer all-gathers
+    again for its recompute in backward. The losses are still those of one plain process."""
+    from train.data import export_source, pack_examples, read_export, sft_examples
+    from train.model import load_tokenizer
+
+    data = workspace_exports.sft
+    examples, _ = sft_examples(read_export(data, "train"), load_tokenizer(tiny_model_dir), 512,
+                               export_source(data, "train"))  # fmt: skip
+    assert len(pack_examples(examples, 512)) == 19  # 6 + 6 + 6 + 1
+    two = tmp_path / "two"
+    _torchrun("-m", "cotmill", "train", "sft", "--model", str(tiny_model_dir), "--data", str(data), "--out",
+              str(two), "--batch-size", "3", "--no-lora", "--fsdp", *SFT_FLAGS[:-2], "--max-length", "512",
+              "--grad-accum", "2", "--gradient-checkpointing")  # fmt: skip
+    one = _one_process(tiny_model_dir, data, tmp_path / "one", batch_size=6, max_length=512, grad_accum=2)
+    sharded = _losses(two)
+    assert [s for s, _ in sharded] == [1, 2, 3, 4]
+    single = [h["loss"] for h in one.history]
+    assert max(abs(a - b) for (_, a), b in zip(sharded, single)) < LOSS_TOL, (sharded, single)
+
+
+def test_fsdp_is_refused_with_lora_and_without_torchrun(tiny_model_dir, workspace_exports, tmp_path):
+    from click.testing import CliRunner
+
+    from cotmill.cli import main
+    from train.distributed import DistributedError
+    from train.sft import SFTConfig, run_sft
+
+    args = ["train", "sft", "--model", str(tiny_model_dir), "--data", str(workspace_exports.sft), "--out",
+            str(tmp_path / "out"), "--max-steps", "1", "--device", "cpu", "--fsdp"]  # fmt: skip
+    refused = CliRunner().invoke(main, args)  # LoRA is the default
+    assert refused.exit_code != 0
+    assert "fsdp shards a full fine-tune: give lora: false (--no-lora)" in refused.output
+    assert not (tmp_path / "out").exists()
+
+    with pytest.raises(DistributedError, match="start the run with torchrun --nproc_per_node N"):
+        run_sft(SFTConfig(model=str(tiny_model_dir), data=str(workspace_exports.sft), out=str(tmp_path / "out"),
+                          max_steps=1, lora=False, fsdp=True, device="cpu"))  # fmt: skip
+    assert not (tmp_path / "out" / "final").exists()
+
+    adapter = tmp_path / "adapter"  # what `cotmill train sft` (LoRA) leaves in OUT/final
+    shutil.copytree(tiny_model_dir, adapter)
+    (adapter / "adapter_config.json").write_text("{}")
+    with pytest.raises(DistributedError, match="is a LoRA adapter: merge it into its base first"):
+        run_sft(SFTConfig(model=str(adapter), data=str(workspace_exports.sft), out=str(tmp_path / "out"),
+                          max_steps=1, lora=False, fsdp=True, device="cpu"))  # fmt: skip
+
+
+@pytest.mark.gpu
+def test_fsdp_on_two_gpus_with_nccl_matches_one(tiny_model_dir, workspace_exports, tmp_path):
+    """The same comparison on CUDA (nccl, fp32, gradient checkpointing on: the CUDA default);
+    `make test-gpu` on a machine with 2 GPUs, skipped with fewer. Tolerance 1e-3: cuBLAS may
+    pick other kernels for the sharded and unsharded shapes."""
+    import torch
+
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs 2 CUDA devices")
+    from train.sft import SFTConfig, run_sft
+
+    flags = [f if f != "cpu" else "cuda" for f in SFT_FLAGS]  # --device cuda
+    two = tmp_path / "two"
+    _torchrun("-m", "cotmill", "train", "sft", "--model", str(tiny_model_dir), "--data", str(workspace_exports.sft),
+              "--out", str(two), "--batch-size", "2", "--no-lora", "--fsdp", *flags)  # fmt: skip
+    one = run_sft(SFTConfig(model=str(tiny_model_dir), data=str(workspace_exports.sft), out=str(tmp_path / "one"),
+                            max_steps=4, batch_size=4, max_length=256, lr=3e-3, log_every=1, eval_samples=0,
+                            warmup_steps=1, lora=False, precision="fp32", device="cuda"))  # fmt: skip
+    sharded = [loss for _, loss in _losses(two)]
+    single = [h["loss"] for h in one.history]
+    assert len(sharded) == 4 and max(abs(a - b) for a, b in zip(sharded, single)) < 1e-3, (sharded, single)
+    assert (two / "final" / "model.safetensors").is_file()
