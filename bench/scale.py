@@ -1,6 +1,6 @@
 """Verify throughput with Ray against the local process pool on this machine, the rate at
 which the single DuckDB writer ingests verdict shards, and what those two numbers say
-about scaling verify to N nodes.
+about scaling verify to N nodes; and builtin generation on Ray against a local job.
 
     python bench/scale.py [--completions 10000] [--tasks math,code,logic] [--ingest-rows 200000]
 
@@ -47,6 +47,13 @@ def verdicts(ws: Path) -> list[tuple]:
         return store.con.execute(f"SELECT {COLUMNS} FROM verdicts ORDER BY ALL").fetchall()
 
 
+def completions(ws: Path) -> list[tuple]:
+    with Store.open(ws, read_only=True) as store:
+        return store.con.execute(
+            "SELECT completion_id, text, prompt_tokens, completion_tokens, error FROM completions ORDER BY 1"
+        ).fetchall()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--completions", type=int, default=10_000)
@@ -62,7 +69,8 @@ def main() -> None:
         start = time.perf_counter()
         run_generate(GenerateConfig(workspace=str(base), job="s", tasks=args.tasks, count=args.completions // 2,
                                     samples=2, error_rate=0.2))  # fmt: skip
-        print(f"generated {args.completions:,} builtin completions in {time.perf_counter() - start:.1f} s")
+        gen_s = time.perf_counter() - start
+        print(f"generate, local (one process): {args.completions:,} builtin completions in {gen_s:.1f} s")
         local, distributed = Path(tmp) / "local", Path(tmp) / "ray"
         shutil.copytree(base, local)
         shutil.copytree(base, distributed)
@@ -74,20 +82,27 @@ def main() -> None:
               f"{stats.judged / local_s:,.0f} completions/s")  # fmt: skip
 
         start = time.perf_counter()
-        ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=cores, include_dashboard=False, log_to_driver=False)
         up_s = time.perf_counter() - start
         start = time.perf_counter()
         stats = run_verify(distributed, executor="ray", shard_rows=args.shard_rows)
         ray_s = time.perf_counter() - start
+        generated = Path(tmp) / "generated-on-ray"
+        start = time.perf_counter()
+        run_generate(GenerateConfig(workspace=str(generated), job="s", tasks=args.tasks, count=args.completions // 2,
+                                    samples=2, error_rate=0.2, executor="ray"))  # fmt: skip
+        gen_ray_s = time.perf_counter() - start
         ray.shutdown()
         print(f"ray ({cores} CPUs, {args.shard_rows} per shard): {stats.judged:,} in {ray_s:.2f} s = "
               f"{stats.judged / ray_s:,.0f} completions/s; overhead {ray_s / local_s - 1:+.0%} "
               f"(cluster start-up {up_s:.1f} s, not counted)")  # fmt: skip
         same = verdicts(local) == verdicts(distributed)
         print(f"verdicts equal to the local pool's: {same}")
+        print(f"generate, ray ({cores} actors): {args.completions:,} in {gen_ray_s:.1f} s = {gen_s / gen_ray_s:.2f}x "
+              f"the local job; completions equal: {completions(generated) == completions(base)}")  # fmt: skip
 
         with Store.open(local, read_only=True) as store:
-            (per_ms,) = store.con.execute("SELECT avg(elapsed_ms) FROM verdicts").fetchone()
+            ((per_ms,),) = store.con.execute("SELECT avg(elapsed_ms) FROM verdicts").fetchall()
             table = store.con.sql("SELECT * EXCLUDE (created_at) FROM verdicts").to_arrow_table()
         rate = ingest_rate(Path(tmp), base, table, args.ingest_rows, args.shard_rows)
         print(f"ingest: {rate:,.0f} verdict rows/s (shards of {args.shard_rows}, one transaction each)")
