@@ -88,7 +88,7 @@ test: install-dev smollm2 browser-tools
 
 # on a CUDA machine: the GPU-marked tests (bf16 training, QLoRA, vLLM rollouts)
 test-gpu: $(PY) sandbox-tools
-	$(PIP) install -q -e ".[dev,train]"
+	$(PIP) install -q -e ".[dev,train,ray]"
 	$(PY) -m pytest -q -m gpu -p no:cacheprovider
 
 lint: install-dev

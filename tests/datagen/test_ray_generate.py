@@ -186,3 +186,16 @@ def test_a_teacher_workers_cannot_import_is_refused_before_any_request(tmp_path)
             run_generate(config(tmp_path / "w", teacher="local_only", executor="ray"))
     finally:
         TEACHERS.unregister("local_only")
+
+
+@pytest.mark.gpu
+def test_an_hf_teacher_is_one_actor_per_gpu(tiny_model_dir, tmp_path):
+    """On a CUDA machine (`make test-gpu`): each actor takes one GPU, whose model it loads."""
+    import torch
+
+    gpus = torch.cuda.device_count()
+    cfg = config(tmp_path / "w", teacher=f"hf:{tiny_model_dir}", tasks="arithmetic", count=16, samples=2,
+                 max_tokens=16, executor="ray", shard_rows=2)  # fmt: skip
+    assert ray_generate._actors(ray, cfg, 100) == (gpus, {"num_gpus": 1})
+    stats = run_generate(cfg)
+    assert (stats.status, stats.stored) == ("done", 32)
