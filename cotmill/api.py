@@ -98,7 +98,7 @@ class Workspace:
         from datagen.merge import classify, ingest_paths
         from datagen.store import Store
 
-        workspaces, shard_paths = classify(paths)
+        workspaces, shard_paths = classify(paths, self.path)
         with Store.open(self.path, create=bool(workspaces)) as store:
             return ingest_paths(store, workspaces, shard_paths)
 

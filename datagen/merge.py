@@ -49,20 +49,25 @@ from datagen.store import DB_FILE, Store, WorkspaceError
 
 SOURCE = "cotmill_ingest_source"  # the ATTACHed workspace's name in this connection
 
-# which of this workspace's runs, mixtures and reject sets the other workspace's rows join:
-# those it lacks (checked before their own rows are copied, so a second ingest adds nothing)
+# units (a mixture with its items, a run with its metrics and evals) are copied only when this
+# workspace lacks them; their parts go first, while the unit's own row is still absent, so a
+# second ingest finds it and adds nothing
 _NEW_RUN = f"run IN (SELECT run FROM {SOURCE}.runs) AND run NOT IN (SELECT run FROM main.runs)"
 
-# (table, statement): run in this order, in one transaction; each statement's count is the
-# rows it added to `table`
+# tables whose rows are merged by their key alone
+KEYED = (
+    "problems",
+    "completions",
+    "job_completions",
+    "verdicts",
+    "pseudo_labels",
+    "curation_marks",
+    "difficulty",
+)
+# (table, statement), run in this order in one transaction; each statement's count is the rows
+# it added to `table`
 MERGES: list[tuple[str, str]] = [
-    ("problems", f"INSERT OR IGNORE INTO problems BY NAME SELECT * FROM {SOURCE}.problems"),
-    ("completions", f"INSERT OR IGNORE INTO completions BY NAME SELECT * FROM {SOURCE}.completions"),
-    ("job_completions", f"INSERT OR IGNORE INTO job_completions BY NAME SELECT * FROM {SOURCE}.job_completions"),
-    ("verdicts", f"INSERT OR IGNORE INTO verdicts BY NAME SELECT * FROM {SOURCE}.verdicts"),
-    ("pseudo_labels", f"INSERT OR IGNORE INTO pseudo_labels BY NAME SELECT * FROM {SOURCE}.pseudo_labels"),
-    ("curation_marks", f"INSERT OR IGNORE INTO curation_marks BY NAME SELECT * FROM {SOURCE}.curation_marks"),
-    ("difficulty", f"INSERT OR IGNORE INTO difficulty BY NAME SELECT * FROM {SOURCE}.difficulty"),
+    *((table, f"INSERT OR IGNORE INTO {table} BY NAME SELECT * FROM {SOURCE}.{table}") for table in KEYED),
     (
         "mixture_items",
         f"""INSERT OR IGNORE INTO mixture_items BY NAME SELECT * FROM {SOURCE}.mixture_items
@@ -153,8 +158,7 @@ def merge_workspace(store: Store, path: str | Path) -> Merged:
     root = workspace_root(path)
     if root is None:
         raise WorkspaceError(f"{path}: not a workspace (no {DB_FILE})")
-    if root.resolve() == store.root.resolve():
-        raise WorkspaceError(f"{root}: is the workspace being ingested into")
+    _not_here(root, store.root)
     merged = Merged(root)
     with _current_copy(root, store.root) as db:
         literal = "'" + str(db).replace("'", "''") + "'"
@@ -172,6 +176,11 @@ def merge_workspace(store: Store, path: str | Path) -> Merged:
         finally:
             store.con.execute(f"DETACH {SOURCE}")
     return merged
+
+
+def _not_here(root: Path, here: Path) -> None:
+    if root.resolve() == Path(here).resolve():
+        raise WorkspaceError(f"{root}: is the workspace being ingested into")
 
 
 def _count(store: Store, statement: str) -> int:
@@ -207,16 +216,19 @@ class Ingested:
     workspaces: list[Merged] = field(default_factory=list)
 
 
-def classify(paths) -> tuple[list[Path], list[Path]]:
-    """(workspaces, shard paths) among `paths`, each checked before anything is ingested: a
-    workspace (a directory holding cotmill.duckdb, or that file), a shard file, or a directory
-    of shards; anything else is a WorkspaceError naming it."""
+def classify(paths, here: Path) -> tuple[list[Path], list[Path]]:
+    """(workspaces, shard paths) among `paths`, each checked before anything is ingested into
+    the workspace `here`: a workspace (a directory holding cotmill.duckdb, or that file) other
+    than `here`, a shard file, or a directory of shards; anything else is a WorkspaceError
+    naming it."""
     workspaces: list[Path] = []
     shard_paths: list[Path] = []
     for given in paths:
         path = Path(given)
-        if workspace_root(path) is not None:
-            workspaces.append(workspace_root(path))
+        root = workspace_root(path)
+        if root is not None:
+            _not_here(root, here)
+            workspaces.append(root)
         elif path.is_file():
             shard_paths.append(path)  # read_header says so if it is no shard
         elif path.is_dir() and any(not p.name.startswith(".") for p in path.rglob("*.parquet")):
@@ -231,8 +243,12 @@ def classify(paths) -> tuple[list[Path], list[Path]]:
 
 
 def ingest_paths(store: Store, workspaces: list[Path], shard_paths: list[Path]) -> Ingested:
-    """Merge each workspace (one transaction each), then ingest the shards (one each)."""
+    """Merge each workspace (one transaction each), then ingest the shards (one each). Every
+    shard's header is read first: a file that is no shard stops it before anything is added."""
+    found = shards.find_shards(shard_paths)
+    for path in found:
+        shards.read_header(path)
     done = Ingested(workspaces=[merge_workspace(store, root) for root in workspaces])
-    if shard_paths:
-        done.shards, done.rows = shards.ingest(store, shard_paths)
+    if found:
+        done.shards, done.rows = shards.ingest(store, found)
     return done
