@@ -45,7 +45,7 @@ import duckdb
 
 from datagen import shards
 from datagen.schema import SCHEMA_VERSION
-from datagen.store import DB_FILE, Store, WorkspaceError
+from datagen.store import DB_FILE, Store, WorkspaceError, is_damage
 
 SOURCE = "cotmill_ingest_source"  # the ATTACHed workspace's name in this connection
 
@@ -173,8 +173,19 @@ def merge_workspace(store: Store, path: str | Path) -> Merged:
                 merged.recounted = _count(store, _RECOUNT_JOBS)  # before the new jobs: only those in both
                 added["jobs"] = _count(store, _NEW_JOBS)
             merged.added = {table: count for table, count in added.items() if count}
+        except duckdb.Error as e:
+            if is_damage(e):  # told as damage, once for all commands (cotmill.cli)
+                raise
+            # a hand-altered store (a column of its own, a dropped key): DuckDB's first line
+            reason = str(e).splitlines()[0]
+            raise WorkspaceError(
+                f"cannot merge workspace {root}: {reason}; nothing of it was added"
+            ) from None
         finally:
-            store.con.execute(f"DETACH {SOURCE}")
+            try:
+                store.con.execute(f"DETACH {SOURCE}")
+            except duckdb.Error:  # a connection DuckDB invalidated: the error above is the one to see
+                pass
     return merged
 
 

@@ -310,3 +310,21 @@ def test_a_missing_workspace_is_created_for_workspaces_only(made, tmp_path):
     done = Workspace(tmp_path / "new").ingest(w2)
     assert (done.shards, done.rows, [m.source for m in done.workspaces]) == (0, 0, [w2])
     assert done.workspaces[0].rows == 20 + 40 + 40 + 40 + 2
+
+
+def test_a_hand_altered_workspace_is_refused_whole(made, tmp_path):
+    """A column of its own (`cotmill sql --write --force`) has nowhere to go: nothing of that
+    workspace is added, and the error names it."""
+    w2, w3, _ = made
+    altered = copy(w3, tmp_path / "altered")
+    con = duckdb.connect(str(altered / "cotmill.duckdb"))
+    con.execute("alter table verdicts add column colour varchar")
+    con.close()
+    ws = copy(w2, tmp_path / "W")
+    before = contents(ws)
+    result = run_cli("ingest", str(altered), "--workspace", str(ws))
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot merge workspace {altered}: ")
+    assert "colour" in line and line.endswith("; nothing of it was added")
+    assert contents(ws) == before
