@@ -26,7 +26,8 @@ already holds is kept and ingesting twice adds nothing. Per table:
 
 Not merged: `schema_version` (this workspace's own), `pipeline_stages` (which stages of
 this workspace's `cotmill run` finished: the other's would make it skip stages over rows it
-never processed), the `curated` view, and tables that are no part of cotmill's schema.
+never processed), the `curated` view, and tables that are no part of cotmill's schema. Nor
+are the other workspace's shards that it has not ingested: they are named as shards.
 
 A workspace of an older schema is migrated in a temporary copy beside this workspace
 (its own file is not touched); one of a newer schema is refused.
