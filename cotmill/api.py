@@ -89,13 +89,18 @@ class Workspace:
                           ray_address=cfg.ray_address, shard_rows=cfg.shard_rows)  # fmt: skip
 
     def ingest(self, *paths):
-        """Merge shards (files, or directories searched for them) into this workspace (`cotmill
-        ingest`), adding only rows it lacks. Returns (shards read, rows added)."""
-        from datagen.shards import ingest
+        """Merge shards (files, or directories searched for them) and whole workspaces (a
+        directory holding cotmill.duckdb, made by another machine or a Slurm task; opened
+        read-only) into this workspace (`cotmill ingest`), adding only rows it lacks; with a
+        workspace among `paths`, this one is created if it does not exist. Returns an Ingested:
+        `shards` read and the `rows` they added, and per workspace a Merged (`added`: rows per
+        table, `replaced`: error rows replaced by successes, `recounted`: jobs)."""
+        from datagen.merge import classify, ingest_paths
         from datagen.store import Store
 
-        with Store.open(self.path, create=False) as store:
-            return ingest(store, paths)
+        workspaces, shard_paths = classify(paths, self.path)
+        with Store.open(self.path, create=bool(workspaces)) as store:
+            return ingest_paths(store, workspaces, shard_paths)
 
     def curate(self, config=None, /, **kwargs):
         """Mark duplicates, contaminated problems and poor completions (`cotmill curate`): a

@@ -179,15 +179,20 @@ def verify(workspace, job, verifier, workers, vote, executor, ray_address, shard
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @WORKSPACE
 def ingest(paths, workspace) -> None:
-    """Merge shard files (or directories of them) into the workspace.
+    """Merge shard files (or directories of them) and whole workspaces into the workspace.
 
     Shards are the Parquet files that Ray workers, Slurm array tasks or other machines
-    write instead of opening the store (W/shards/...). Only rows the store lacks are added,
-    so ingesting a shard twice adds nothing."""
+    write instead of opening the store (W/shards/...). A workspace is a directory holding
+    cotmill.duckdb that another machine or task generated and verified into; it is opened
+    read-only. Only rows the store lacks are added, so ingesting twice adds nothing; a
+    completion stored as an error row is replaced by the other's success."""
     from cotmill.api import Workspace
 
-    shards, added = Workspace(workspace).ingest(*paths)
-    click.echo(f"ingested {shards:,} shard(s): {added:,} new row(s)")
+    done = Workspace(workspace).ingest(*paths)
+    for merged in done.workspaces:
+        click.echo(merged.summary())
+    if done.shards or not done.workspaces:
+        click.echo(f"ingested {done.shards:,} shard(s): {done.rows:,} new row(s)")
 
 
 @main.command()

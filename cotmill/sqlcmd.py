@@ -5,7 +5,12 @@ last one's result is shown, as in DuckDB's own shell.
 Read-only means the workspace and nothing else: DuckDB's external access is off,
 so a query cannot `COPY ... TO` a path or `read_text('/etc/...')` unless
 `--allow-files`. `--write` may change data and make tables of its own, but not
-drop or alter cotmill's tables, which every command needs, unless `--force`."""
+drop or alter cotmill's tables, which every command needs, unless `--force`.
+
+The workspace's own shards (W/shards/**, not ingested yet) are views of the query, one per
+kind: `shards_verdicts` and so on, defined when such shards exist. Arrow reads them, not
+DuckDB, so the sandbox stays whole: a read-only query reads those files and no other, and
+writes none (allowing DuckDB the folder would let `COPY ... TO` plant a shard there)."""
 
 from __future__ import annotations
 
@@ -16,7 +21,9 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
+from datagen import shards
 from datagen.store import Store, damage, own_tables
 from verifiers.errors import CotmillError
 
@@ -51,6 +58,38 @@ def _render_table(frame: pl.DataFrame, max_rows: int) -> str:
         console.print(f"... {frame.height - max_rows} more rows (use --format csv or --max-rows)")
     console.print(f"({frame.height} rows)")
     return buf.getvalue()
+
+
+def shard_views(con: duckdb.DuckDBPyConnection, root: Path) -> list[str]:
+    """Define the view `shards_<kind>` over the workspace's shards of each kind (files under
+    root/shards whose header names it; others are skipped), columns united by name; the names
+    defined. A kind whose shards disagree on a column's type gets no view, with a warning."""
+    import warnings
+
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    folder = root / shards.SHARDS_DIR
+    if not folder.is_dir():
+        return []
+    found: dict[str, list[Path]] = {}
+    for path in shards.find_shards([folder]):
+        try:
+            found.setdefault(shards.read_header(path)["kind"], []).append(path)
+        except shards.ShardError:
+            continue  # not a shard: nothing of the workspace's to show
+    names = []
+    for kind, paths in sorted(found.items()):
+        try:
+            schema = pa.unify_schemas([pq.read_schema(p) for p in paths], promote_options="permissive")
+        except (OSError, pa.ArrowException) as e:
+            warnings.warn(
+                f"no view shards_{kind}: its shards under {folder} do not agree ({e})", stacklevel=2
+            )
+            continue
+        con.register(f"shards_{kind}", ds.dataset([str(p) for p in paths], schema=schema.remove_metadata()))
+        names.append(f"shards_{kind}")
+    return names
 
 
 def _fetch(con: duckdb.DuckDBPyConnection, query: str) -> pl.DataFrame | None:
@@ -154,6 +193,7 @@ def query_frame(
     store = Store.open(workspace, read_only=not write, create=False, check=False)
     sandboxed = not write and not allow_files
     try:
+        shard_views(store.con, store.root)
         if sandboxed:  # once off, no statement of the query can turn it back on
             store.con.execute("SET enable_external_access = false")
         try:

@@ -20,6 +20,8 @@ cluster) and have cotmill installed: tasks import it there. Ray is optional
 from __future__ import annotations
 
 import os
+import re
+import socket
 import uuid
 import warnings
 from collections import deque
@@ -30,6 +32,8 @@ from datagen import shards
 from datagen.verify_runner import _init_worker, _judge_all, _runtime_verifiers, judge
 from verifiers.errors import CotmillError
 
+# HOST:PORT, [IPv6]:PORT, ray://HOST:PORT (Ray Client)
+_HOST_PORT = re.compile(r"^(?:ray://)?(?P<host>\[[^\]]+\]|[^:/\[\]]+):(?P<port>\d{1,5})$")
 SHARD_ROWS = 512  # completions per task: large enough that Ray's per-task cost (~ms) is small
 TRIES = 4  # a task whose worker died (killed, out of memory) runs again, up to this many times
 
@@ -50,10 +54,29 @@ def require_ray():
     return ray
 
 
+def check_reachable(address: str | None, timeout: float = 3.0) -> None:
+    """A RayError at once when nothing listens at an explicit HOST:PORT (or ray://HOST:PORT),
+    where ray.init would retry for minutes before giving up; `auto`, None (RAY_ADDRESS or a
+    local Ray) and other forms are left to Ray."""
+    match = _HOST_PORT.match(address or "")
+    if not match:
+        return
+    host, port = match.group("host").strip("[]"), int(match.group("port"))
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        reason = e.strerror or type(e).__name__  # a timeout has no strerror
+        raise RayError(
+            f"cannot reach a Ray cluster at {address}: nothing answers on {host}:{port} ({reason}); "
+            "start one there (ray start --head) or pass --ray-address auto"
+        ) from None
+
+
 def _connect(ray, address: str | None) -> bool:
     """Join the cluster at `address`; True when this call started Ray (and must stop it)."""
     if ray.is_initialized():  # the caller's own ray.init (a script, a test) is used as it is
         return False
+    check_reachable(address)
     try:
         if address:
             ray.init(address=address, log_to_driver=False)

@@ -120,3 +120,51 @@ def test_read_only_queries_touch_no_files_unless_allowed(workspace, tmp_path):
         "sql", "select 1 as x", "-w", workspace, "--format", "parquet", "--out", str(tmp_path / "x.parquet")
     )
     assert written.returncode == 0 and pq.read_table(tmp_path / "x.parquet").num_rows == 1
+
+
+def test_the_workspaces_own_shards_are_views_and_nothing_else_opens(workspace, tmp_path):
+    """Verdict shards not ingested yet are `shards_verdicts`, without --allow-files; the rest
+    of the sandbox holds: no read_parquet, no COPY into W/shards."""
+    import shutil
+
+    from datagen import shards
+    from datagen.store import Store
+    from datagen.verify_runner import judge, pending_rows, stored_version
+
+    ws = tmp_path / "w"
+    shutil.copytree(workspace, ws)
+    version = stored_version("math")
+    with Store.open(ws, read_only=True) as store:
+        verdicts = [judge("math", version, row) for row in pending_rows(store, "math", version, None)]
+    folder = shards.shard_dir(ws, "verify", "s")
+    shards.write_shard(folder / "part-0.parquet", "verdicts", verdicts[:15], stage="verify", job="s")
+    # a shard of fewer columns, and a stray Parquet file without a header: united, skipped
+    shards.write_shard(folder / "part-1.parquet", "verdicts", [{"completion_id": v["completion_id"],
+                       "verifier": "math", "passed": v["passed"]} for v in verdicts[15:]])  # fmt: skip
+    pq.write_table(
+        pq.read_table(folder / "part-0.parquet").replace_schema_metadata(None), ws / "shards" / "x.parquet"
+    )
+
+    def sql(query, *flags):
+        return run_cli("sql", query, "-w", str(ws), "--format", "csv", *flags)
+
+    counted = sql(
+        "select count(*) as n, count(distinct completion_id) as ids, count(verifier_version) as versioned, "
+        "sum(passed::int) as passed from shards_verdicts join completions using (completion_id)"
+    )
+    assert counted.returncode == 0, counted.stderr
+    assert counted.stdout == f"n,ids,versioned,passed\n20,20,15,{sum(v['passed'] for v in verdicts)}\n"
+    pattern = f"{ws}/shards/**/*.parquet"
+    for query in (
+        f"select count(*) from read_parquet('{pattern}')",
+        f"COPY problems TO '{ws}/shards/p.parquet'",
+    ):
+        blocked = sql(query)
+        assert blocked.returncode != 0 and "pass --allow-files" in blocked.stderr, blocked.stderr
+    assert not (ws / "shards" / "p.parquet").exists()
+    allowed = sql(
+        f"select count(*) as n from read_parquet('{folder}/*.parquet', union_by_name = true)", "--allow-files"
+    )
+    assert allowed.stdout == "n\n20\n"
+    none = run_cli("sql", "select * from shards_verdicts", "-w", workspace)  # no shards there
+    assert none.returncode == 1 and "shards_verdicts does not exist" in none.stderr
