@@ -1,0 +1,97 @@
+"""`curate --executor ray` on a real Ray cluster of this machine (`ray.init(num_cpus=2)`, one
+per module): the MinHash signatures and benchmark matches computed by tasks over many
+shards give exactly the local executor's marks, through the Python API and the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import pytest
+
+from datagen.records import Problem
+from datagen.store import Store
+from mixtures.curate import run_curate
+from tests.conftest import query, run_cli
+from tests.datagen.test_ray_exec import start_ray
+from tests.mixtures.test_curate import GSM8K, HUMANEVAL, make_workspace
+
+ray = pytest.importorskip("ray")
+
+MARKS = "SELECT kind, item_id, reason, detail FROM curation_marks ORDER BY ALL"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster():
+    import os
+
+    saved = os.environ.get("PYTHONPATH")
+    start_ray(num_cpus=2)
+    yield
+    ray.shutdown()
+    if saved is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = saved
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """Verified builtin completions (near and exact duplicates among them), GSM8K test
+    questions among the problems, and a reworded copy of one problem: some of every mark."""
+    if not GSM8K.exists():
+        pytest.skip(f"{GSM8K} is absent (../shared is not beside the checkout)")
+    ws = make_workspace(tmp_path_factory.mktemp("ray-curate") / "w")
+    with Store.open(ws) as store:
+        prompt, answer = store.con.execute(
+            "SELECT prompt, answer FROM problems WHERE length(prompt) > 300 ORDER BY problem_id"
+        ).fetchone()
+        copy = Problem.create(domain="math", task="copy", source="t", prompt=prompt + " Show your work.",
+                              answer=answer, verifier="math", difficulty=None, meta={})  # fmt: skip
+        row = {**copy.__dict__, "meta": "{}", "created_at": dt.datetime.now() + dt.timedelta(days=1)}
+        store.insert_rows("problems", [row])
+    return ws
+
+
+def test_ray_marks_are_the_local_executors(workspace, tmp_path):
+    local, distributed = tmp_path / "local", tmp_path / "ray"
+    shutil.copytree(workspace, local)
+    shutil.copytree(workspace, distributed)
+    benchmarks = [str(GSM8K), str(HUMANEVAL)]
+    expected = run_curate(local, decontaminate=benchmarks)
+    # a killed run's files: recomputed, so deleted
+    leftover = distributed / "shards" / "curate" / "all" / "part-dead-completion-00000.parquet"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half a file")
+    from cotmill import Workspace
+
+    stats = Workspace(distributed).curate(decontaminate=benchmarks, executor="ray", shard_rows=40)
+    # many shards of each kind
+    assert stats.problems > 4 * 40 and stats.completions > 10 * 40
+    for reason in ("exact_dup", "near_dup"):
+        assert expected.marks[("completion", reason)] > 0
+    assert expected.marks[("problem", "near_dup")] > 0 and expected.marks[("problem", "contaminated")] == 30
+    assert stats.marks == expected.marks
+    assert query(distributed, MARKS) == query(local, MARKS)
+    assert (stats.curated, stats.rated) == (expected.curated, expected.rated)
+    assert stats.nodes == {ray.get_runtime_context().get_node_id()}
+    assert list((distributed / "shards").rglob("*.parquet")) == []
+
+
+def test_the_cli_runs_on_a_cluster_it_is_pointed_at(workspace, tmp_path):
+    """`cotmill curate --executor ray --ray-address HOST:PORT` joins a running cluster (the
+    one this module started); its marks are the local executor's, for one job too."""
+    local, distributed = tmp_path / "local", tmp_path / "ray"
+    shutil.copytree(workspace, local)
+    shutil.copytree(workspace, distributed)
+    run_curate(local, job="e", decontaminate=[str(GSM8K)], near_dup_threshold=0.7)
+    address = ray.get_runtime_context().gcs_address
+    result = run_cli("curate", "-w", str(distributed), "--job", "e", "--decontaminate", str(GSM8K),
+                     "--near-dup-threshold", "0.7", "--executor", "ray", "--ray-address", address,
+                     "--shard-rows", "100", timeout=240)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "curation marks by reason" in result.stdout and "near_dup" in result.stdout
+    assert query(distributed, MARKS) == query(local, MARKS)
+    bad = run_cli("curate", "-w", str(distributed), "--executor", "ray", "--shard-rows", "0")
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "error: --shard-rows: Input should be greater than or equal to 1"
