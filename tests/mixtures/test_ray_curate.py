@@ -95,3 +95,25 @@ def test_the_cli_runs_on_a_cluster_it_is_pointed_at(workspace, tmp_path):
     bad = run_cli("curate", "-w", str(distributed), "--executor", "ray", "--shard-rows", "0")
     assert bad.returncode == 1
     assert bad.stderr.strip() == "error: --shard-rows: Input should be greater than or equal to 1"
+
+
+def test_a_pipeline_moved_onto_ray_reruns_nothing(tmp_path):
+    """A curate stage that only moves onto Ray is skipped (where work runs is no part of a
+    stage's fingerprint); one whose settings change runs on Ray, with the local marks."""
+    import yaml
+
+    from cotmill.pipeline import run_pipeline
+
+    ws, path = tmp_path / "w", tmp_path / "p.yaml"
+    generate = {"job": "p", "tasks": "math,logic", "count": 40, "samples": 2}
+    stages = {"workspace": str(ws), "generate": generate}
+    on_ray = {"executor": "ray", "shard_rows": 7}
+    said = []
+    for curate in ({}, on_ray, {**on_ray, "shingle": 3}):
+        path.write_text(yaml.safe_dump({**stages, "curate": curate}))
+        run_pipeline(path, say=said.append)
+    assert [line.endswith("skipped") for line in said] == [False, False, True, True, True, False]
+    local = tmp_path / "local"
+    shutil.copytree(ws, local)
+    run_curate(local, shingle=3)
+    assert query(ws, MARKS) == query(local, MARKS)
