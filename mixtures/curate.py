@@ -59,12 +59,14 @@ class CurateStats:
         return time.monotonic() - self.started
 
 
-def dup_marks(kind, ids, texts, threshold, shingle, groups=None, near_groups=None, sig=None) -> list[dict]:
+def dup_marks(kind, ids, texts, threshold, shingle, groups=None, near_groups=None, signed=None) -> list[dict]:
     """Marks for exact and near duplicates of documents given in representative order;
     only documents of one group are duplicates (`near_groups`: of one group for near-dups).
-    `sig`: every document's MinHash signature, when computed elsewhere (Ray tasks)."""
+    `signed`: every document's normalised text and MinHash signature, when computed
+    elsewhere (Ray tasks: mixtures.ray_curate)."""
+    keys, sig = signed or (None, None)
     marks = []
-    exact = exact_representatives(texts, groups)
+    exact = exact_representatives(texts, groups, keys)
     for i in np.flatnonzero(exact != np.arange(len(ids))):
         marks.append(_mark(kind, ids[i], "exact_dup", ids[exact[i]]))
     unique = np.flatnonzero(exact == np.arange(len(ids)))
@@ -88,7 +90,8 @@ def _problems(store: Store) -> list[tuple]:
 
 
 def problem_marks(rows, decontaminate, ngram, text_field, threshold, shingle, remote=None) -> list[dict]:
-    """`remote`: signatures and contamination computed by Ray tasks (mixtures.ray_curate)."""
+    """`remote`: normalised texts, signatures and contamination computed by Ray tasks
+    (mixtures.ray_curate)."""
     ids, prompts = [r[0] for r in rows], [r[1] for r in rows]
     # procedural tasks write distinct problems from one template that differ in a few
     # words (knights and knaves reach Jaccard 0.9) but have different answers: a near
@@ -98,8 +101,8 @@ def problem_marks(rows, decontaminate, ngram, text_field, threshold, shingle, re
         [answers.setdefault(normalise(r[2]) if r[2] is not None else "\0none", len(answers)) for r in rows],
         np.int64,
     )
-    sig = remote.signatures("problem", ids) if remote else None
-    marks = dup_marks("problem", ids, prompts, threshold, shingle, near_groups=by_answer, sig=sig)
+    signed = remote.signed("problem", ids) if remote else None
+    marks = dup_marks("problem", ids, prompts, threshold, shingle, near_groups=by_answer, signed=signed)
     if decontaminate:
         if remote:
             hits = remote.contaminated(ids)
@@ -143,8 +146,8 @@ def completion_marks(
     problem_index: dict[str, int] = {}
     groups = np.array([problem_index.setdefault(r["problem_id"], len(problem_index)) for r in rows], np.int64)
     ids, texts = [r["completion_id"] for r in rows], [r["text"] for r in rows]
-    sig = remote.signatures("completion", ids) if remote else None
-    marks += dup_marks("completion", ids, texts, threshold, shingle, groups, sig=sig)
+    signed = remote.signed("completion", ids) if remote else None
+    marks += dup_marks("completion", ids, texts, threshold, shingle, groups, signed=signed)
     reasons = [*filters, "failed_verification", "unverified", *DUP_REASONS]
     return marks, reasons
 
@@ -185,7 +188,7 @@ def run_curate(
     shard_rows: int | None = None,
 ) -> CurateStats:
     """Mark problems and completions and rate difficulty; see the module docstring.
-    `executor` "ray": the MinHash signatures and the benchmark matching run as Ray tasks
+    `executor` "ray": normalising, MinHash signing and benchmark matching run as Ray tasks
     (mixtures.ray_curate), on the cluster at `ray_address`, `shard_rows` items per task;
     the marks are the local executor's."""
     if not 0 < near_dup_threshold <= 1:

@@ -208,14 +208,16 @@ def components(n: int, pairs: np.ndarray) -> np.ndarray:
             return label
 
 
-def exact_representatives(texts: Sequence[str | None], groups: Sequence | None = None) -> np.ndarray:
+def exact_representatives(
+    texts: Sequence[str | None], groups: Sequence | None = None, keys: Sequence[str] | None = None
+) -> np.ndarray:
     """For each document, the index of the first document (in the given order) of the
-    same group with the same normalised text."""
+    same group with the same normalised text. `keys`: the texts' `normalise`d forms, when
+    computed elsewhere."""
     first: dict[tuple, int] = {}
     reps = np.empty(len(texts), np.int64)
-    for index, text in enumerate(texts):
-        key = (groups[index] if groups is not None else None, normalise(text))
-        reps[index] = first.setdefault(key, index)
+    for index, key in enumerate(map(normalise, texts) if keys is None else keys):
+        reps[index] = first.setdefault((groups[index] if groups is not None else None, key), index)
     return reps
 
 

@@ -1,14 +1,14 @@
-"""`cotmill curate --executor ray`: the CPU-heavy parts of curation, the MinHash signatures
-of near-duplicate detection and the benchmark n-gram matching of decontamination, as Ray
-tasks over shards of problems and completions.
+"""`cotmill curate --executor ray`: the CPU-heavy parts of curation, the normalised texts
+and MinHash signatures of duplicate detection and the benchmark n-gram matching of
+decontamination, as Ray tasks over shards of problems and completions.
 
-Each task runs the local path's own functions (mixtures.dedup.signatures,
+Each task runs the local path's own functions (mixtures.dedup.normalise and signatures,
 mixtures.decontam.matches) on its shard and writes the results as a Parquet file under
 the workspace, W/shards/curate/<job or "all">/part-*.parquet (atomically, as
 datagen.shards does); the driver, which holds the store, reads each file as its task
 finishes and deletes it. The rest runs in the driver exactly as with the local executor
-(exact dedup, LSH banding and clustering, filters, marks): a signature depends on its
-text alone and a benchmark match on its prompt alone, so the marks are the same.
+(grouping equal texts, LSH banding and clustering, filters, marks): each result depends
+on its own text alone, so the marks are the same.
 Workers never open the DuckDB file.
 
 Nothing here is worth keeping across runs: a run recomputes everything from the data, so
@@ -32,20 +32,21 @@ import pyarrow.parquet as pq
 from datagen import shards
 from datagen.ray_exec import TRIES, RayError, connect, require_ray
 from mixtures.decontam import build_index, matches
-from mixtures.dedup import NUM_PERM, signatures
+from mixtures.dedup import NUM_PERM, normalise, signatures
 
 SHARD_ROWS = 4096  # items per task: ~0.4 s of signing, far above Ray's per-task cost (~ms)
 
 
 def sign_shard(ids: list[str], texts: list[str], shingle: int, index, path: str) -> tuple[str, str]:
-    """One Ray task: the texts' MinHash signatures and, given a benchmark index, the item
-    each one is contaminated by (or null), written as the Parquet file `path`.
-    Returns (path, node id)."""
+    """One Ray task: the texts' normalised forms, MinHash signatures and, given a benchmark
+    index, the item each one is contaminated by (or null), written as the Parquet file
+    `path`. Returns (path, node id)."""
     import ray
 
     sig = signatures(texts, shingle, NUM_PERM)
     columns = {
         "item_id": pa.array(ids, pa.string()),
+        "normalised": pa.array([normalise(t) for t in texts], pa.string()),
         "signature": pa.FixedSizeListArray.from_arrays(pa.array(sig.ravel(), pa.uint64()), NUM_PERM),
     }
     if index is not None:
@@ -69,8 +70,8 @@ class Remote:
         self.run = uuid.uuid4().hex[:8]  # a retried task rewrites its own file
         self.work: deque = deque()  # (kind, ids, texts, index ref, path) not submitted yet
         self.pending: dict = {}  # task ref -> kind
-        self.parts: dict[str, list] = {}  # kind -> [(ids, signatures, hits)] as tasks finish
-        self.done: dict[str, tuple[dict, np.ndarray, dict]] = {}  # kind -> (id -> row, signatures, hits)
+        self.parts: dict[str, list] = {}  # kind -> [_read(file)] as tasks finish
+        self.done: dict[str, tuple] = {}  # kind -> _results
         self.nodes: set[str] = set()
         self.started = False
 
@@ -103,25 +104,28 @@ class Remote:
             self.work.append((kind, ids[start:end], texts[start:end], index, str(path)))
         self._pump()
 
-    def signatures(self, kind: str, ids: list[str]) -> np.ndarray:
-        """The signatures of the items `ids` (submitted as `kind`), in that order."""
-        rows, sig, _ = self._results(kind)
-        return sig[np.fromiter((rows[i] for i in ids), np.int64, len(ids))]
+    def signed(self, kind: str, ids: list[str]) -> tuple[list[str], np.ndarray]:
+        """(normalised texts, signatures) of the items `ids` (submitted as `kind`), in that order."""
+        rows, keys, sig, _ = self._results(kind)
+        at = np.fromiter((rows[i] for i in ids), np.int64, len(ids))
+        return [keys[i] for i in at], sig[at]
 
     def contaminated(self, ids: list[str]) -> list[tuple[str, str]]:
         """(problem_id, "FILE location") for each problem of `ids` a benchmark matched, in that order."""
-        hits = self._results("problem")[2]
+        hits = self._results("problem")[3]
         return [(i, hits[i]) for i in ids if i in hits]
 
-    def _results(self, kind: str) -> tuple[dict, np.ndarray, dict]:
+    def _results(self, kind: str) -> tuple[dict, list[str], np.ndarray, dict]:
+        """(id -> row, normalised texts, signatures, id -> contaminating item) of `kind`."""
         while any(k == kind for k in self.pending.values()) or any(w[0] == kind for w in self.work):
             self._wait_one()
         if kind not in self.done:
             parts = self.parts.pop(kind)
             ids = [i for part in parts for i in part[0]]
-            sig = np.concatenate([p[1] for p in parts]) if parts else np.empty((0, NUM_PERM), np.uint64)
-            hits = {i: label for part in parts for i, label in part[2].items()}
-            self.done[kind] = ({i: row for row, i in enumerate(ids)}, sig, hits)
+            keys = [key for part in parts for key in part[1]]
+            sig = np.concatenate([p[2] for p in parts]) if parts else np.empty((0, NUM_PERM), np.uint64)
+            hits = {i: label for part in parts for i, label in part[3].items()}
+            self.done[kind] = ({i: row for row, i in enumerate(ids)}, keys, sig, hits)
         return self.done[kind]
 
     def _pump(self) -> None:
@@ -145,8 +149,9 @@ class Remote:
         self._pump()
 
 
-def _read(path: Path) -> tuple[list[str], np.ndarray, dict[str, str]]:
-    """(ids, signatures, id -> contaminating item) of a task's file, which is then deleted."""
+def _read(path: Path) -> tuple[list[str], list[str], np.ndarray, dict[str, str]]:
+    """(ids, normalised texts, signatures, id -> contaminating item) of a task's file, which
+    is then deleted."""
     if not path.exists():
         raise RayError(
             f"{path}, written by a Ray worker, is not visible here: every node must see the "
@@ -161,4 +166,4 @@ def _read(path: Path) -> tuple[list[str], np.ndarray, dict[str, str]]:
         hits = {
             i: label for i, label in zip(ids, table.column("contaminated").to_pylist()) if label is not None
         }
-    return ids, sig, hits
+    return ids, table.column("normalised").to_pylist(), sig, hits

@@ -38,18 +38,20 @@ def cluster():
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     """Verified builtin completions (near and exact duplicates among them), GSM8K test
-    questions among the problems, and a reworded copy of one problem: some of every mark."""
+    questions among the problems, a reworded copy of one problem and a re-cased, re-spaced
+    one of another: some of every mark."""
     if not GSM8K.exists():
         pytest.skip(f"{GSM8K} is absent (../shared is not beside the checkout)")
     ws = make_workspace(tmp_path_factory.mktemp("ray-curate") / "w")
+    later = dt.datetime.now() + dt.timedelta(days=1)
     with Store.open(ws) as store:
-        prompt, answer = store.con.execute(
-            "SELECT prompt, answer FROM problems WHERE length(prompt) > 300 ORDER BY problem_id"
-        ).fetchone()
-        copy = Problem.create(domain="math", task="copy", source="t", prompt=prompt + " Show your work.",
-                              answer=answer, verifier="math", difficulty=None, meta={})  # fmt: skip
-        row = {**copy.__dict__, "meta": "{}", "created_at": dt.datetime.now() + dt.timedelta(days=1)}
-        store.insert_rows("problems", [row])
+        (near, answer), (exact, _) = store.con.execute(
+            "SELECT prompt, answer FROM problems WHERE length(prompt) > 300 ORDER BY problem_id LIMIT 2"
+        ).fetchall()
+        for prompt in (near + " Show your work.", "  " + exact.upper() + "\n"):
+            copy = Problem.create(domain="math", task="copy", source="t", prompt=prompt, answer=answer,
+                                  verifier="math", difficulty=None, meta={})  # fmt: skip
+            store.insert_rows("problems", [{**copy.__dict__, "meta": "{}", "created_at": later}])
     return ws
 
 
@@ -70,7 +72,9 @@ def test_ray_marks_are_the_local_executors(workspace, tmp_path):
     assert stats.problems > 4 * 40 and stats.completions > 10 * 40
     for reason in ("exact_dup", "near_dup"):
         assert expected.marks[("completion", reason)] > 0
-    assert expected.marks[("problem", "near_dup")] > 0 and expected.marks[("problem", "contaminated")] == 30
+    for reason in ("exact_dup", "near_dup"):
+        assert expected.marks[("problem", reason)] > 0
+    assert expected.marks[("problem", "contaminated")] == 30
     assert stats.marks == expected.marks
     assert query(distributed, MARKS) == query(local, MARKS)
     assert (stats.curated, stats.rated) == (expected.curated, expected.rated)
