@@ -58,10 +58,10 @@ def sign_shard(ids: list[str], texts: list[str], shingle: int, index, path: str)
 
 class Remote:
     """The Ray side of one curate run: `submit` the items of a kind ("problem",
-    "completion"), then ask for their `signatures` and `contaminated` hits, which wait for
+    "completion"), then ask for their results (`signed`, `contaminated`), which wait for
     that kind's tasks only (the driver filters completions while they are signed). A
-    context manager: joins the cluster on entry, and on exit cancels what still runs,
-    deletes the run's files and stops a Ray it started."""
+    context manager: on exit it cancels what still runs, deletes the run's files and stops
+    a Ray it started."""
 
     def __init__(self, root, job: str | None, address: str | None, shard_rows: int | None, shingle: int):
         self.ray = require_ray()
@@ -73,15 +73,17 @@ class Remote:
         self.parts: dict[str, list] = {}  # kind -> [_read(file)] as tasks finish
         self.done: dict[str, tuple] = {}  # kind -> _results
         self.nodes: set[str] = set()
-        self.started = False
+        self.started, self.task = False, None
 
     def __enter__(self) -> Remote:
         shutil.rmtree(self.folder, ignore_errors=True)  # a killed run's results: recomputed anyway
-        self.started = connect(self.ray, self.address)
+        return self
+
+    def _connect(self) -> None:
         ray = self.ray
+        self.started = connect(ray, self.address)
         self.task = ray.remote(num_cpus=1, max_retries=TRIES - 1, scheduling_strategy="SPREAD")(sign_shard)
         self.window = max(4, 2 * int(ray.cluster_resources().get("CPU", 1)))  # inputs in the object store
-        return self
 
     def __exit__(self, *exc) -> None:
         try:
@@ -95,8 +97,12 @@ class Remote:
     def submit(self, kind: str, ids: list[str], texts: list[str], benchmarks=(), ngram=8, text_field=None):
         """Sign `texts` (and match them against the `benchmarks` files) in shards of
         shard_rows. The benchmark index is built here, once: a bad file is the local
-        executor's error, raised before any task starts."""
-        index = self.ray.put(build_index(benchmarks, ngram, text_field)) if benchmarks else None
+        executor's error, raised before joining the cluster."""
+        index = build_index(benchmarks, ngram, text_field) if benchmarks else None
+        if self.task is None:
+            self._connect()
+        if index is not None:
+            index = self.ray.put(index)
         self.parts[kind] = []
         for number, start in enumerate(range(0, len(ids), self.shard_rows)):
             path = self.folder / f"part-{self.run}-{kind}-{number:05d}.parquet"

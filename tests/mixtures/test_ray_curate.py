@@ -99,6 +99,12 @@ def test_the_cli_runs_on_a_cluster_it_is_pointed_at(workspace, tmp_path):
     bad = run_cli("curate", "-w", str(distributed), "--executor", "ray", "--shard-rows", "0")
     assert bad.returncode == 1
     assert bad.stderr.strip() == "error: --shard-rows: Input should be greater than or equal to 1"
+    # a bad benchmark file is the local executor's one-line error, and changes no mark
+    absent = tmp_path / "absent.jsonl"
+    bad = run_cli("curate", "-w", str(distributed), "--decontaminate", str(absent), "--executor", "ray",
+                  "--ray-address", address, timeout=240)  # fmt: skip
+    assert bad.returncode == 1 and bad.stderr.strip() == f"error: {absent}: no such file or directory"
+    assert query(distributed, MARKS) == query(local, MARKS)
 
 
 def test_a_pipeline_moved_onto_ray_reruns_nothing(tmp_path):
