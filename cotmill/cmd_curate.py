@@ -45,8 +45,8 @@ from cotmill.options import WORKSPACE, build, from_model
 @click.option(
     "--executor",
     type=click.Choice(["local", "ray"]),
-    help="local: this process; ray: MinHash signatures and benchmark matching as Ray tasks over shards "
-    "(pip install 'cotmill[ray]').",
+    help="local: this process; ray: normalising, MinHash signing and benchmark matching as Ray tasks "
+    "over shards (pip install 'cotmill[ray]').",
 )
 @click.option(
     "--ray-address",

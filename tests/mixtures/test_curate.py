@@ -13,7 +13,7 @@ from datagen.jobs import run_generate
 from datagen.records import Problem
 from datagen.store import Store
 from datagen.verify_runner import run_verify
-from mixtures.curate import run_curate
+from mixtures.curate import CurateError, run_curate
 from mixtures.difficulty import rl_pool
 from tests.conftest import query, run_cli
 
@@ -205,3 +205,5 @@ def test_without_ray_the_ray_executor_says_how_to_install_it(tmp_path):
         "error: --executor ray needs Ray, which is not installed: pip install 'cotmill[ray]' (or pip install ray)"
     )
     assert query(ws, "SELECT count(*) FROM curation_marks") == [(0,)]
+    with pytest.raises(CurateError, match="^unknown executor 'dask'; use local or ray$"):
+        run_curate(ws, executor="dask")
