@@ -38,7 +38,8 @@ class ShardError(CotmillError, ValueError):
 
 
 def shard_dir(workspace: str | os.PathLike, stage: str, job: str | None) -> Path:
-    return Path(workspace) / SHARDS_DIR / stage / (job or "all")
+    # absolute: a Ray worker's working directory is not the driver's (`-w W` is relative)
+    return Path(workspace).absolute() / SHARDS_DIR / stage / (job or "all")
 
 
 def write_shard(path: str | os.PathLike, kind: str, table: pa.Table | list[dict], **header) -> Path:

@@ -65,8 +65,7 @@ class Remote:
 
     def __init__(self, root, job: str | None, address: str | None, shard_rows: int | None, shingle: int):
         self.ray = require_ray()
-        # absolute: a worker's working directory is not the driver's (`-w W` is relative)
-        self.folder = shards.shard_dir(Path(root).absolute(), "curate", job)
+        self.folder = shards.shard_dir(root, "curate", job)
         self.address, self.shard_rows, self.shingle = address, shard_rows or SHARD_ROWS, shingle
         self.run = uuid.uuid4().hex[:8]  # a retried task rewrites its own file
         self.work: deque = deque()  # (kind, ids, texts, index ref, path) not submitted yet

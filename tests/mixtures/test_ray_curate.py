@@ -84,15 +84,16 @@ def test_ray_marks_are_the_local_executors(workspace, tmp_path):
 
 def test_the_cli_runs_on_a_cluster_it_is_pointed_at(workspace, tmp_path):
     """`cotmill curate --executor ray --ray-address HOST:PORT` joins a running cluster (the
-    one this module started); its marks are the local executor's, for one job too."""
+    one this module started, whose workers work in another directory than this relative
+    -w); its marks are the local executor's, for one job too."""
     local, distributed = tmp_path / "local", tmp_path / "ray"
     shutil.copytree(workspace, local)
     shutil.copytree(workspace, distributed)
     run_curate(local, job="e", decontaminate=[str(GSM8K)], near_dup_threshold=0.7)
     address = ray.get_runtime_context().gcs_address
-    result = run_cli("curate", "-w", str(distributed), "--job", "e", "--decontaminate", str(GSM8K),
+    result = run_cli("curate", "-w", "ray", "--job", "e", "--decontaminate", str(GSM8K),
                      "--near-dup-threshold", "0.7", "--executor", "ray", "--ray-address", address,
-                     "--shard-rows", "100", timeout=240)  # fmt: skip
+                     "--shard-rows", "100", timeout=240, cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "curation marks by reason" in result.stdout and "near_dup" in result.stdout
     assert query(distributed, MARKS) == query(local, MARKS)
