@@ -106,14 +106,15 @@ class Workspace:
         """Mark duplicates, contaminated problems and poor completions (`cotmill curate`): a
         CurateConfig and/or its keys (job, decontaminate: a list or comma-separated, text_field,
         ngram, near_dup_threshold, shingle, min_tokens, max_tokens, max_repetition,
-        require_think). Returns CurateStats."""
+        require_think, executor "local" or "ray", ray_address, shard_rows). Returns CurateStats."""
         from cotmill.config import CurateConfig
         from mixtures.curate import run_curate
 
         cfg = _config(CurateConfig, config, kwargs, "Workspace.curate")
         return run_curate(self.path, job=cfg.job, decontaminate=cfg.decontaminate, text_field=cfg.text_field,
                           ngram=cfg.ngram, near_dup_threshold=cfg.near_dup_threshold, shingle=cfg.shingle,
-                          filters=cfg.filters())  # fmt: skip
+                          filters=cfg.filters(), executor=cfg.executor, ray_address=cfg.ray_address,
+                          shard_rows=cfg.shard_rows)  # fmt: skip
 
     def mix(self, spec):
         """Build and store a mixture (`cotmill mix build`) from a MixSpec, a dict of its keys or

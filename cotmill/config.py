@@ -56,6 +56,9 @@ class CurateConfig(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1)
     max_repetition: float = Field(default=defaults.MAX_REPETITION, ge=0, le=1)
     require_think: bool = False
+    executor: Literal["local", "ray"] = "local"  # ray: signing and benchmark matching as Ray tasks
+    ray_address: str | None = None  # "auto", HOST:PORT; None: RAY_ADDRESS, else a local Ray for the run
+    shard_rows: int | None = Field(default=None, ge=1)  # items per Ray task; None: ray_curate.SHARD_ROWS
 
     _split = field_validator("decontaminate", mode="before")(classmethod(lambda cls, v: _list(v)))
 

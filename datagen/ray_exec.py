@@ -72,7 +72,7 @@ def check_reachable(address: str | None, timeout: float = 3.0) -> None:
         ) from None
 
 
-def _connect(ray, address: str | None) -> bool:
+def connect(ray, address: str | None) -> bool:
     """Join the cluster at `address`; True when this call started Ray (and must stop it)."""
     if ray.is_initialized():  # the caller's own ray.init (a script, a test) is used as it is
         return False
@@ -130,7 +130,7 @@ def judge_plans(
     folder = shards.shard_dir(store.root, "verify", job)
     run = uuid.uuid4().hex[:8]  # a retried task rewrites its own file; another run never does
     nodes: set[str] = set()
-    started = _connect(ray, address)
+    started = connect(ray, address)
     try:
         task = ray.remote(num_cpus=1, max_retries=TRIES - 1, scheduling_strategy="SPREAD")(judge_shard)
         window = max(4, 2 * int(ray.cluster_resources().get("CPU", 1)))  # inputs in the object store

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 from datagen import shards, unstored
 from datagen.config import GenerateConfig
 from datagen.engine import Engine, EngineSettings, JobStats
-from datagen.ray_exec import TRIES, RayError, _connect, require_ray
+from datagen.ray_exec import TRIES, RayError, connect, require_ray
 from datagen.records import Problem, completion_id
 
 SHARD_PROBLEMS = 256  # problems per shard: a few minutes of an API teacher's work at most
@@ -243,7 +243,7 @@ def run_on_ray(engine: Engine, problems: list[Problem], cfg: GenerateConfig) -> 
     root = shards.shard_dir(store.root, "generate", s.job)
     run = uuid.uuid4().hex[:8]
     registration = _registration(cfg.teacher)
-    started = _connect(ray, cfg.ray_address)
+    started = connect(ray, cfg.ray_address)
     previous = _sigterm_as_interrupt()
     actors: list = []
     running: dict = {}  # ref -> (actor, folder, parts ingested)

@@ -44,7 +44,8 @@ class ShardError(CotmillError, ValueError):
 
 
 def shard_dir(workspace: str | os.PathLike, stage: str, job: str | None) -> Path:
-    return Path(workspace) / SHARDS_DIR / stage / (job or "all")
+    # absolute: a Ray worker's working directory is not the driver's (`-w W` is relative)
+    return Path(workspace).absolute() / SHARDS_DIR / stage / (job or "all")
 
 
 def write_shard(path: str | os.PathLike, kind: str, table: pa.Table | list[dict], **header) -> Path:
@@ -56,6 +57,12 @@ def write_shard(path: str | os.PathLike, kind: str, table: pa.Table | list[dict]
         table = pa.Table.from_pylist(table)
     meta = {"format": FORMAT, "kind": kind, **header}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), HEADER_KEY: json.dumps(meta)})
+    return write_parquet(path, table)
+
+
+def write_parquet(path: str | os.PathLike, table: pa.Table) -> Path:
+    """Write `table` as the Parquet file `path` under a temporary name, then rename it into
+    place: a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")

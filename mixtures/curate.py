@@ -25,6 +25,7 @@ Decisions:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -50,6 +51,7 @@ class CurateStats:
     marks: Counter = field(default_factory=Counter)  # (kind, reason) -> items marked
     rated: int = 0  # problems with a measured difficulty
     curated: int = 0  # rows of the `curated` view afterwards
+    nodes: set[str] = field(default_factory=set)  # executor ray: the Ray nodes that signed
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -57,17 +59,21 @@ class CurateStats:
         return time.monotonic() - self.started
 
 
-def dup_marks(kind, ids, texts, threshold, shingle, groups=None, near_groups=None) -> list[dict]:
+def dup_marks(kind, ids, texts, threshold, shingle, groups=None, near_groups=None, signed=None) -> list[dict]:
     """Marks for exact and near duplicates of documents given in representative order;
-    only documents of one group are duplicates (`near_groups`: of one group for near-dups)."""
+    only documents of one group are duplicates (`near_groups`: of one group for near-dups).
+    `signed`: every document's normalised text and MinHash signature, when computed
+    elsewhere (Ray tasks: mixtures.ray_curate)."""
+    keys, sig = signed or (None, None)
     marks = []
-    exact = exact_representatives(texts, groups)
+    exact = exact_representatives(texts, groups, keys)
     for i in np.flatnonzero(exact != np.arange(len(ids))):
         marks.append(_mark(kind, ids[i], "exact_dup", ids[exact[i]]))
     unique = np.flatnonzero(exact == np.arange(len(ids)))
     near_groups = groups if near_groups is None else near_groups
     sub_groups = None if near_groups is None else np.asarray(near_groups)[unique]
-    near = near_representatives([texts[i] for i in unique], threshold, shingle, groups=sub_groups)
+    near = near_representatives([texts[i] for i in unique], threshold, shingle, groups=sub_groups,
+                                sig=None if sig is None else sig[unique])  # fmt: skip
     for local in np.flatnonzero(near != np.arange(len(unique))):
         marks.append(_mark(kind, ids[unique[local]], "near_dup", ids[unique[near[local]]]))
     return marks
@@ -77,10 +83,15 @@ def _mark(kind: str, item_id: str, reason: str, detail: str | None) -> dict:
     return {"kind": kind, "item_id": item_id, "reason": reason, "detail": detail}
 
 
-def problem_marks(store: Store, decontaminate, ngram, text_field, threshold, shingle) -> tuple[int, list]:
-    rows = store.con.execute(
+def _problems(store: Store) -> list[tuple]:
+    return store.con.execute(
         "SELECT problem_id, prompt, answer FROM problems ORDER BY created_at, problem_id"
     ).fetchall()
+
+
+def problem_marks(rows, decontaminate, ngram, text_field, threshold, shingle, remote=None) -> list[dict]:
+    """`remote`: normalised texts, signatures and contamination computed by Ray tasks
+    (mixtures.ray_curate)."""
     ids, prompts = [r[0] for r in rows], [r[1] for r in rows]
     # procedural tasks write distinct problems from one template that differ in a few
     # words (knights and knaves reach Jaccard 0.9) but have different answers: a near
@@ -90,11 +101,15 @@ def problem_marks(store: Store, decontaminate, ngram, text_field, threshold, shi
         [answers.setdefault(normalise(r[2]) if r[2] is not None else "\0none", len(answers)) for r in rows],
         np.int64,
     )
-    marks = dup_marks("problem", ids, prompts, threshold, shingle, near_groups=by_answer)
+    signed = remote.signed("problem", ids) if remote else None
+    marks = dup_marks("problem", ids, prompts, threshold, shingle, near_groups=by_answer, signed=signed)
     if decontaminate:
-        hits = contaminated([(r[0], r[1]) for r in rows], decontaminate, ngram, text_field)
+        if remote:
+            hits = remote.contaminated(ids)
+        else:
+            hits = contaminated([(r[0], r[1]) for r in rows], decontaminate, ngram, text_field)
         marks += [_mark("problem", pid, "contaminated", label) for pid, label in hits]
-    return len(rows), marks
+    return marks
 
 
 def _completions(store: Store, job: str | None) -> list[dict]:
@@ -111,9 +126,10 @@ def _completions(store: Store, job: str | None) -> list[dict]:
     return [dict(zip(columns, r)) for r in cursor.fetchall()]
 
 
-def completion_marks(store: Store, job, cfg: FilterConfig, threshold, shingle) -> tuple[int, list, list]:
-    """(completions seen, marks, the reasons recomputed)."""
-    rows = _completions(store, job)
+def completion_marks(
+    rows: list[dict], cfg: FilterConfig, threshold, shingle, remote=None
+) -> tuple[list, list]:
+    """(marks, the reasons recomputed) for `rows` (as _completions reads them; reordered)."""
     filters = make_filters(cfg)
     marks = []
     for row in rows:
@@ -130,9 +146,10 @@ def completion_marks(store: Store, job, cfg: FilterConfig, threshold, shingle) -
     problem_index: dict[str, int] = {}
     groups = np.array([problem_index.setdefault(r["problem_id"], len(problem_index)) for r in rows], np.int64)
     ids, texts = [r["completion_id"] for r in rows], [r["text"] for r in rows]
-    marks += dup_marks("completion", ids, texts, threshold, shingle, groups)
+    signed = remote.signed("completion", ids) if remote else None
+    marks += dup_marks("completion", ids, texts, threshold, shingle, groups, signed=signed)
     reasons = [*filters, "failed_verification", "unverified", *DUP_REASONS]
-    return len(rows), marks, reasons
+    return marks, reasons
 
 
 def replace_marks(store: Store, marks: list[dict], problem_reasons, completion_reasons, job) -> None:
@@ -166,21 +183,45 @@ def run_curate(
     near_dup_threshold: float = NEAR_DUP_THRESHOLD,
     shingle: int = SHINGLE,
     filters: FilterConfig | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    shard_rows: int | None = None,
 ) -> CurateStats:
-    """Mark problems and completions and rate difficulty; see the module docstring."""
+    """Mark problems and completions and rate difficulty; see the module docstring.
+    `executor` "ray": normalising, MinHash signing and benchmark matching run as Ray tasks
+    (mixtures.ray_curate), on the cluster at `ray_address`, `shard_rows` items per task;
+    the marks are the local executor's."""
     if not 0 < near_dup_threshold <= 1:
         raise CurateError(f"near-dup threshold must lie in (0, 1], got {near_dup_threshold}")
     if shingle < 1:
         raise CurateError(f"shingle must be at least 1 word, got {shingle}")
     if ngram < 1:
         raise CurateError(f"--ngram must be at least 1, got {ngram}")
+    if executor not in ("local", "ray"):
+        raise CurateError(f"unknown executor {executor!r}; use local or ray")
+    if executor == "ray":
+        from datagen.ray_exec import require_ray
+
+        require_ray()  # before any work: a missing Ray is the one thing to say
     cfg = filters or FilterConfig()
     stats = CurateStats()
     with Store.open(workspace, create=False) as store:
-        stats.problems, p_marks = problem_marks(
-            store, list(decontaminate), ngram, text_field, near_dup_threshold, shingle
-        )
-        stats.completions, c_marks, c_reasons = completion_marks(store, job, cfg, near_dup_threshold, shingle)
+        problems, completions = _problems(store), _completions(store, job)
+        stats.problems, stats.completions = len(problems), len(completions)
+        with contextlib.ExitStack() as stack:
+            remote = None
+            if executor == "ray":  # the tasks start now: the driver filters completions meanwhile
+                from mixtures.ray_curate import Remote
+
+                remote = stack.enter_context(Remote(store.root, job, ray_address, shard_rows, shingle))
+                remote.submit("problem", [r[0] for r in problems], [r[1] for r in problems],
+                              benchmarks=list(decontaminate), ngram=ngram, text_field=text_field)  # fmt: skip
+                remote.submit("completion", [r["completion_id"] for r in completions],
+                              [r["text"] for r in completions])  # fmt: skip
+            p_marks = problem_marks(problems, list(decontaminate), ngram, text_field, near_dup_threshold, shingle,
+                                    remote)  # fmt: skip
+            c_marks, c_reasons = completion_marks(completions, cfg, near_dup_threshold, shingle, remote)
+            stats.nodes = remote.nodes if remote else set()
         p_reasons = [*DUP_REASONS, *(["contaminated"] if decontaminate else [])]
         replace_marks(store, p_marks + c_marks, p_reasons, c_reasons, job)
         stats.marks.update((m["kind"], m["reason"]) for m in p_marks + c_marks)

@@ -114,7 +114,11 @@ def contaminated(
     problems: Iterable[tuple[str, str]], specs: Sequence[str], n: int = 8, text_field: str | None = None
 ) -> list[tuple[str, str]]:
     """(problem_id, "FILE location") for each (problem_id, prompt) a benchmark contaminates."""
-    index = build_index(specs, n, text_field)
+    return matches(build_index(specs, n, text_field), problems)
+
+
+def matches(index: BenchmarkIndex, problems: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(problem_id, "FILE location") for each (problem_id, prompt) the index matches."""
     hits = []
     for problem_id, prompt in problems:
         label = index.match(words(prompt))

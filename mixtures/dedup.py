@@ -31,6 +31,7 @@ _SPACE = re.compile(r"\s+")
 _EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd golden-ratio constant: a cheap 64-bit mixer
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # renamed in numpy 2.0
+NUM_PERM = 128  # permutations per signature
 
 
 def normalise(text: str | None) -> str:
@@ -207,29 +208,40 @@ def components(n: int, pairs: np.ndarray) -> np.ndarray:
             return label
 
 
-def exact_representatives(texts: Sequence[str | None], groups: Sequence | None = None) -> np.ndarray:
+def exact_representatives(
+    texts: Sequence[str | None], groups: Sequence | None = None, keys: Sequence[str] | None = None
+) -> np.ndarray:
     """For each document, the index of the first document (in the given order) of the
-    same group with the same normalised text."""
+    same group with the same normalised text. `keys`: the texts' `normalise`d forms, when
+    computed elsewhere."""
     first: dict[tuple, int] = {}
     reps = np.empty(len(texts), np.int64)
-    for index, text in enumerate(texts):
-        key = (groups[index] if groups is not None else None, normalise(text))
-        reps[index] = first.setdefault(key, index)
+    for index, key in enumerate(map(normalise, texts) if keys is None else keys):
+        reps[index] = first.setdefault((groups[index] if groups is not None else None, key), index)
     return reps
+
+
+def signatures(texts: Sequence[str | None], shingle: int = 5, num_perm: int = NUM_PERM) -> np.ndarray:
+    """(documents, num_perm) MinHash signatures of the texts' tokens. A row depends on its
+    text alone, so shards of a corpus may be signed apart (Ray tasks) and stacked."""
+    return MinHasher(num_perm=num_perm, shingle=shingle).signatures([tokens(t) for t in texts])
 
 
 def near_representatives(
     texts: Sequence[str | None],
     threshold: float = 0.8,
     shingle: int = 5,
-    num_perm: int = 128,
+    num_perm: int = NUM_PERM,
     groups: np.ndarray | None = None,
+    sig: np.ndarray | None = None,
 ) -> np.ndarray:
     """For each document, the first member (in the given order) of its near-duplicate
-    cluster: connected components of pairs whose estimated Jaccard >= threshold."""
+    cluster: connected components of pairs whose estimated Jaccard >= threshold. `sig`:
+    the texts' `signatures`, when computed elsewhere."""
     if len(texts) == 0:
         return np.empty(0, np.int64)
-    sig = MinHasher(num_perm=num_perm, shingle=shingle).signatures([tokens(t) for t in texts])
+    if sig is None:
+        sig = signatures(texts, shingle, num_perm)
     bands, rows = optimal_bands(threshold, num_perm)
     pairs = candidate_pairs(_band_keys(sig, bands, rows, groups))
     if len(pairs):

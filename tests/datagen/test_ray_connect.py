@@ -30,7 +30,7 @@ def test_an_address_nobody_listens_on_fails_at_once(dead_port, form):
     address = form.format(f"127.0.0.1:{dead_port}")
     start = time.monotonic()
     with pytest.raises(ray_exec.RayError) as caught:
-        ray_exec._connect(ray, address)
+        ray_exec.connect(ray, address)
     assert time.monotonic() - start < 5
     assert str(caught.value) == (
         f"cannot reach a Ray cluster at {address}: nothing answers on 127.0.0.1:{dead_port} "

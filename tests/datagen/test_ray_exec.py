@@ -137,13 +137,14 @@ def test_shards_a_killed_driver_left_are_ingested_by_the_next_run(builtin, tmp_p
 
 def test_the_cli_runs_on_a_cluster_it_is_pointed_at(builtin, tmp_path):
     """`cotmill verify --executor ray --ray-address HOST:PORT` joins a running cluster (the
-    one this module started) rather than starting its own."""
+    one this module started, whose workers work in another directory than this relative
+    -w) rather than starting its own."""
     ws = copy(builtin, tmp_path / "w")
     address = ray.get_runtime_context().gcs_address
     result = subprocess.run(
-        [sys.executable, "-m", "cotmill", "verify", "-w", str(ws), "--executor", "ray", "--ray-address", address,
+        [sys.executable, "-m", "cotmill", "verify", "-w", "w", "--executor", "ray", "--ray-address", address,
          "--verifier", "math", "--shard-rows", "30"],
-        capture_output=True, text=True, timeout=240, cwd=REPO, env=os.environ,
+        capture_output=True, text=True, timeout=240, cwd=tmp_path, env=os.environ,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     (math,) = query(

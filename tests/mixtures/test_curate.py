@@ -13,7 +13,7 @@ from datagen.jobs import run_generate
 from datagen.records import Problem
 from datagen.store import Store
 from datagen.verify_runner import run_verify
-from mixtures.curate import run_curate
+from mixtures.curate import CurateError, run_curate
 from mixtures.difficulty import rl_pool
 from tests.conftest import query, run_cli
 
@@ -183,3 +183,27 @@ def test_job_scope_marks_only_that_jobs_completions(tmp_path):
     run_curate(ws, job="b")
     assert {r[0] for r in query(ws, "SELECT DISTINCT c.job FROM curation_marks m JOIN completions c "
                                     "ON c.completion_id = m.item_id")} == {"a", "b"}  # fmt: skip
+
+
+def test_without_ray_the_ray_executor_says_how_to_install_it(tmp_path):
+    """Ray hidden from a fresh interpreter, as where it is not installed: one line, exit 1,
+    nothing marked."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    ws = tmp_path / "w"
+    run_generate(GenerateConfig(workspace=str(ws), job="n", tasks="math", count=5))
+    code = "import sys; sys.modules['ray'] = None; from cotmill.cli import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "curate", "-w", str(ws), "--executor", "ray"],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: --executor ray needs Ray, which is not installed: pip install 'cotmill[ray]' (or pip install ray)"
+    )
+    assert query(ws, "SELECT count(*) FROM curation_marks") == [(0,)]
+    with pytest.raises(CurateError, match="^unknown executor 'dask'; use local or ray$"):
+        run_curate(ws, executor="dask")
