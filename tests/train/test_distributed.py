@@ -136,7 +136,9 @@ def test_grpo_update_on_two_processes_matches_one(tiny_model_dir, workspace_expo
     """The same global batch of 4 groups (2 per rank), 2 optimise calls of 2 iterations each (the
     second iteration's ratio is not 1, so the loss depends on the weights), for the dapo
     (token-level) and grpo (per-sequence) losses: loss, grad norm and the trained LoRA weights
-    of 2 processes match those of one."""
+    of 2 processes match those of one. So do they with --scale-rewards batch (the advantages
+    divided by the std of the global batch, not of each rank's) on 3 groups (2 and 1 per rank)
+    and on 1 group (rank 1 idle, joining the collectives with nothing)."""
     sys.path.insert(0, str(WORKER.parent))
     from grpo_ddp_worker import run
 
@@ -144,6 +146,7 @@ def test_grpo_update_on_two_processes_matches_one(tiny_model_dir, workspace_expo
     _torchrun(str(WORKER), str(tiny_model_dir), str(workspace_exports.rl), str(tmp_path / "two.json"))
     two = json.loads((tmp_path / "two.json").read_text())
     assert two["world_size"] == 2 and two["mean_rank"] == 0.5  # all_reduce_mean: a metric's mean over ranks
+    assert set(single) == {"dapo", "grpo", "batch-std", "batch-std-idle-rank"}
     for loss, want in single.items():
         got = two["results"][loss]
         assert got["rewards"] == want["rewards"] and len(set(want["rewards"])) > 2  # a batch that teaches
