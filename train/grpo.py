@@ -26,13 +26,15 @@ normalisers of the whole global batch (completions and tokens summed over the ra
 gradients are summed over the ranks, so the step is the one a single process makes on the union
 of the ranks' groups (scale_rewards "batch" divides by the std of the global batch's rewards).
 Exception: vLLM is not used (each rank samples with its own model). The logged values are merged
-over the ranks (sums for counts and the loss, max for maxima, else means); rank 0 alone writes.
+over the ranks into those of the global batch (sums for counts and the loss, max for maxima, the
+reward and completion values weighted by the ranks' groups, reward stds pooled); rank 0 alone writes.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 import time
 import warnings
@@ -223,23 +225,42 @@ def _idle_share(model, optimizer, cfg: GRPOConfig, dist: Dist) -> dict[str, floa
 
 
 def _merge(values: dict[str, float], dist: Dist) -> dict[str, float]:
-    """One step's logged values of every rank merged into the run's: sums for counts and the
-    loss shares, max for maxima, time for the slowest rank, else the mean of the ranks that have it."""
+    """One step's logged values of every rank merged into the run's (see `_combine`)."""
     if not dist.enabled:
         return values
     import torch.distributed as td
 
     every: list = [None] * dist.world_size
     td.all_gather_object(every, values)
+    return _combine(every)
+
+
+def _combine(every: list[dict[str, float]]) -> dict[str, float]:
+    """The ranks' logged values of one step as those of the global batch: sums for counts and the
+    loss shares, max for maxima, time for the slowest rank; the batch's reward and completion
+    values weighted by each rank's groups (with dynamic sampling a rank may end a step short)
+    and its reward stds pooled from the ranks' means and stds; else the mean of the ranks that
+    have it."""
+    groups = [v.get("groups/trained", 0.0) for v in every]
     merged: dict[str, float] = {}
     for key in dict.fromkeys(k for v in every for k in v):
-        got = [v[key] for v in every if key in v]
+        got = [(v[key], w) for v, w in zip(every, groups) if key in v]
+        weight = sum(w for _, w in got)
         if key in _SUMMED:
-            merged[key] = sum(got)
+            merged[key] = sum(x for x, _ in got)
         elif key.endswith("_max") or key.startswith("time/"):
-            merged[key] = max(got)
+            merged[key] = max(x for x, _ in got)
+        elif key.startswith(("reward/", "completion/")) and weight > 0:
+            merged[key] = sum(x * w for x, w in got) / weight
         else:
-            merged[key] = sum(got) / len(got)
+            merged[key] = sum(x for x, _ in got) / len(got)
+    for key in merged:  # a std over the global batch: E[x^2] - mean^2, E[x^2] = std^2 + mean^2 per rank
+        mean = key.removesuffix("_std") + "_mean"
+        if key.startswith("reward/") and key.endswith("_std") and mean in merged:
+            got = [(v[key], v[mean], w) for v, w in zip(every, groups) if key in v and mean in v and w > 0]
+            if got:
+                second = sum((s * s + m * m) * w for s, m, w in got) / sum(w for *_, w in got)
+                merged[key] = math.sqrt(max(second - merged[mean] ** 2, 0.0))
     if "groups/zero_std_share" in merged:  # a share of all the prompts drawn, not a mean of shares
         drawn = [v.get("sampling/prompts_drawn", 0.0) for v in every]
         shares = [v.get("groups/zero_std_share", 0.0) for v in every]
