@@ -161,6 +161,19 @@ def all_reduce_mean(tensor, dist: Dist):
     return all_reduce_sum(tensor, dist).div_(dist.world_size) if dist.enabled else tensor
 
 
+def global_std(values, dist: Dist, device=None):
+    """The unbiased std (as `Tensor.std`) of every rank's values together, a 0-d float32 tensor on
+    device; a rank may have none. One all-reduce of (count, sum, sum of squares) in float64,
+    where the cancellation of sum of squares minus squared sum stays far below float32's error."""
+    import torch
+
+    v = values.detach().to(device=device, dtype=torch.float64).reshape(-1)
+    moments = all_reduce_sum(torch.stack([torch.tensor(float(v.numel()), dtype=torch.float64, device=v.device),
+                                          v.sum(), (v * v).sum()]), dist)  # fmt: skip
+    n, total, squares = moments.unbind()
+    return ((squares - total * total / n) / (n - 1)).clamp(min=0).sqrt().float()
+
+
 def sum_gradients(params: list, dist: Dist) -> None:
     """Every rank's gradients replaced by their sum over the ranks, in one all-reduce; a
     parameter without a gradient on a rank (nothing trained there) counts as zero."""

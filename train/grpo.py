@@ -24,15 +24,17 @@ of the prompt pool (rank r of N: every N-th prompt from the r-th), samples and s
 (a group never leaves its rank), computes the advantages within its groups and its loss with the
 normalisers of the whole global batch (completions and tokens summed over the ranks); the
 gradients are summed over the ranks, so the step is the one a single process makes on the union
-of the ranks' groups. Exceptions: scale_rewards "batch" divides by the std of the rank's own
-batch; vLLM is not used (each rank samples with its own model). The logged values are merged
-over the ranks (sums for counts and the loss, max for maxima, else means); rank 0 alone writes.
+of the ranks' groups (scale_rewards "batch" divides by the std of the global batch's rewards).
+Exception: vLLM is not used (each rank samples with its own model). The logged values are merged
+over the ranks into those of the global batch (sums for counts and the loss, max for maxima, the
+reward and completion values weighted by the ranks' groups, reward stds pooled); rank 0 alone writes.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 import time
 import warnings
@@ -43,7 +45,7 @@ import numpy as np
 import torch
 
 from train.data import check_export
-from train.distributed import Dist, all_reduce_sum, broadcast_parameters, session, sum_gradients
+from train.distributed import Dist, all_reduce_sum, broadcast_parameters, global_std, session, sum_gradients
 from train.grpo_batch import Batch, PromptSampler, RewardFn, collect_batch, load_prompts, verifier_rewards
 from train.grpo_config import GRPOConfig, GRPOError, GRPOResult  # noqa: F401 - run_grpo's API
 
@@ -121,7 +123,7 @@ def optimise(
     global one (None rollouts: this rank kept no group and adds zero gradients); the loss is
     normalised by the global batch and the gradients summed over the ranks, so the stats it
     returns are this rank's shares, to be summed (see `_merge`)."""
-    from train.losses import group_advantages, policy_loss
+    from train.losses import policy_loss
 
     if batch.rollouts is None:
         return _idle_share(model, optimizer, cfg, dist)
@@ -129,7 +131,7 @@ def optimise(
     loss_mask = r.completion_mask.float()  # [N, C]
     if cfg.mask_truncated:
         loss_mask = loss_mask * (~torch.tensor(r.truncated, device=loss_mask.device))[:, None].float()
-    adv = group_advantages(batch.rewards, cfg.group_size, cfg.scale_rewards).to(loss_mask.device)  # [N]
+    adv = _advantages(batch.rewards, cfg, dist, loss_mask.device)  # [N]
     n, tokens = adv.shape[0], loss_mask.sum().clamp(min=1)  # the normalisers of the whole batch
     if dist.enabled:  # ... of the whole global batch: every rank's completions and tokens
         both = all_reduce_sum(
@@ -178,6 +180,18 @@ def optimise(
     return stats
 
 
+def _advantages(rewards, cfg: GRPOConfig, dist: Dist, device) -> torch.Tensor:
+    """Group-relative advantages [N], on device. Under torchrun scale_rewards "batch" divides by
+    the std of the whole global batch (every rank's rewards, in one all-reduce that every rank
+    joins, an idle one with none), so N processes divide as one process with that batch does."""
+    from train.losses import EPS, group_advantages
+
+    if cfg.scale_rewards != "batch" or not dist.enabled:
+        return group_advantages(rewards, cfg.group_size, cfg.scale_rewards).to(device)
+    std = global_std(rewards, dist, device).cpu()  # on the device for nccl
+    return (group_advantages(rewards, cfg.group_size, "none") / (std + EPS)).to(device)
+
+
 def _step(params, optimizer, cfg: GRPOConfig, dist: Dist, stats: dict[str, float]) -> None:
     """One optimiser step on the gradients summed over the torchrun ranks (every rank takes
     the same step); the clipped norm goes into stats, averaged over the iterations."""
@@ -196,6 +210,8 @@ def _idle_share(model, optimizer, cfg: GRPOConfig, dist: Dist) -> dict[str, floa
     if not dist.enabled:
         raise GRPOError("optimise: a batch without rollouts")
     params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.scale_rewards == "batch":  # the global batch's std, from the others' rewards
+        global_std(torch.zeros(0), dist, params[0].device)
     all_reduce_sum(torch.zeros(2, device=params[0].device), dist)  # the normalisers
     stats: dict[str, float] = {"loss": 0.0, "clip_low_frac": 0.0, "clip_high_frac": 0.0}
     for _ in range(cfg.iterations):
@@ -209,23 +225,42 @@ def _idle_share(model, optimizer, cfg: GRPOConfig, dist: Dist) -> dict[str, floa
 
 
 def _merge(values: dict[str, float], dist: Dist) -> dict[str, float]:
-    """One step's logged values of every rank merged into the run's: sums for counts and the
-    loss shares, max for maxima, time for the slowest rank, else the mean of the ranks that have it."""
+    """One step's logged values of every rank merged into the run's (see `_combine`)."""
     if not dist.enabled:
         return values
     import torch.distributed as td
 
     every: list = [None] * dist.world_size
     td.all_gather_object(every, values)
+    return _combine(every)
+
+
+def _combine(every: list[dict[str, float]]) -> dict[str, float]:
+    """The ranks' logged values of one step as those of the global batch: sums for counts and the
+    loss shares, max for maxima, time for the slowest rank; the batch's reward and completion
+    values weighted by each rank's groups (with dynamic sampling a rank may end a step short)
+    and its reward stds pooled from the ranks' means and stds; else the mean of the ranks that
+    have it."""
+    groups = [v.get("groups/trained", 0.0) for v in every]
     merged: dict[str, float] = {}
     for key in dict.fromkeys(k for v in every for k in v):
-        got = [v[key] for v in every if key in v]
+        got = [(v[key], w) for v, w in zip(every, groups) if key in v]
+        weight = sum(w for _, w in got)
         if key in _SUMMED:
-            merged[key] = sum(got)
+            merged[key] = sum(x for x, _ in got)
         elif key.endswith("_max") or key.startswith("time/"):
-            merged[key] = max(got)
+            merged[key] = max(x for x, _ in got)
+        elif key.startswith(("reward/", "completion/")) and weight > 0:
+            merged[key] = sum(x * w for x, w in got) / weight
         else:
-            merged[key] = sum(got) / len(got)
+            merged[key] = sum(x for x, _ in got) / len(got)
+    for key in merged:  # a std over the global batch: E[x^2] - mean^2, E[x^2] = std^2 + mean^2 per rank
+        mean = key.removesuffix("_std") + "_mean"
+        if key.startswith("reward/") and key.endswith("_std") and mean in merged:
+            got = [(v[key], v[mean], w) for v, w in zip(every, groups) if key in v and mean in v and w > 0]
+            if got:
+                second = sum((s * s + m * m) * w for s, m, w in got) / sum(w for *_, w in got)
+                merged[key] = math.sqrt(max(second - merged[mean] ** 2, 0.0))
     if "groups/zero_std_share" in merged:  # a share of all the prompts drawn, not a mean of shares
         drawn = [v.get("sampling/prompts_drawn", 0.0) for v in every]
         shares = [v.get("groups/zero_std_share", 0.0) for v in every]

@@ -7,6 +7,10 @@ prompts with its own stream, so the two runs would see different completions): w
 is the update of the same global batch. The reward is a toy one, a function of the text alone
 (distinct characters), so groups have differing rewards even with an untrained model.
 
+The cases (CASES): the dapo and grpo losses on 4 groups (2 per rank); scale_rewards "batch" on 3
+groups (2 and 1: the ranks' own stds differ from the global batch's) and on 1 group (rank 1 has
+none and joins the collectives idle).
+
     python -m torch.distributed.run --standalone --nproc_per_node 2 tests/train/grpo_ddp_worker.py MODEL RL OUT
 """
 
@@ -24,8 +28,17 @@ def toy_reward(rows, texts, lengths):
     return total, {"toy": total}
 
 
+# case -> (GRPOConfig settings, groups in the global batch)
+CASES = {
+    "dapo": ({"loss": "dapo"}, 4),
+    "grpo": ({"loss": "grpo"}, 4),
+    "batch-std": ({"loss": "dapo", "scale_rewards": "batch"}, 3),
+    "batch-std-idle-rank": ({"loss": "dapo", "scale_rewards": "batch"}, 1),
+}
+
+
 def run(model_dir: str, data: str, out: str) -> dict:
-    """{loss name: {"stats": [per optimise call], "params": {name: values}}} (written by rank 0)."""
+    """{case: {"stats": [per optimise call], "params": {name: values}, "rewards": [...]}} (written by rank 0)."""
     from train.distributed import all_reduce_mean, barrier, session, shard
     from train.grpo import GRPOConfig, _merge, optimise
     from train.grpo_batch import _batch, _sample_groups, load_prompts
@@ -34,16 +47,16 @@ def run(model_dir: str, data: str, out: str) -> dict:
 
     results = {}
     with session("cpu") as dist:
-        for loss in ("dapo", "grpo"):
+        for case, (settings, count) in CASES.items():
             cfg = GRPOConfig(model=model_dir, data=data, out=out, prompts_per_step=4, group_size=4, max_new_tokens=12,
-                             precision="fp32", device="cpu", lr=1e-2, loss=loss, iterations=2, micro_batch_size=3)  # fmt: skip
+                             precision="fp32", device="cpu", lr=1e-2, iterations=2, micro_batch_size=3, **settings)  # fmt: skip
             torch.manual_seed(0)
             model, tok = load_model(model_dir, device="cpu", precision="fp32",
                                     lora=LoraSettings(r=4, alpha=8, dropout=0.0))  # fmt: skip
             rows, prompts = load_prompts(cfg, tok)
             groups = _sample_groups(model, tok, rows, prompts, list(range(4)), cfg, toy_reward,
-                                    torch.Generator().manual_seed(1), None)  # fmt: skip
-            batch = _batch(model, tok, rows, prompts, shard(groups, dist), cfg, (4, 1, 0))
+                                    torch.Generator().manual_seed(1), None)[:count]  # fmt: skip
+            batch = _batch(model, tok, rows, prompts, shard(groups, dist), cfg, (count, 1, 0))
             optimizer = make_optimizer(model, cfg.lr, 0.0)
             # each rank's stats are its shares of the global batch's; merged as a run logs them
             stats = [_merge({f"train/{k}": v for k, v in optimise(model, None, optimizer, batch, cfg, dist).items()},
@@ -52,7 +65,7 @@ def run(model_dir: str, data: str, out: str) -> dict:
                 n: p.detach().reshape(-1).tolist() for n, p in model.named_parameters() if p.requires_grad
             }
             rewards = [r for g in groups for r in g.rewards]
-            results[loss] = {"stats": stats, "params": params, "rewards": rewards}
+            results[case] = {"stats": stats, "params": params, "rewards": rewards}
         mean_rank = float(all_reduce_mean(torch.tensor([float(dist.rank)]), dist))  # 0.5 on 2 ranks
         barrier(dist)
         if dist.is_main:

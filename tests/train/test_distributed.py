@@ -24,9 +24,11 @@ LOSS_TOL = 1e-4
 WORKER = Path(__file__).with_name("grpo_ddp_worker.py")
 
 
-def _torchrun(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`torchrun --standalone --nproc_per_node 2 ARGS` (as `python -m torch.distributed.run`)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
+def _torchrun(*args: str, timeout: float = 300, path: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc_per_node 2 ARGS` (as `python -m torch.distributed.run`),
+    with the directories of path on PYTHONPATH after the repository."""
+    pythonpath = os.pathsep.join(str(p) for p in (REPO, *path))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -136,7 +138,9 @@ def test_grpo_update_on_two_processes_matches_one(tiny_model_dir, workspace_expo
     """The same global batch of 4 groups (2 per rank), 2 optimise calls of 2 iterations each (the
     second iteration's ratio is not 1, so the loss depends on the weights), for the dapo
     (token-level) and grpo (per-sequence) losses: loss, grad norm and the trained LoRA weights
-    of 2 processes match those of one."""
+    of 2 processes match those of one. So do they with --scale-rewards batch (the advantages
+    divided by the std of the global batch, not of each rank's) on 3 groups (2 and 1 per rank)
+    and on 1 group (rank 1 idle, joining the collectives with nothing)."""
     sys.path.insert(0, str(WORKER.parent))
     from grpo_ddp_worker import run
 
@@ -144,6 +148,7 @@ def test_grpo_update_on_two_processes_matches_one(tiny_model_dir, workspace_expo
     _torchrun(str(WORKER), str(tiny_model_dir), str(workspace_exports.rl), str(tmp_path / "two.json"))
     two = json.loads((tmp_path / "two.json").read_text())
     assert two["world_size"] == 2 and two["mean_rank"] == 0.5  # all_reduce_mean: a metric's mean over ranks
+    assert set(single) == {"dapo", "grpo", "batch-std", "batch-std-idle-rank"}
     for loss, want in single.items():
         got = two["results"][loss]
         assert got["rewards"] == want["rewards"] and len(set(want["rewards"])) > 2  # a batch that teaches
@@ -187,6 +192,92 @@ def test_grpo_cli_on_two_processes_writes_once(tiny_model_dir, workspace_exports
         workspace, f"SELECT value FROM metrics WHERE run = '{run}' AND name = 'sampling/prompts_drawn'"
     )
     assert [v for (v,) in drawn] == [4.0, 4.0]
+
+
+# reward plugins (an installed distribution's entry points): math prompts get the number of distinct
+# characters (a group's rewards differ), the others 0 for every completion (a group dynamic sampling drops)
+REWARD_PLUGIN = """
+import os
+
+
+def math_only(rows, texts, lengths, settings):
+    return [float(len(set(t))) if r["domain"] == "math" else 0.0 for r, t in zip(rows, texts)]
+
+
+def math_on_rank_0(rows, texts, lengths, settings):  # rank 1 never finds a group that differs
+    return math_only(rows, texts, lengths, settings) if os.environ["RANK"] == "0" else [0.0] * len(rows)
+"""
+
+
+def test_grpo_dynamic_sampling_on_two_processes(tiny_model_dir, workspace_exports, workspace, tmp_path):
+    """--dynamic-sampling under torchrun: each rank draws from its own shard until it has
+    --prompts-per-step groups whose rewards differ, taking as many rounds as its shard needs
+    (about half the pool is math; rank 0's shard has twice rank 1's share), while the other
+    waits at the step's first collective; every step trains 2 x 2 groups, none of them all-equal.
+    A rank that finds no such group within the rounds joins the step idle while the other trains."""
+    plugin = tmp_path / "plugin"
+    info = plugin / "ddp_toy_reward-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ddp-toy-reward\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[cotmill.rewards]\nmath_only = ddp_toy_reward:math_only\nmath_on_rank_0 = ddp_toy_reward:math_on_rank_0\n"
+    )
+    (plugin / "ddp_toy_reward.py").write_text(REWARD_PLUGIN)
+
+    def train(name: str, steps: int, reward: str, rounds: int) -> dict[str, list[float]]:
+        out = tmp_path / name
+        _torchrun("-m", "cotmill", "train", "grpo", "--model", str(tiny_model_dir), "--data",
+                  str(workspace_exports.rl), "--out", str(out), "--max-steps", str(steps), "--prompts-per-step", "2",
+                  "--group-size", "2", "--max-new-tokens", "8", "--precision", "fp32", "--device", "cpu",
+                  "--dynamic-sampling", "--max-sampling-rounds", str(rounds), "--reward-weights", f"{reward}=1",
+                  "--scale-rewards", "batch", "--workspace", str(workspace), path=(plugin,))  # fmt: skip
+        [(run, config, summary)] = query(
+            workspace, f"SELECT run, config, summary FROM runs WHERE out = '{out}'"
+        )
+        config, summary = json.loads(config), json.loads(summary)
+        assert config["world_size"] == summary["world_size"] == 2 and config["dynamic_sampling"]
+        rows = query(workspace, f"SELECT step, name, value FROM metrics WHERE run = '{run}' ORDER BY step")
+        return {name: [v for s, n, v in rows if n == name] for name in {n for _, n, _ in rows}}
+
+    metrics = train("grpo", 3, "math_only", 8)
+    assert metrics["groups/trained"] == [4.0, 4.0, 4.0]  # 2 per rank, every step
+    assert metrics["train/trained_completions"] == [8.0, 8.0, 8.0]
+    # prompts were drawn beyond the 4 a step trains, and the ranks needed different numbers of
+    # rounds in some step (the logged rounds are the ranks' mean)
+    assert sum(metrics["sampling/prompts_drawn"]) > 12 and max(metrics["groups/zero_std_share"]) > 0
+    assert any(r != int(r) for r in metrics["sampling/rounds"]), metrics["sampling/rounds"]
+
+    idle = train("rank-1-idle", 2, "math_on_rank_0", 4)
+    assert idle["groups/trained"] == [2.0, 2.0] and idle["train/trained_completions"] == [4.0, 4.0]
+    assert min(idle["groups/zero_std_share"]) > 0.5  # rank 1's draws all flat, rank 0's half at most
+
+
+def test_logged_values_of_uneven_ranks_are_those_of_the_global_batch():
+    """Two ranks' step metrics (2 groups and 1, as when dynamic sampling leaves a rank short)
+    merge into those of one process with the 3 groups: reward means and stds, completion
+    lengths and shares, counts, the all-equal share of the prompts drawn."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from train.grpo import GRPOConfig, _combine, step_metrics
+    from train.grpo_batch import Batch
+
+    cfg = GRPOConfig(model="m", data="d", out="o", group_size=2)
+
+    def batch(rewards, parts, lengths, truncated, drawn, zero_std):
+        rollouts = SimpleNamespace(lengths=lengths, truncated=truncated)
+        return Batch([], rollouts, torch.tensor(rewards), {"a": torch.tensor(parts)}, drawn, 1, zero_std)
+
+    first = batch([1.0, 0.0, 3.0, 1.0], [0.5, 0.0, 1.0, 1.0], [4, 6, 8, 8], [False, False, True, True], 5, 3)
+    second = batch([7.0, 2.0], [0.0, 1.0], [2, 3], [False, False], 3, 2)
+    whole = batch([1.0, 0.0, 3.0, 1.0, 7.0, 2.0], [0.5, 0.0, 1.0, 1.0, 0.0, 1.0], [4, 6, 8, 8, 2, 3],
+                  [False, False, True, True, False, False], 8, 5)  # fmt: skip
+    merged = _combine([step_metrics(first, {}, cfg), step_metrics(second, {}, cfg)])
+    want = step_metrics(whole, {}, cfg)
+    assert set(merged) == set(want)
+    for key, value in want.items():
+        assert merged[key] == pytest.approx(value, abs=1e-6), key
 
 
 def test_shard_splits_a_batch_in_rank_order():
