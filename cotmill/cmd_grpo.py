@@ -33,6 +33,8 @@ _FLAGS = [
     click.option("--target-modules", help="all-linear, or module names comma-separated."),
     click.option("--lora/--no-lora", default=None,
                  help="Train a LoRA adapter, or the full model (with --beta > 0 a frozen copy is kept as the reference)."),
+    click.option("--fsdp", is_flag=True, default=None,
+                 help="Under torchrun: shard a full fine-tune (--no-lora) over the processes (FSDP2)."),
     click.option("--beta", type=float, help="k3 KL weight against the adapter-disabled reference."),
     click.option("--epsilon-low", type=float, help="Lower clip of the ratio."),
     click.option("--epsilon-high", type=float, help="Upper clip of the ratio. [default: 0.28 for dapo, else --epsilon-low]"),

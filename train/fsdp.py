@@ -27,6 +27,7 @@ model in its precision); the device holds only the shards.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from types import MethodType
 
 from train.distributed import Dist, DistributedError
@@ -95,6 +96,32 @@ def call(model, fn, *args):
     reduced in backward); a plain call otherwise."""
     method = getattr(model, _METHOD, None)
     return method(fn, *args) if method is not None else fn(*args)
+
+
+@contextmanager
+def gathered(model):
+    """The whole model's weights on every rank for the duration: each unit all-gathered once on
+    entry (the same collectives in the same order on every rank), none resharded after a forward
+    inside, so no forward inside is a collective and ranks may run different numbers of them
+    (GRPO sampling: completions of different lengths, dynamic-sampling rounds; the lean decoder
+    reads the gathered weights directly). The full model must fit one device meanwhile (as with
+    ZeRO-3's "gather for generation"). A plain model: nothing to do."""
+    from torch.distributed.fsdp import FSDPModule
+
+    if not is_sharded(model):
+        yield model
+        return
+    units = [m for m in model.modules() if isinstance(m, FSDPModule)]
+    model.set_reshard_after_forward(False)  # recursive: every unit
+    try:
+        for unit in units:
+            unit.unshard()
+        yield model
+    finally:
+        for unit in units:
+            unit.reshard()
+        model.set_reshard_after_forward(True)  # fully_shard's defaults: the layers reshard, the root not
+        model.set_reshard_after_forward(False, recurse=False)
 
 
 def local_norm(norm):

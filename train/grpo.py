@@ -81,19 +81,53 @@ def check_config(cfg: GRPOConfig) -> dict[str, float]:
 
 def _logprobs(model, ids, mask, start, cfg, with_entropy=False):
     """Per-token log-probs [N, C] (and entropy) of the completions, at the sampling temperature.
-    A group's rows share their prompt, so each distinct prompt runs once (share_prompts)."""
+    A group's rows share their prompt, so each distinct prompt runs once (share_prompts; not
+    sharded)."""
+    from train.fsdp import call, is_sharded
     from train.logprobs import sequence_logprobs
 
-    return sequence_logprobs(model, ids, mask, start, chunk_size=cfg.logprob_chunk, temperature=cfg.temperature,
-                             with_entropy=with_entropy, share_prompts=True)  # fmt: skip
+    # sharded: one pass (running a layer twice, prompts then completions, would gather and
+    # reduce its weights twice); `call` gathers the root's weights (embeddings, norm, head)
+    return call(model, lambda: sequence_logprobs(model, ids, mask, start, chunk_size=cfg.logprob_chunk,
+                                                 temperature=cfg.temperature, with_entropy=with_entropy,
+                                                 share_prompts=not is_sharded(model)))  # fmt: skip
 
 
-def _fixed_logprobs(model, ref_model, ids, attn, start, cfg, micro) -> tuple:
-    """Old log-probs (mu > 1 only) and reference log-probs (beta > 0 only), [N, C] each or None."""
+def _lockstep(count: int, model, dist: Dist) -> int:
+    """How many micro-batches this rank runs: its own count, or under --fsdp (each forward
+    through a sharded model is a collective) the largest count of any rank, the extra ones
+    zero-weighted `_padding`."""
+    from train.fsdp import is_sharded
+
+    if not is_sharded(model):
+        return count
+    import torch.distributed as td
+
+    most = torch.tensor([float(count)], device=next(model.parameters()).device)
+    td.all_reduce(most, op=td.ReduceOp.MAX)
+    return int(most.item())
+
+
+def _padding(model, cfg: GRPOConfig, backward: bool) -> None:
+    """A micro-batch that joins the sharded forward (and backward) with nothing: one token scored
+    on a one-token prompt, weighted 0."""
+    device = next(model.parameters()).device
+    ids = torch.zeros((1, 2), dtype=torch.long, device=device)
+    logp, _ = _logprobs(model, ids, torch.ones_like(ids), 1, cfg)
+    if backward:
+        (logp.sum() * 0.0).backward()
+
+
+def _fixed_logprobs(model, ref_model, ids, attn, start, cfg, micro, pad: int = 0) -> tuple:
+    """Old log-probs (mu > 1 only) and reference log-probs (beta > 0 only), [N, C] each or None
+    (None without micro-batches); `pad` zero-weighted micro-batches after each (--fsdp lockstep)."""
     from train.model import reference_context
 
     def score(m):
-        return torch.cat([_logprobs(m, ids[s], attn[s], start, cfg)[0] for s in micro])
+        parts = [_logprobs(m, ids[s], attn[s], start, cfg)[0] for s in micro]
+        for _ in range(pad):
+            _padding(m, cfg, backward=False)
+        return torch.cat(parts) if parts else None
 
     with torch.no_grad():
         old = score(model) if cfg.iterations > 1 else None
@@ -126,7 +160,7 @@ def optimise(
     from train.losses import policy_loss
 
     if batch.rollouts is None:
-        return _idle_share(model, optimizer, cfg, dist)
+        return _idle_share(model, ref_model, optimizer, cfg, dist)
     r = batch.rollouts
     loss_mask = r.completion_mask.float()  # [N, C]
     if cfg.mask_truncated:
@@ -146,8 +180,11 @@ def optimise(
     adv, loss_mask, start = adv[rows], loss_mask[rows], r.prompt_ids.shape[1]
     size = cfg.micro_batch_size or max(1, len(rows))
     micro = [slice(i, min(i + size, len(rows))) for i in range(0, len(rows), size)]
-    old, ref = _fixed_logprobs(model, ref_model, ids, attn, start, cfg, micro) if micro else (None, None)
+    # before any forward: a sharded model's parameters() name the gathered root weights until backward
     params = [p for p in model.parameters() if p.requires_grad]
+    runs = _lockstep(len(micro), model, dist)  # --fsdp: every rank runs as many forwards
+    pad = runs - len(micro)
+    old, ref = _fixed_logprobs(model, ref_model, ids, attn, start, cfg, micro, pad) if runs else (None, None)
     stats: dict[str, float] = {"loss": 0.0, "clip_low_frac": 0.0, "clip_high_frac": 0.0}
     entropy = 0.0
     for it in range(cfg.iterations):
@@ -163,7 +200,9 @@ def optimise(
                 stats[k] = stats.get(k, 0.0) + v * share / cfg.iterations
             if ent is not None:
                 entropy += float((ent * attn[s, start:]).sum())
-        if not micro:  # nothing to train on: a zero gradient, so AdamW steps as the full batch would
+        for _ in range(pad):
+            _padding(model, cfg, backward=True)
+        if not runs:  # nothing to train on: a zero gradient, so AdamW steps as the full batch would
             for p in params:
                 p.grad = torch.zeros_like(p)
         _step(params, optimizer, cfg, dist, stats)
@@ -195,28 +234,39 @@ def _advantages(rewards, cfg: GRPOConfig, dist: Dist, device) -> torch.Tensor:
 def _step(params, optimizer, cfg: GRPOConfig, dist: Dist, stats: dict[str, float]) -> None:
     """One optimiser step on the gradients summed over the torchrun ranks (every rank takes
     the same step); the clipped norm goes into stats, averaged over the iterations."""
-    sum_gradients(params, dist)
+    from train.fsdp import local_norm
+
+    if not cfg.fsdp:  # sharded: FSDP summed them in backward (reduce-scatter)
+        sum_gradients(params, dist)
     if cfg.max_grad_norm > 0:
-        norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
+        norm = float(local_norm(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)))
         stats["grad_norm"] = stats.get("grad_norm", 0.0) + norm / cfg.iterations
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
 
 
-def _idle_share(model, optimizer, cfg: GRPOConfig, dist: Dist) -> dict[str, float]:
+def _idle_share(model, ref_model, optimizer, cfg: GRPOConfig, dist: Dist) -> dict[str, float]:
     """A torchrun rank without a kept group: it joins optimise's collectives with nothing (zero
     completions, zero gradients) so the ranks that have groups can step; the optimizer steps on
-    the summed gradients as theirs do, which keeps the weights identical on every rank."""
+    the summed gradients as theirs do, which keeps the weights identical on every rank. Under
+    --fsdp it runs the others' number of micro-batches, zero-weighted."""
     if not dist.enabled:
         raise GRPOError("optimise: a batch without rollouts")
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.scale_rewards == "batch":  # the global batch's std, from the others' rewards
         global_std(torch.zeros(0), dist, params[0].device)
     all_reduce_sum(torch.zeros(2, device=params[0].device), dist)  # the normalisers
+    runs = _lockstep(0, model, dist)
+    if runs:  # --fsdp: the others' scoring passes (old, reference)
+        empty = torch.zeros((0, 2), dtype=torch.long, device=params[0].device)
+        _fixed_logprobs(model, ref_model, empty, empty, 1, cfg, [], runs)
     stats: dict[str, float] = {"loss": 0.0, "clip_low_frac": 0.0, "clip_high_frac": 0.0}
     for _ in range(cfg.iterations):
-        for p in params:
-            p.grad = torch.zeros_like(p)
+        for _ in range(runs):
+            _padding(model, cfg, backward=True)
+        if not runs:
+            for p in params:
+                p.grad = torch.zeros_like(p)
         _step(params, optimizer, cfg, dist, stats)
     entropy, count = all_reduce_sum(torch.zeros(2, device=params[0].device), dist).tolist()
     if count:
@@ -274,9 +324,20 @@ StepHook = Callable[[int, dict[str, float], int], None]  # (step, logged values,
 # --- the run -----------------------------------------------------------------------------------------
 
 
-def _load(cfg: GRPOConfig, device: str | None = None):
-    """(model, tokenizer, frozen reference copy or None)."""
+def _load(cfg: GRPOConfig, device: str | None = None, dist: Dist = SINGLE):
+    """(model, tokenizer, frozen reference copy or None); with fsdp loaded on the CPU, then
+    sharded (the reference too)."""
     from train.model import LoraSettings, load_model
+
+    if cfg.fsdp:
+        from train import fsdp
+
+        fsdp.check(dist, cfg.model)
+        precision, _ = fsdp.load_settings(dist, cfg.precision, False)
+        model, tokenizer = load_model(cfg.model, device="cpu", precision=precision, lora=None)
+        ref_model = copy.deepcopy(model).eval().requires_grad_(False) if cfg.beta > 0 else None
+        ref_model = None if ref_model is None else fsdp.shard_model(ref_model, dist)
+        return fsdp.shard_model(model, dist), tokenizer, ref_model
 
     modules = cfg.target_modules
     if modules != "all-linear":  # peft reads a plain string as a regex; a comma list means module names
@@ -377,6 +438,7 @@ def _quiet(text: str) -> None: ...
 
 
 def _run(cfg: GRPOConfig, reward_fn, on_step, note, dist: Dist) -> GRPOResult:
+    from train import fsdp
     from train.checkpoint import save_checkpoint
     from train.metrics import NullLogger, RunLogger
     from train.model import save_model
@@ -389,8 +451,9 @@ def _run(cfg: GRPOConfig, reward_fn, on_step, note, dist: Dist) -> GRPOResult:
     started = time.perf_counter()
     out = Path(cfg.out)
     check_export(cfg.data, ("rl",), "train grpo")  # before the model loads: a wrong export fails fast
-    model, tokenizer, ref_model = _load(cfg, dist.device if dist.enabled else cfg.device)
-    broadcast_parameters(model, dist)
+    model, tokenizer, ref_model = _load(cfg, dist.device if dist.enabled else cfg.device, dist)
+    if not cfg.fsdp:  # sharded: every rank loaded the same file
+        broadcast_parameters(model, dist)
     rows, prompts = load_prompts(cfg, tokenizer)
     if dist.enabled:  # this rank's shard of the pool: every world_size-th prompt from its rank
         rows, prompts = rows[dist.rank :: dist.world_size], prompts[dist.rank :: dist.world_size]
@@ -437,9 +500,16 @@ def _run(cfg: GRPOConfig, reward_fn, on_step, note, dist: Dist) -> GRPOResult:
                         samplers: list = [None] * dist.world_size
                         td.all_gather_object(samplers, sampler.state())
                         keep |= {"samplers": samplers, "world_size": dist.world_size}
-                    if dist.is_main:
+                    if cfg.fsdp:  # every rank joins the gathering, rank 0 writes
+                        fsdp.save_checkpoint(
+                            out, step, model, optimizer, scheduler, {"step": step, **keep}, 2, dist
+                        )
+                    elif dist.is_main:
                         save_checkpoint(out, step, model, optimizer, scheduler, {"step": step, **keep})
-            final = save_model(model, tokenizer, out / "final") if dist.is_main else out / "final"
+            if cfg.fsdp:
+                final = fsdp.save_model(model, tokenizer, out / "final", dist)
+            else:
+                final = save_model(model, tokenizer, out / "final") if dist.is_main else out / "final"
             result = GRPOResult(run=logger.run, steps=cfg.max_steps, final=final,
                                 reward_mean=last.get("reward/total_mean"), trained_completions=trained,
                                 idle_steps=idle, seconds=time.perf_counter() - started)  # fmt: skip
@@ -468,7 +538,10 @@ def _train_step(step, model, tokenizer, ref_model, optimizer, rows, prompts, sam
     t0 = time.perf_counter()
     # rank 0 samples as a single process does; the others from streams of their own
     generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step + dist.rank * 2**40)
-    batch = collect_batch(model, tokenizer, rows, prompts, sampler, cfg, reward_fn, generator, engine)
+    from train.fsdp import gathered
+
+    with gathered(model):  # --fsdp: sampled with the whole model, no collective per token
+        batch = collect_batch(model, tokenizer, rows, prompts, sampler, cfg, reward_fn, generator, engine)
     t1 = time.perf_counter()
     kept = batch.rollouts is not None
     if dist.enabled:  # the ranks train together if any of them kept a group

@@ -43,6 +43,7 @@ class GRPOConfig(BaseModel):
     # dropout would make the trained log-probs differ from the sampling policy's
     lora_dropout: float = Field(default=0.0, ge=0, lt=1)
     target_modules: str = "all-linear"
+    fsdp: bool = False  # under torchrun: shard a full fine-tune over the processes (torch FSDP2)
     beta: float = Field(default=0.0, ge=0)  # k3 KL weight; 0 skips the reference pass
     epsilon_low: float = Field(default=0.2, ge=0)
     epsilon_high: float | None = Field(
@@ -90,6 +91,9 @@ class GRPOConfig(BaseModel):
             raise ValueError(
                 "lora_dropout must be 0 with iterations > 1 (the ratio would compare two dropout masks)"
             )
+        if self.fsdp and self.lora:
+            raise ValueError("fsdp shards a full fine-tune: give lora: false (--no-lora); a LoRA adapter "
+                             "trains data-parallel under torchrun without fsdp")  # fmt: skip
         if self.overlong_buffer > self.max_new_tokens:
             raise ValueError(
                 f"overlong_buffer {self.overlong_buffer} is longer than max_new_tokens {self.max_new_tokens}"

@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from safetensors.torch import load_file
 
 from tests.train.test_distributed import LOSS_TOL, SFT_FLAGS, _losses, _torchrun
 
@@ -163,3 +164,45 @@ def test_fsdp_on_two_gpus_with_nccl_matches_one(tiny_model_dir, workspace_export
     single = [h["loss"] for h in one.history]
     assert len(sharded) == 4 and max(abs(a - b) for a, b in zip(sharded, single)) < 1e-3, (sharded, single)
     assert (two / "final" / "model.safetensors").is_file()
+
+
+GRPO_WORKER = Path(__file__).with_name("grpo_fsdp_worker.py")
+
+
+def test_fsdp_grpo_update_on_two_processes_matches_one(tiny_model_dir, workspace_exports, tmp_path):
+    """A full-model GRPO update sharded over 2 processes (--fsdp) matches one plain process on the
+    same global batch, while the ranks run different numbers of forwards: 3 groups split 2 and 1
+    (3 and 2 micro-batches of 3 completions), scored for old log-probs (iterations 2) and against
+    a sharded frozen reference (beta > 0); and 1 group with rank 1 idle. Without the padding to
+    the same count a rank waits at an all-gather forever (the timeout fails the test)."""
+    import sys
+
+    sys.path.insert(0, str(GRPO_WORKER.parent))
+    from grpo_fsdp_worker import run
+
+    single = run(str(tiny_model_dir), str(workspace_exports.rl), str(tmp_path / "one.json"))
+    _torchrun(str(GRPO_WORKER), str(tiny_model_dir), str(workspace_exports.rl), str(tmp_path / "two.json"),
+              timeout=120)  # fmt: skip
+    two = json.loads((tmp_path / "two.json").read_text())
+    assert two["world_size"] == 2 and set(two["results"]) == set(single) == {"uneven-kl", "idle-rank"}
+    for case, want in single.items():
+        got = two["results"][case]
+        assert got["rewards"] == want["rewards"] and len(set(want["rewards"])) > 2  # a batch that teaches
+        for a, b in zip(got["stats"], want["stats"]):
+            assert a["train/loss"] == pytest.approx(b["train/loss"], abs=LOSS_TOL), (
+                case,
+                got["stats"],
+                want["stats"],
+            )
+            assert a["train/grad_norm"] == pytest.approx(b["train/grad_norm"], rel=1e-4)
+            assert a["train/trained_completions"] == b["train/trained_completions"] > 0
+        start = load_file(str(tiny_model_dir / "model.safetensors"))
+        worst = max(
+            abs(x - y) for name in want["params"] for x, y in zip(got["params"][name], want["params"][name])
+        )
+        moved = max(
+            abs(y - x)
+            for name, t in start.items()
+            for x, y in zip(t.reshape(-1).tolist(), want["params"][name])
+        )
+        assert moved > 2e-3 and worst < 2e-4, (case, worst, moved)
