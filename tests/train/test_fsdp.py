@@ -206,3 +206,98 @@ def test_fsdp_grpo_update_on_two_processes_matches_one(tiny_model_dir, workspace
             for x, y in zip(t.reshape(-1).tolist(), want["params"][name])
         )
         assert moved > 2e-3 and worst < 2e-4, (case, worst, moved)
+
+
+@pytest.fixture
+def workspace(workspace_exports, tmp_path):
+    dest = tmp_path / "ws"
+    shutil.copytree(workspace_exports.workspace, dest, ignore=shutil.ignore_patterns("cotmill.lock"))
+    return dest
+
+
+def test_fsdp_grpo_cli_with_dynamic_sampling_an_idle_rank_and_resume(
+    tiny_model_dir, workspace_exports, workspace, tmp_path
+):
+    """`torchrun ... train grpo --no-lora --fsdp` end to end: every rank samples on the gathered
+    weights, so ranks take different numbers of dynamic-sampling rounds (decode passes) without a
+    collective between them; rank 1 never finds a group that differs (math_on_rank_0) and joins
+    each step's forwards idle, for old log-probs (iterations 2), the sharded reference (beta > 0)
+    and the training passes. A deadlock fails on _torchrun's timeout. Rank 0 alone writes the
+    checkpoints and a full final model; resuming from step 2 on 2 processes repeats step 3."""
+    import torch
+
+    from tests.conftest import query
+    from train.model import load_model
+
+    plugin = _reward_plugin(tmp_path)
+    out = tmp_path / "grpo"
+    flags = ("--max-steps", "3", "--save-every", "1", "--prompts-per-step", "2", "--group-size", "2",
+             "--max-new-tokens", "8", "--precision", "fp32", "--device", "cpu", "--no-lora", "--fsdp", "--beta", "0.1",
+             "--iterations", "2", "--micro-batch-size", "1", "--dynamic-sampling", "--max-sampling-rounds", "4",
+             "--reward-weights", "math_on_rank_0=1", "--lr", "1e-3")  # fmt: skip
+    done = _torchrun("-m", "cotmill", "train", "grpo", "--model", str(tiny_model_dir), "--data",
+                     str(workspace_exports.rl), "--out", str(out), *flags, "--workspace", str(workspace),
+                     path=(plugin,), timeout=120)  # fmt: skip
+    assert done.stdout.count("final:") == 1, done.stdout
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("checkpoint")) == [
+        "checkpoint-000002",
+        "checkpoint-000003",
+    ]
+    run, config, summary = query(workspace, f"SELECT run, config, summary FROM runs WHERE out = '{out}'")[0]
+    config, summary = json.loads(config), json.loads(summary)
+    assert config["world_size"] == summary["world_size"] == 2 and config["fsdp"] and not config["lora"]
+    rows = query(workspace, f"SELECT step, name, value FROM metrics WHERE run = '{run}' ORDER BY step")
+    metrics = {name: [v for _, n, v in rows if n == name] for name in {n for _, n, _ in rows}}
+    assert metrics["groups/trained"] == [2.0, 2.0, 2.0]  # rank 0's groups; rank 1 kept none
+    assert metrics["train/trained_completions"] == [4.0, 4.0, 4.0]
+    assert all(r > 1 for r in metrics["sampling/rounds"])  # the mean over ranks: rank 1 took every round
+    assert metrics["train/kl"][-1] > 0  # the policy moved away from the sharded reference
+
+    model, _ = load_model(out / "final", device="cpu", precision="fp32", trainable=False)
+    got, start = model.state_dict(), load_file(str(tiny_model_dir / "model.safetensors"))
+    assert max((got[k] - v).abs().max().item() for k, v in start.items()) > 1e-3  # full weights trained
+    assert torch.equal(got["lm_head.weight"], got["model.embed_tokens.weight"])
+
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(out / "checkpoint-000002", resumed / "checkpoint-000002")
+    shutil.copy(out / "config.json", resumed / "config.json")
+    _torchrun(
+        "-m", "cotmill", "train", "grpo", "--out", str(resumed), "--resume", path=(plugin,), timeout=120
+    )
+    again = _losses(resumed)
+    assert [s for s, _ in again] == [3] and again[0][1] == pytest.approx(_losses(out)[2][1], abs=LOSS_TOL)
+
+
+def _reward_plugin(tmp_path: Path) -> Path:
+    """test_distributed's reward plugins (math_only, math_on_rank_0) as an installed distribution."""
+    from tests.train.test_distributed import REWARD_PLUGIN
+
+    plugin = tmp_path / "plugin"
+    info = plugin / "ddp_toy_reward-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ddp-toy-reward\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[cotmill.rewards]\nmath_only = ddp_toy_reward:math_only\nmath_on_rank_0 = ddp_toy_reward:math_on_rank_0\n"
+    )
+    (plugin / "ddp_toy_reward.py").write_text(REWARD_PLUGIN)
+    return plugin
+
+
+def test_fsdp_grpo_is_refused_with_lora_and_without_torchrun(tiny_model_dir, workspace_exports, tmp_path):
+    from click.testing import CliRunner
+
+    from cotmill.cli import main
+    from train.distributed import DistributedError
+    from train.grpo import GRPOConfig, run_grpo
+
+    args = ["train", "grpo", "--model", str(tiny_model_dir), "--data", str(workspace_exports.rl), "--out",
+            str(tmp_path / "out"), "--max-steps", "1", "--device", "cpu", "--fsdp"]  # fmt: skip
+    refused = CliRunner().invoke(main, args)  # LoRA is the default
+    assert refused.exit_code != 0
+    assert "fsdp shards a full fine-tune: give lora: false (--no-lora)" in refused.output
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(DistributedError, match="start the run with torchrun --nproc_per_node N"):
+        run_grpo(GRPOConfig(model=str(tiny_model_dir), data=str(workspace_exports.rl), out=str(tmp_path / "out"),
+                            max_steps=1, lora=False, fsdp=True, device="cpu"))  # fmt: skip
+    assert not (tmp_path / "out" / "final").exists()
