@@ -182,7 +182,7 @@ def test_fsdp_grpo_update_on_two_processes_matches_one(tiny_model_dir, workspace
 
     single = run(str(tiny_model_dir), str(workspace_exports.rl), str(tmp_path / "one.json"))
     _torchrun(str(GRPO_WORKER), str(tiny_model_dir), str(workspace_exports.rl), str(tmp_path / "two.json"),
-              timeout=120)  # fmt: skip
+              timeout=300)  # fmt: skip
     two = json.loads((tmp_path / "two.json").read_text())
     assert two["world_size"] == 2 and set(two["results"]) == set(single) == {"uneven-kl", "idle-rank"}
     for case, want in single.items():
@@ -237,7 +237,7 @@ def test_fsdp_grpo_cli_with_dynamic_sampling_an_idle_rank_and_resume(
              "--reward-weights", "math_on_rank_0=1", "--lr", "1e-3")  # fmt: skip
     done = _torchrun("-m", "cotmill", "train", "grpo", "--model", str(tiny_model_dir), "--data",
                      str(workspace_exports.rl), "--out", str(out), *flags, "--workspace", str(workspace),
-                     path=(plugin,), timeout=120)  # fmt: skip
+                     path=(plugin,), timeout=300)  # fmt: skip
     assert done.stdout.count("final:") == 1, done.stdout
     assert sorted(p.name for p in out.iterdir() if p.name.startswith("checkpoint")) == [
         "checkpoint-000002",
@@ -263,7 +263,7 @@ def test_fsdp_grpo_cli_with_dynamic_sampling_an_idle_rank_and_resume(
     shutil.copytree(out / "checkpoint-000002", resumed / "checkpoint-000002")
     shutil.copy(out / "config.json", resumed / "config.json")
     _torchrun(
-        "-m", "cotmill", "train", "grpo", "--out", str(resumed), "--resume", path=(plugin,), timeout=120
+        "-m", "cotmill", "train", "grpo", "--out", str(resumed), "--resume", path=(plugin,), timeout=300
     )
     again = _losses(resumed)
     assert [s for s, _ in again] == [3] and again[0][1] == pytest.approx(_losses(out)[2][1], abs=LOSS_TOL)
