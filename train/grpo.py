@@ -28,6 +28,11 @@ of the ranks' groups (scale_rewards "batch" divides by the std of the global bat
 Exception: vLLM is not used (each rank samples with its own model). The logged values are merged
 over the ranks into those of the global batch (sums for counts and the loss, max for maxima, the
 reward and completion values weighted by the ranks' groups, reward stds pooled); rank 0 alone writes.
+
+With --fsdp (a full model sharded by `train.fsdp`) each forward is a collective, so: sampling
+runs on the weights gathered once per step (`fsdp.gathered`: ranks then decode freely), and the
+scoring and training passes run in lockstep, every rank running the largest rank's number of
+micro-batches, the extra ones zero-weighted (`_lockstep`, `_padding`).
 """
 
 from __future__ import annotations
