@@ -20,7 +20,7 @@ from cotmill.cmd_mix import export, mix
 from cotmill.cmd_models import models
 from cotmill.cmd_train import train
 from cotmill.config import VerifyConfig
-from cotmill.options import WORKSPACE, RegistryChoice, UserError, build, from_model, task_domains
+from cotmill.options import WORKSPACE, RegistryChoice, UserError, build, from_model, ray_options, task_domains
 from verifiers.errors import CotmillError
 
 
@@ -121,16 +121,7 @@ def sql(query, workspace, fmt, out, write, force, allow_files, max_rows) -> None
     is_flag=True,
     help="Give problems without a reference a pseudo-label by majority vote of their samples.",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "ray"]),
-    help="local: a process pool on this machine; ray: Ray tasks over shards (pip install 'cotmill[ray]').",
-)
-@click.option(
-    "--ray-address",
-    help="With --executor ray: the cluster, auto or HOST:PORT. [default: RAY_ADDRESS, else a local Ray for the run]",
-)
-@click.option("--shard-rows", type=int, help="With --executor ray: completions per Ray task. [default: 512]")
+@ray_options("Ray tasks over shards of completions", "completions", 512)
 def verify(workspace, job, verifier, workers, vote, executor, ray_address, shard_rows) -> None:
     """Judge stored completions and write verdicts; prints pass rates by domain, task and teacher.
 

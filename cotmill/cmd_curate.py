@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from cotmill.config import CurateConfig
-from cotmill.options import WORKSPACE, build, from_model
+from cotmill.options import WORKSPACE, build, from_model, ray_options
 
 
 @from_model(CurateConfig)
@@ -42,20 +42,8 @@ from cotmill.options import WORKSPACE, build, from_model
     help="Largest share of repeated word 8-grams before a completion counts as looping.",
 )
 @click.option("--require-think", is_flag=True, help="Mark completions without a <think>...</think> block.")
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "ray"]),
-    help="local: this process; ray: normalising, MinHash signing and benchmark matching as Ray tasks "
-    "over shards (pip install 'cotmill[ray]').",
-)
-@click.option(
-    "--ray-address",
-    help="With --executor ray: the cluster, auto or HOST:PORT. [default: RAY_ADDRESS, else a local Ray for the run]",
-)
-@click.option(
-    "--shard-rows",
-    type=int,
-    help="With --executor ray: problems or completions per Ray task. [default: 4096]",
+@ray_options(
+    "normalising, MinHash signing and benchmark matching as Ray tasks", "problems or completions", 4096
 )
 def curate(workspace, **flags) -> None:
     """Mark duplicates, benchmark-contaminated problems and poor completions, and rate difficulty.

@@ -9,7 +9,15 @@ import sys
 import click
 from rich.console import Console
 
-from cotmill.options import PRECISIONS, WORKSPACE, RegistryChoice, UserError, from_model, task_domains
+from cotmill.options import (
+    PRECISIONS,
+    WORKSPACE,
+    RegistryChoice,
+    UserError,
+    from_model,
+    ray_options,
+    task_domains,
+)
 from datagen.config import GenerateConfig
 
 
@@ -129,17 +137,11 @@ def _fields(values: tuple[str, ...]) -> dict[str, str]:
     type=float,
     help="USD per 1M completion tokens, for the cost column. [default: the prices table's, else 0]",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "ray"]),
-    help="local: this process; ray: Ray actors over shards of problems, an hf: teacher one per GPU "
-    "(pip install 'cotmill[ray]'). With ray, --concurrency is per actor and --rpm/--tpm are shared out.",
+@ray_options(
+    "Ray actors over shards of problems, an hf: teacher one per GPU; --concurrency is then per actor and --rpm/--tpm are shared out",
+    "problems",
+    256,
 )
-@click.option(
-    "--ray-address",
-    help="With --executor ray: the cluster, auto or HOST:PORT. [default: RAY_ADDRESS, else a local Ray for the run]",
-)
-@click.option("--shard-rows", type=int, help="With --executor ray: problems per shard. [default: 256]")
 @click.option(
     "--status-every",
     type=float,

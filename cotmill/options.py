@@ -49,6 +49,25 @@ class RegistryChoice(click.Choice):
         pass  # click.Choice.__init__ sets it; the names come from the registry
 
 
+def ray_options(work: str, shard: str, default_rows: int):
+    """--executor, --ray-address and --shard-rows, as verify, generate and curate take them:
+    `work` says what runs on Ray, `shard` what a shard counts."""
+
+    def decorate(fn):
+        for option in reversed((
+            click.option("--executor", type=click.Choice(["local", "ray"]),
+                         help=f"local: this machine; ray: {work} (pip install 'cotmill[ray]')."),
+            click.option("--ray-address", help="With --executor ray: the cluster, auto or HOST:PORT. "
+                         "[default: RAY_ADDRESS, else a local Ray for the run]"),
+            click.option("--shard-rows", type=int,
+                         help=f"With --executor ray: {shard} per shard. [default: {default_rows}]"),
+        )):  # fmt: skip
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
 def task_domains() -> list[str]:
     """The domains of the registered tasks (a --domain's choices)."""
     from datagen.tasks import domains

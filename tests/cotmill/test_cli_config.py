@@ -160,3 +160,18 @@ def test_the_export_layouts_are_the_writers():
     from mixtures.export_dir import WRITERS
 
     assert set(typing.get_args(ExportConfig.model_fields["as_"].annotation)) == set(WRITERS)
+
+
+def test_the_shard_defaults_in_help_are_the_executors_own():
+    """--shard-rows' default is written in --help by hand (None in the models means "the
+    executor's"): it must be the number each Ray executor uses."""
+    from click.testing import CliRunner
+
+    from cotmill.cli import main
+    from datagen import ray_exec, ray_generate
+    from mixtures import ray_curate
+
+    for command, rows in (("verify", ray_exec.SHARD_ROWS), ("generate", ray_generate.SHARD_PROBLEMS),
+                          ("curate", ray_curate.SHARD_ROWS)):  # fmt: skip
+        text = " ".join(CliRunner().invoke(main, [command, "--help"], terminal_width=200).output.split())
+        assert f"per shard. [default: {rows}]" in text, command

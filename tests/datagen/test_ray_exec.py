@@ -17,7 +17,8 @@ from datagen.config import GenerateConfig
 from datagen.jobs import run_generate
 from datagen.store import Store
 from datagen.verify_runner import judge, pending_rows, run_verify, stored_version
-from tests.conftest import REPO, query
+from tests.conftest import query
+from tests.ray_fixtures import local_ray
 
 ray = pytest.importorskip("ray")
 
@@ -26,23 +27,10 @@ COLUMNS = (
 )
 
 
-def start_ray(**init):
-    """Ray's workers import cotmill and this test package from the checkout (the verifier
-    registered below travels to them by reference); small object store: a shared machine."""
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    ray.init(include_dashboard=False, log_to_driver=False, object_store_memory=100 << 20, **init)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def cluster():
-    saved = os.environ.get("PYTHONPATH")
-    start_ray(num_cpus=2)
-    yield
-    ray.shutdown()
-    if saved is None:
-        os.environ.pop("PYTHONPATH", None)
-    else:
-        os.environ["PYTHONPATH"] = saved
+    with local_ray(num_cpus=2):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from datagen.jobs import run_generate
 from datagen.teachers import TEACHERS, register
 from datagen.teachers.builtin import BuiltinTeacher
 from tests.conftest import REPO, query
+from tests.ray_fixtures import local_ray
 
 ray = pytest.importorskip("ray")
 
@@ -29,16 +30,8 @@ COLUMNS = "completion_id, problem_id, job, teacher, strategy, sample_index, text
 
 @pytest.fixture(scope="module", autouse=True)
 def cluster():
-    saved = os.environ.get("PYTHONPATH")
-    # workers import cotmill and this test module (the teacher below) from the checkout
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), saved]))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 << 20)
-    yield
-    ray.shutdown()
-    if saved is None:
-        os.environ.pop("PYTHONPATH", None)
-    else:
-        os.environ["PYTHONPATH"] = saved
+    with local_ray(num_cpus=2):  # workers import the teacher below from this module
+        yield
 
 
 def completions(ws) -> list[tuple]:

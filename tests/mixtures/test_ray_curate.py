@@ -13,8 +13,8 @@ from datagen.records import Problem
 from datagen.store import Store
 from mixtures.curate import run_curate
 from tests.conftest import query, run_cli
-from tests.datagen.test_ray_exec import start_ray
 from tests.mixtures.test_curate import GSM8K, HUMANEVAL, make_workspace
+from tests.ray_fixtures import local_ray
 
 ray = pytest.importorskip("ray")
 
@@ -23,16 +23,8 @@ MARKS = "SELECT kind, item_id, reason, detail FROM curation_marks ORDER BY ALL"
 
 @pytest.fixture(scope="module", autouse=True)
 def cluster():
-    import os
-
-    saved = os.environ.get("PYTHONPATH")
-    start_ray(num_cpus=2)
-    yield
-    ray.shutdown()
-    if saved is None:
-        os.environ.pop("PYTHONPATH", None)
-    else:
-        os.environ["PYTHONPATH"] = saved
+    with local_ray(num_cpus=2):
+        yield
 
 
 @pytest.fixture(scope="module")
