@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from verifiers.errors import CotmillError
 
@@ -83,6 +83,16 @@ class GRPOConfig(BaseModel):
                 raise ValueError(f"lora: {data['lora']} contradicts no_lora: {no_lora}; give lora alone")
             data.setdefault("lora", not no_lora if isinstance(no_lora, bool) else no_lora)
         return data
+
+    @field_validator("reward_weights")
+    @classmethod
+    def _reward_weights(cls, value: str) -> str:
+        # checked as the config is built (the reward registry: built-ins and plugins), so a
+        # pipeline names a misspelt reward before its first stage, not after hours of them
+        from train.rewards import parse_weights
+
+        parse_weights(value)
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> GRPOConfig:

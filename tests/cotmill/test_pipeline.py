@@ -83,6 +83,13 @@ def test_bad_pipelines_name_the_file_and_key(tmp_path):
     assert result.returncode != 0 and "needs a 'mix' stage" in result.stderr
     result = run_cli("run", write(tmp_path / "d.yaml", {"stages": []}))
     assert result.returncode != 0 and "key 'stages': unknown key" in result.stderr
+    # a misspelt reward of the last stage is refused before the first stage runs
+    bad = pipeline(tmp_path)
+    bad["grpo"] = {"model": "m", "data": "d", "out": "o", "reward_weights": "verifier=1,formatt=0.1"}
+    result = run_cli("run", write(tmp_path / "e.yaml", bad))
+    assert result.returncode != 0 and "e.yaml grpo: key 'reward_weights'" in result.stderr
+    assert "unknown reward 'formatt'" in result.stderr, result.stderr
+    assert not (tmp_path / "w").exists(), "a stage ran before the bad setting was found"
 
 
 def test_the_quickstart_pipeline_is_valid(tmp_path):
