@@ -134,6 +134,19 @@ def test_full_fine_tune_on_two_processes_matches_one(tiny_model_dir, workspace_e
     assert max(abs(a - b) for a, b in zip(ddp, single)) < LOSS_TOL, (ddp, single)
 
 
+def same_steps(case: str, got: dict, want: dict) -> None:
+    """Each optimise call of 2 ranks (`got`) logged what one process (`want`) logged on the
+    same global batch: loss, grad norm, and a batch that trained something."""
+    for a, b in zip(got["stats"], want["stats"]):
+        assert a["train/loss"] == pytest.approx(b["train/loss"], abs=LOSS_TOL), (
+            case,
+            got["stats"],
+            want["stats"],
+        )
+        assert a["train/grad_norm"] == pytest.approx(b["train/grad_norm"], rel=1e-4)
+        assert a["train/trained_completions"] == b["train/trained_completions"] > 0
+
+
 def test_grpo_update_on_two_processes_matches_one(tiny_model_dir, workspace_exports, tmp_path):
     """The same global batch of 4 groups (2 per rank), 2 optimise calls of 2 iterations each (the
     second iteration's ratio is not 1, so the loss depends on the weights), for the dapo
@@ -152,14 +165,7 @@ def test_grpo_update_on_two_processes_matches_one(tiny_model_dir, workspace_expo
     for loss, want in single.items():
         got = two["results"][loss]
         assert got["rewards"] == want["rewards"] and len(set(want["rewards"])) > 2  # a batch that teaches
-        for a, b in zip(got["stats"], want["stats"]):
-            assert a["train/loss"] == pytest.approx(b["train/loss"], abs=LOSS_TOL), (
-                loss,
-                got["stats"],
-                want["stats"],
-            )
-            assert a["train/grad_norm"] == pytest.approx(b["train/grad_norm"], rel=1e-4)
-            assert a["train/trained_completions"] == b["train/trained_completions"] > 0
+        same_steps(loss, got, want)
         worst = max(
             abs(x - y) for name in want["params"] for x, y in zip(got["params"][name], want["params"][name])
         )
