@@ -29,7 +29,6 @@ import dataclasses
 import pickle
 import shutil
 import signal
-import sys
 import threading
 import uuid
 from collections import deque
@@ -128,19 +127,13 @@ def _registration(spec: str) -> bytes:
     from datagen.teachers import TEACHERS
 
     scheme = spec.split(":", 1)[0]
-    kind = TEACHERS.runtime().get(scheme)
-    if kind is None:
-        return b""
-    module = getattr(kind.make, "__module__", None)
-    try:
-        if module == "__main__" and getattr(sys.modules.get("__main__"), "__file__", None) is None:
-            raise pickle.PicklingError("defined in __main__ of a notebook or `python -c`")
-        return pickle.dumps({scheme: kind})
-    except (pickle.PicklingError, AttributeError, TypeError) as e:
+    sendable, stuck = TEACHERS.sendable()
+    if scheme in stuck:
         raise RayError(
-            f"teacher {scheme!r} is defined where Ray workers cannot import it ({e}); define it in a "
-            "module, or run the job with --executor local"
-        ) from None
+            f"teacher {scheme!r} is defined where Ray workers cannot import it (a notebook, `python -c`, "
+            "a lambda); define it in a module, or run the job with --executor local"
+        )
+    return pickle.dumps({scheme: sendable[scheme]}) if scheme in sendable else b""
 
 
 def _wanted(problem: Problem, teacher_name: str, s: EngineSettings) -> list[str]:
@@ -183,10 +176,9 @@ def _take_shard(store, folder: Path, seen: set[str]) -> tuple[int, list]:
     for part in sorted(folder.glob("part-*.parquet")):
         if part.name in seen:
             continue
-        added += shards.ingest_shard(store, part)
-        tables.append(
-            pq.read_table(part, columns=["error", "prompt_tokens", "completion_tokens", "cost_usd"])
-        )
+        kind, table = shards.read_shard(part)
+        added += shards.insert_shard(store, part, kind, table)
+        tables.append(table)
         seen.add(part.name)
     spilled = folder / unstored.FILE
     if spilled.exists():

@@ -112,12 +112,23 @@ def find_shards(paths) -> list[Path]:
 
 def ingest_shard(store, path: str | os.PathLike) -> int:
     """Insert the shard's rows that its table lacks, in one transaction; the number added."""
+    return insert_shard(store, path, *read_shard(path))
+
+
+def read_shard(path: str | os.PathLike) -> tuple[str, pa.Table]:
+    """(the shard's kind, its rows without the header)."""
     kind = read_header(path)["kind"]
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as e:
         raise ShardError(f"{path}: cannot read ({e})") from None
-    table = table.replace_schema_metadata(None)
+    return kind, table.replace_schema_metadata(None)
+
+
+def insert_shard(store, path: str | os.PathLike, kind: str, table: pa.Table) -> int:
+    """Insert the rows `read_shard(path)` gave that the store lacks, in one transaction; the
+    number added (a caller that also reads the rows, as generate's driver counts them, reads
+    the file once)."""
     try:
         with store.transaction():
             if kind == "completions":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -134,28 +133,11 @@ def _chunks(rows: list[dict]) -> Iterator[list[dict]]:
         yield rows[start : start + CHUNK]
 
 
-def _importable(item) -> bool:
-    """Whether a spawned process can rebuild `item` (a verifiers.Registered) from its pickle."""
-    module = getattr(item.fn, "__module__", None)
-    if module == "__main__" and getattr(sys.modules.get("__main__"), "__file__", None) is None:
-        return False  # a notebook's or `python -c`'s __main__: a fresh process has no such module
-    try:
-        pickle.dumps(item)
-    except Exception:  # noqa: BLE001 - lambdas, local functions: pickle names what is wrong
-        return False
-    return True
-
-
 def _runtime_verifiers() -> tuple[bytes, set[str]]:
     """(the pickled run-time registrations a worker can import, the names of those it cannot)."""
     import verifiers
 
-    sendable, stuck = {}, set()
-    for name, item in verifiers.REGISTRY.runtime().items():
-        if _importable(item):
-            sendable[name] = item
-        else:
-            stuck.add(name)
+    sendable, stuck = verifiers.REGISTRY.sendable()
     return pickle.dumps(sendable), stuck
 
 

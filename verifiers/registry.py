@@ -23,6 +23,8 @@ built-in or plugin of the same name whenever they were made.
 from __future__ import annotations
 
 import importlib
+import pickle
+import sys
 import threading
 import types
 import warnings
@@ -78,6 +80,26 @@ class Registry(Mapping):
         define (those, a worker process loads itself)."""
         self.load()
         return {name: obj for name, obj in self._runtime.items() if not self._from_loaded_module(obj)}
+
+    def sendable(self) -> tuple[dict[str, Any], set[str]]:
+        """The run-time registrations split in two: those another process (a spawn worker, a
+        Ray actor) can rebuild from their pickle, and the names of those it cannot (defined in
+        a notebook's or `python -c`'s __main__, a lambda, a local function)."""
+        sent, stuck = {}, set()
+        for name, obj in self.runtime().items():
+            if (
+                self._origin(obj) == "__main__"
+                and getattr(sys.modules.get("__main__"), "__file__", None) is None
+            ):
+                stuck.add(name)  # a fresh process has no such __main__
+                continue
+            try:
+                pickle.dumps(obj)
+            except Exception:  # noqa: BLE001 - lambdas, local functions: pickle names what is wrong
+                stuck.add(name)
+                continue
+            sent[name] = obj
+        return sent, stuck
 
     def _from_loaded_module(self, obj: Any) -> bool:
         module = self._origin(obj) or ""
