@@ -35,25 +35,31 @@ class Workspace:
     def __repr__(self) -> str:
         return f"Workspace({str(self.path)!r})"
 
+    def _own(self, data: dict, where: str) -> None:
+        """Settings that carry a `workspace` (generate, train, eval) run in this one: unset
+        means this workspace, another one is a ConfigError (the same rule for every method,
+        rather than one silently winning)."""
+        from datagen.config import ConfigError
+        from datagen.store import resolve_workspace
+
+        given = data.get("workspace")
+        if given is not None and resolve_workspace(given).resolve() != self.path.resolve():
+            raise ConfigError(f"{where}: key 'workspace': {given} is not this workspace ({self.path})")
+        data["workspace"] = str(self.path)
+
     # --- generate -------------------------------------------------------------------------------
 
     def generate_config(self, config=None, **kwargs):
         """The GenerateConfig that generate() runs: `config`'s settings, then `kwargs` (named
         like the CLI's flags, underscores for dashes; `tasks` may be a list). Unknown or bad
         keys raise ConfigError naming them."""
-        from datagen.config import ConfigError, GenerateConfig, load_config
-        from datagen.store import resolve_workspace
+        from datagen.config import GenerateConfig, load_config
 
         # exclude_unset keeps which fields were given: price and count checks read it
         data = _values(GenerateConfig, config, kwargs, "Workspace.generate")
         if isinstance(data.get("tasks"), (list, tuple)):
             data["tasks"] = ",".join(data["tasks"])
-        given = data.get("workspace")
-        if given is not None and resolve_workspace(given).resolve() != self.path.resolve():
-            raise ConfigError(
-                f"Workspace.generate: key 'workspace': {given} is not this workspace ({self.path})"
-            )
-        data["workspace"] = str(self.path)
+        self._own(data, "Workspace.generate")
         return load_config(None, data, file_label="Workspace.generate")
 
     def generate(self, config=None, /, **kwargs):
@@ -170,7 +176,7 @@ class Workspace:
         from train.sft import SFTConfig, load_sft_config, run_sft
 
         data = _values(SFTConfig, config, kwargs, "Workspace.train_sft")
-        data.setdefault("workspace", str(self.path))
+        self._own(data, "Workspace.train_sft")
         return run_sft(load_sft_config(None, data))
 
     def train_grpo(self, config=None, /, **kwargs):
@@ -181,7 +187,7 @@ class Workspace:
         from train.grpo_config import GRPOConfig, load_grpo_config
 
         data = _values(GRPOConfig, config, kwargs, "Workspace.train_grpo")
-        data.setdefault("workspace", str(self.path))
+        self._own(data, "Workspace.train_grpo")
         return run_grpo(load_grpo_config(None, data))
 
     def eval(self, config=None, data=None, /, **kwargs):
@@ -196,8 +202,9 @@ class Workspace:
         if data is not None:
             kwargs["data"] = data
         kwargs = {k: str(v) if k in ("data", "out") and v is not None else v for k, v in kwargs.items()}
-        cfg = _config(EvalConfig, config, kwargs, "Workspace.eval")
-        cfg = cfg.model_copy(update={"workspace": str(self.path)})
+        data = _values(EvalConfig, config, kwargs, "Workspace.eval")
+        self._own(data, "Workspace.eval")
+        cfg = _config(EvalConfig, None, data, "Workspace.eval")
         results = run_evals(cfg)
         return results[0] if len(results) == 1 else results
 

@@ -108,6 +108,12 @@ def test_errors_are_the_librarys_own(tmp_path):
         ws.generate(job="a", tasks="arithmetic", cuont=3)
     with pytest.raises(ConfigError, match="not this workspace"):
         ws.generate(GenerateConfig(workspace=str(tmp_path / "other"), tasks="arithmetic"))
+    other = str(tmp_path / "other")
+    for call in (lambda: ws.train_sft(model="m", data="d", out="o", workspace=other),
+                 lambda: ws.train_grpo(model="m", data="d", out="o", workspace=other),
+                 lambda: ws.eval(model="m", data="d", workspace=other)):  # fmt: skip
+        with pytest.raises(ConfigError, match="key 'workspace': .* is not this workspace"):
+            call()  # one rule for every method that takes a workspace: never silently another one
     with pytest.raises(WorkspaceError):
         ws.verify()  # no workspace yet: an error, not a new one
     ws.generate(**{**JOB, "count": 2})
