@@ -114,7 +114,7 @@ def problem_marks(rows, decontaminate, ngram, text_field, threshold, shingle, re
 
 def _completions(store: Store, job: str | None) -> list[dict]:
     cursor = store.con.execute(
-        f"""SELECT c.completion_id, c.problem_id, c.text, c.finish_reason, c.completion_tokens, p.domain,
+        f"""SELECT c.completion_id, c.problem_id, c.text, c.finish_reason, c.completion_tokens, p.domain, p.verifier,
                    l.passed
             FROM completions c JOIN problems p USING (problem_id)
             LEFT JOIN ({LATEST_VERDICTS}) l USING (completion_id)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from mixtures.dedup import words
 from mixtures.defaults import MAX_REPETITION
-from verifiers.answers import ANSWER_KINDS, has_answer
+from verifiers.answers import answer_kind, has_answer
 
 _THINK = re.compile(r"<think>\s*\S.*?</think>", re.S)
 
@@ -37,15 +37,18 @@ def truncated(row: dict) -> str | None:
     return "finish_reason=length" if row.get("finish_reason") == "length" else None
 
 
-def has_final_answer(domain: str, text: str) -> bool:
-    """verifiers.answers.has_answer (the GRPO format reward asks the same); a domain
-    whose answers we do not know how to read gets no verdict from us."""
-    return has_answer(text, domain) if domain in ANSWER_KINDS else True
+def has_final_answer(domain: str, text: str, verifier: str | None = None) -> bool:
+    """verifiers.answers.has_answer for the problem's answer kind (the GRPO format reward
+    asks the same); a kind whose answers we do not know how to read gets no verdict."""
+    kind = answer_kind(domain, verifier)
+    return has_answer(text, kind) if kind is not None else True
 
 
 def no_answer(row: dict) -> str | None:
     domain = row.get("domain") or ""
-    return None if has_final_answer(domain, row.get("text") or "") else f"no final answer ({domain})"
+    if has_final_answer(domain, row.get("text") or "", row.get("verifier")):
+        return None
+    return f"no final answer ({domain})"
 
 
 def repetition_ratio(text: str, n: int = REPETITION_NGRAM) -> float:

@@ -32,7 +32,7 @@ from torch import Tensor
 
 import verifiers
 from train.data import DataError
-from verifiers.answers import ANSWER_KINDS, has_answer
+from verifiers.answers import answer_kind, has_answer
 from verifiers.registry import Registry
 
 # name -> (rows, texts, lengths, settings) -> list[float]; the built-ins below register
@@ -133,12 +133,14 @@ def verifier_reward(row: dict, text: str) -> float:
 
 def format_reward(row: dict, text: str) -> float:
     """1.0 when the final answer is where the row's verifier looks for it, else 0.0: the
-    question the curation filter `no_answer` asks (verifiers.answers.has_answer)."""
-    family = str(row.get("verifier") or "").split(".")[0]
-    if family not in ANSWER_KINDS:
-        family = row.get("domain") if row.get("domain") in ANSWER_KINDS else "logic"
+    question the curation filter `no_answer` asks (verifiers.answers.has_answer). A plugin's
+    own answer kind gets 1.0 everywhere, as the filter gives it no verdict: a constant adds
+    nothing to a group's advantages."""
+    kind = answer_kind(row.get("domain"), row.get("verifier"))
+    if kind is None:
+        return 1.0
     try:
-        return 1.0 if has_answer(text, family) else 0.0
+        return 1.0 if has_answer(text, kind) else 0.0
     except Exception:  # noqa: BLE001
         return 0.0
 

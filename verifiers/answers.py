@@ -307,6 +307,17 @@ def last_python_block(text: str | None) -> tuple[str, bool] | None:
 # ------------------------------------------------------- has an answer
 
 
+def answer_kind(domain: str | None, verifier: str | None = None) -> str | None:
+    """The answer form (one of ANSWER_KINDS) a problem's final answer takes: its verifier's
+    family ("math.sympy": math), else its domain; None for a plugin's own kind, whose answers
+    neither the curation filter `no_answer` nor the GRPO format reward knows how to read
+    (both then give no verdict, rather than reading it as some other kind)."""
+    family = str(verifier or "").split(".")[0]
+    if family in ANSWER_KINDS:
+        return family
+    return domain if domain in ANSWER_KINDS else None
+
+
 def has_answer(text: str | None, kind: str) -> bool:
     """Whether `text` states its final answer where the verifier of `kind` reads it,
     explicitly and completely (see the module docstring)."""
@@ -325,6 +336,7 @@ def has_answer(text: str | None, kind: str) -> bool:
 __all__ = [
     "ANSWER_KINDS",
     "PYTHON_FENCES",
+    "answer_kind",
     "answer_line",
     "boxed_span",
     "code_blocks",

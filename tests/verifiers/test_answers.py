@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from mixtures.filters import has_final_answer
+from mixtures.filters import has_final_answer, no_answer
 from train.rewards import format_reward
 from verifiers.answers import (
+    answer_kind,
     answer_line,
     code_blocks,
     explicit_answer,
@@ -72,6 +73,17 @@ def test_unknown_kinds():
     with pytest.raises(ValueError, match="no answer form known for 'poetry'"):
         has_answer("x", "poetry")
     assert has_final_answer("poetry", "anything") is True  # the filter gives no verdict
+    # a plugin's domain and verifier: neither the filter nor the format reward reads its
+    # answers as another kind's (the reward used to read them as logic's and score 0)
+    plugin = {"domain": "strings", "verifier": "strings.exact", "text": "reversed: olleh"}
+    assert answer_kind("strings", "strings.exact") is None
+    assert no_answer(plugin) is None
+    assert format_reward(plugin, plugin["text"]) == 1.0
+    # a plugin verifier in a known domain: the domain's form, for both
+    row = {"domain": "math", "verifier": "strings.exact", "text": "I think it is 3"}
+    assert answer_kind("math", "strings.exact") == "math"
+    assert no_answer(row) is not None and format_reward(row, row["text"]) == 0.0
+    assert answer_kind("logic", "math.sympy") == "math"  # the verifier's family comes first
     assert has_answer(None, "math") is False
 
 
