@@ -33,6 +33,10 @@ from importlib.metadata import entry_points
 from typing import Any
 
 
+def _dist_and_name(ep) -> tuple[str, str]:
+    return (getattr(getattr(ep, "dist", None), "name", None) or "", ep.name)
+
+
 class Registry(Mapping):
     """name -> registered object, filled lazily; reads like a dict (`in`, `[]`, iteration
     in registration order)."""
@@ -125,7 +129,9 @@ class Registry(Mapping):
                 self._state = "new"
                 raise
             try:
-                for ep in entry_points(group=self.group):
+                # in a fixed order (package, then name), whatever order the installs were in:
+                # messages and listings read the same on every machine
+                for ep in sorted(entry_points(group=self.group), key=_dist_and_name):
                     self._load_entry_point(ep)
             finally:
                 self._state = "loaded"

@@ -30,12 +30,11 @@ class TeacherKind:
     usage: str = ""  # how a spec of this kind is written, e.g. "openai:MODEL"
 
 
-# train.hf_teacher registers `hf`: it is named here, never imported by datagen itself;
-# the registry imports it on the first lookup, as it loads a plugin's entry point (the
-# module imports no torch until a model is loaded)
+# `hf` comes from train.hf_teacher through cotmill's own entry point (pyproject.toml), the
+# way a plugin's teacher does: datagen does not depend on train
 TEACHERS = Registry(
     "teacher",
-    builtins=("datagen.teachers", "train.hf_teacher"),
+    builtins=("datagen.teachers",),
     adapt=lambda scheme, make: TeacherKind(scheme, make, usage=f"{scheme}:ARG"),
     origin=lambda kind: getattr(kind.make, "__module__", None),
 )

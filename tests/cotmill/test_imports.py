@@ -54,3 +54,46 @@ def test_every_module_imports_first():
     assert result.returncode == 0, result.stderr[-2000:]
     failures = json.loads(result.stdout.strip().splitlines()[-1])
     assert not failures, "\n\n".join(f"{name}:\n{tb}" for name, tb in failures.items())
+
+
+# The house rule (DESIGN.md): verifiers <- datagen <- mixtures; train uses verifiers and the
+# store (datagen); cotmill, the front door, may use them all. Imports written anywhere in a
+# module count, lazy ones inside functions too, and so do module names in strings (a
+# registry's built-ins): `hf:` is cotmill's own entry point, not a name datagen keeps.
+MAY_USE = {
+    "verifiers": set(),
+    "datagen": {"verifiers"},
+    "mixtures": {"verifiers", "datagen"},
+    "train": {"verifiers", "datagen"},
+    "cotmill": set(PACKAGES) - {"cotmill"},
+}
+
+
+def _uses(path: Path) -> set[str]:
+    import ast
+
+    used = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            used |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            used.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            # a string naming one of the project's modules ("train.hf_teacher"), not a file
+            # name such as "cotmill.duckdb"
+            parts = node.value.split(".")
+            if parts[0] in PACKAGES and len(parts) > 1 and all(p.isidentifier() for p in parts):
+                where = REPO.joinpath(*parts)
+                if where.with_suffix(".py").is_file() or (where / "__init__.py").is_file():
+                    used.add(parts[0])
+    return used & set(PACKAGES)
+
+
+def test_dependencies_point_one_way():
+    wrong = {}
+    for package, allowed in MAY_USE.items():
+        for path in sorted((REPO / package).rglob("*.py")):
+            extra = _uses(path) - allowed - {package}
+            if extra:
+                wrong[str(path.relative_to(REPO))] = sorted(extra)
+    assert not wrong, f"imports against the dependency order: {wrong}"
