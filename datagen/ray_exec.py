@@ -19,6 +19,7 @@ cluster) and have cotmill installed: tasks import it there. Ray is optional
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -77,11 +78,14 @@ def connect(ray, address: str | None) -> bool:
     if ray.is_initialized():  # the caller's own ray.init (a script, a test) is used as it is
         return False
     check_reachable(address)
+    # Ray's own INFO lines ("Started a local Ray instance") would land between cotmill's
+    # progress lines; its warnings still show
+    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
     try:
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, **quiet)
         else:  # RAY_ADDRESS if set, else a local cluster for this run
-            ray.init(include_dashboard=False, log_to_driver=False)
+            ray.init(include_dashboard=False, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise RayError(f"cannot reach a Ray cluster at {address or 'RAY_ADDRESS/local'}: {e}") from None
     return True
