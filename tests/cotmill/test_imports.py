@@ -97,3 +97,45 @@ def test_dependencies_point_one_way():
             if extra:
                 wrong[str(path.relative_to(REPO))] = sorted(extra)
     assert not wrong, f"imports against the dependency order: {wrong}"
+
+
+# imported where present, never required (the README says when each is used)
+OPTIONAL = {"vllm", "bitsandbytes"}
+# distribution name -> the module it installs, where they differ
+MODULE_OF = {"pyyaml": "yaml"}
+
+
+def _third_party(path: Path) -> set[str]:
+    import ast
+
+    used = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            used |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            used.add(node.module.split(".")[0])
+    local = {p.stem for p in path.parent.glob("*.py")}  # files loaded beside it (the sandbox's)
+    return used - set(sys.stdlib_module_names) - set(PACKAGES) - local
+
+
+def test_every_import_is_declared():
+    import re
+
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + [
+        r for extra in project["optional-dependencies"].values() for r in extra
+    ]
+    declared = set()
+    for requirement in requirements:
+        name = re.match(r"[A-Za-z0-9_.-]+", requirement).group().lower()
+        declared.add(MODULE_OF.get(name, name.replace("-", "_")))
+    undeclared = {}
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            missing = _third_party(path) - declared - OPTIONAL
+            if missing:
+                undeclared[str(path.relative_to(REPO))] = sorted(missing)
+    assert not undeclared, f"imported but not in pyproject.toml: {undeclared}"
