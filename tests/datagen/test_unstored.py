@@ -199,7 +199,9 @@ def test_injected_write_errors_lose_no_reply_unrecorded(openai_server, tmp_path,
     if where.startswith("disk-full"):
         assert "disk full" in stats.fatal
         assert query(tmp_path, "select status from jobs") == [("failed",)]
-        assert stats.stored + stats.failed + stats.lost <= 24 and stats.stored <= 5
+        # `failed` counts every reply not stored, the lost ones too (a loaded machine lets
+        # more replies arrive before the stop; counting lost twice failed there once)
+        assert stats.stored + stats.failed <= 24 and stats.lost <= stats.failed and stats.stored <= 5
     if where == "disk-full":
         assert stats.lost == 0 and stats.unstored == len(served) - stats.stored
     if where == "disk-full-and-spill":
