@@ -69,7 +69,9 @@ MAY_USE = {
 }
 
 
-def _uses(path: Path) -> set[str]:
+def _imported(path: Path, module_strings: bool = False) -> set[str]:
+    """Top-level names of the modules `path` imports, anywhere in it; with module_strings,
+    also the project's packages named by a module path in a string."""
     import ast
 
     used = set()
@@ -78,7 +80,7 @@ def _uses(path: Path) -> set[str]:
             used |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             used.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+        elif module_strings and isinstance(node, ast.Constant) and isinstance(node.value, str):
             # a string naming one of the project's modules ("train.hf_teacher"), not a file
             # name such as "cotmill.duckdb"
             parts = node.value.split(".")
@@ -86,14 +88,14 @@ def _uses(path: Path) -> set[str]:
                 where = REPO.joinpath(*parts)
                 if where.with_suffix(".py").is_file() or (where / "__init__.py").is_file():
                     used.add(parts[0])
-    return used & set(PACKAGES)
+    return used
 
 
 def test_dependencies_point_one_way():
     wrong = {}
     for package, allowed in MAY_USE.items():
         for path in sorted((REPO / package).rglob("*.py")):
-            extra = _uses(path) - allowed - {package}
+            extra = (_imported(path, module_strings=True) & set(PACKAGES)) - allowed - {package}
             if extra:
                 wrong[str(path.relative_to(REPO))] = sorted(extra)
     assert not wrong, f"imports against the dependency order: {wrong}"
@@ -106,16 +108,8 @@ MODULE_OF = {"pyyaml": "yaml"}
 
 
 def _third_party(path: Path) -> set[str]:
-    import ast
-
-    used = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            used |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            used.add(node.module.split(".")[0])
     local = {p.stem for p in path.parent.glob("*.py")}  # files loaded beside it (the sandbox's)
-    return used - set(sys.stdlib_module_names) - set(PACKAGES) - local
+    return _imported(path) - set(sys.stdlib_module_names) - set(PACKAGES) - local
 
 
 def test_every_import_is_declared():
