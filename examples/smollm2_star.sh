@@ -6,8 +6,8 @@
 # then GRPO with the verifier as reward on top of verified SFT. Every model is evaluated on
 # held-out problems no step saw: greedy and sampled pass@1 and maj@K, each step's change
 # paired per problem with its 95% interval. `make real-rl` runs it; every step is a plain
-# cotmill command. About an hour a seed on 2 CPU cores (--device cuda and larger budgets
-# through the variables below on a GPU).
+# cotmill command. About 30 minutes a seed on 2 idle CPU cores, after 5 minutes of sampling
+# shared by the seeds (--device cuda and larger budgets through the variables below on a GPU).
 #
 #   --seeds 0,1,2   seeds of SFT, GRPO and sampled eval (the sampled data is shared)  [0]
 #   --device D      auto, cpu or cuda for training  [auto]
