@@ -196,8 +196,8 @@ def test_shared_prompts_fall_back_to_one_pass_when_no_prompt_repeats_or_layers_r
     assert calls.shapes == [tuple(ids.shape)] * 2
     assert torch.equal(shared, plain)
     # gradient checkpointing reruns each layer in backward, which would append to a KV cache again
-    model.base_model.model.gradient_checkpointing_enable(
-        gradient_checkpointing_kwargs={"use_reentrant": False}
+    model.base_model.model.activation_checkpointing_enable(
+        activation_checkpointing_kwargs={"use_reentrant": False}
     )
     ids, mask = grouped_batch()
     calls.shapes.clear()
