@@ -138,7 +138,7 @@ class Registry(Mapping):
                 self._items.update(self._runtime)  # made before the load: they still win
 
     def _load_entry_point(self, ep) -> None:
-        dist = getattr(getattr(ep, "dist", None), "name", None) or "?"
+        dist = _dist_and_name(ep)[0] or "?"
         try:
             obj = ep.load()
             self._loaded_modules.add(ep.module)
